@@ -1,0 +1,423 @@
+//! Safe Rust SDK for vurs modules: implement [`Module`] and export it with
+//! [`export_module!`](crate::export_module). Every callback runs behind `catch_unwind`: a
+//! panic becomes `-EIO` for the traced program and a logged line, never a dead session.
+use crate::*;
+use std::ffi::{CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// A negative-errno style error (`Errno(libc::ENOENT)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+/// Parsed `k=v,k=v,flag` options.
+#[derive(Debug, Default, Clone)]
+pub struct Options(pub Vec<(String, Option<String>)>);
+
+impl Options {
+    pub fn parse(s: &str) -> Options {
+        Options(
+            s.split(',')
+                .filter(|p| !p.is_empty())
+                .map(|p| match p.split_once('=') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (p.to_string(), None),
+                })
+                .collect(),
+        )
+    }
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.as_deref())
+    }
+    pub fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+}
+
+/// The services vurs offers (memory of the calling process, scratch memory, log).
+#[derive(Clone, Copy)]
+pub struct Services(pub *const vurs_services);
+// SAFETY: the table is immutable and lives as long as the instance.
+unsafe impl Send for Services {}
+unsafe impl Sync for Services {}
+
+impl Services {
+    fn table(&self) -> &vurs_services {
+        // SAFETY: vurs guarantees the pointer is valid from init to fini.
+        unsafe { &*self.0 }
+    }
+    pub fn log(&self, level: i32, module: &str, msg: &str) {
+        if let Some(f) = self.table().log {
+            let m = CString::new(module).unwrap_or_default();
+            let s = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+            // SAFETY: both strings are NUL-terminated and outlive the call.
+            unsafe { f(level, m.as_ptr(), s.as_ptr()) }
+        }
+    }
+}
+
+/// One trapped call with access to the caller's memory.
+pub struct Call<'a> {
+    raw: &'a vurs_call,
+    svc: Services,
+}
+
+impl<'a> Call<'a> {
+    pub fn nr(&self) -> i32 {
+        self.raw.nr
+    }
+    pub fn arg(&self, i: usize) -> u64 {
+        self.raw.args[i]
+    }
+    pub fn pid(&self) -> i32 {
+        // SAFETY: caller is valid for the duration of the call.
+        unsafe { (*self.raw.caller).pid }
+    }
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        let f = self.svc.table().read_mem.ok_or(Errno(libc::ENOSYS))?;
+        // SAFETY: buf is valid for buf.len() bytes.
+        let n = unsafe { f(self.raw.ctx, addr, buf.as_mut_ptr().cast(), buf.len()) };
+        if n == buf.len() as i64 {
+            Ok(())
+        } else {
+            Err(Errno(libc::EFAULT))
+        }
+    }
+    pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        let f = self.svc.table().write_mem.ok_or(Errno(libc::ENOSYS))?;
+        // SAFETY: data is valid for data.len() bytes.
+        let n = unsafe { f(self.raw.ctx, addr, data.as_ptr().cast(), data.len()) };
+        if n == data.len() as i64 {
+            Ok(())
+        } else {
+            Err(Errno(libc::EFAULT))
+        }
+    }
+    /// Read a plain-old-data value (a C struct) from the caller.
+    pub fn read_pod<T: Copy + Default>(&self, addr: u64) -> Result<T, Errno> {
+        let mut v = T::default();
+        // SAFETY: T is Copy (POD by contract); we fill exactly its bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(
+                (&mut v as *mut T).cast::<u8>(),
+                std::mem::size_of::<T>(),
+            )
+        };
+        self.read(addr, bytes)?;
+        Ok(v)
+    }
+    /// Write a plain-old-data value (a C struct) to the caller.
+    pub fn write_pod<T: Copy>(&self, addr: u64, v: &T) -> Result<(), Errno> {
+        // SAFETY: T is Copy (POD by contract).
+        let bytes = unsafe {
+            std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
+        };
+        self.write(addr, bytes)
+    }
+    pub fn read_string(&self, addr: u64, cap: usize) -> Result<Vec<u8>, Errno> {
+        let f = self.svc.table().read_string.ok_or(Errno(libc::ENOSYS))?;
+        let mut buf = vec![0u8; cap.max(1)];
+        // SAFETY: buf is valid for its length.
+        let n = unsafe { f(self.raw.ctx, addr, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(Errno(-n as i32));
+        }
+        buf.truncate(n as usize);
+        Ok(buf)
+    }
+    /// Copy `data` into scratch memory of the caller; returns its address there.
+    pub fn scratch(&self, data: &[u8]) -> Result<u64, Errno> {
+        let f = self.svc.table().scratch.ok_or(Errno(libc::ENOSYS))?;
+        // SAFETY: data is valid for data.len() bytes.
+        match unsafe { f(self.raw.ctx, data.as_ptr().cast(), data.len()) } {
+            0 => Err(Errno(libc::ENOMEM)),
+            a => Ok(a),
+        }
+    }
+}
+
+/// What a syscall handler decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let the kernel run the call unchanged.
+    Pass,
+    /// Skip the call; the caller sees this value (or `-errno`).
+    Return(i64),
+    /// Run the call with these arguments changed: (index, value) pairs.
+    Rewrite([Option<u64>; 6]),
+}
+
+impl From<Result<i64, Errno>> for Verdict {
+    fn from(r: Result<i64, Errno>) -> Verdict {
+        match r {
+            Ok(v) => Verdict::Return(v),
+            Err(Errno(e)) => Verdict::Return(-(e as i64)),
+        }
+    }
+}
+
+/// A vurs module. Only `init` is required; the rest default to "not served".
+pub trait Module: Sized + Send + Sync + 'static {
+    /// Per-mount state of a path module.
+    type Mount: Send + Sync + 'static;
+
+    fn init(svc: Services, options: &Options) -> Result<Self, String>;
+
+    fn mount(
+        &self,
+        _source: &str,
+        _target: &str,
+        _options: &Options,
+    ) -> Result<Self::Mount, (Errno, String)> {
+        Err((Errno(libc::ENODEV), "this module has no mounts".into()))
+    }
+    fn umount(&self, _mnt: Self::Mount) {}
+    /// Redirect service: the host path that `subpath` of the mount stands for.
+    fn redirect(&self, _mnt: &Self::Mount, _subpath: &str, _access: u32) -> Result<CString, Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// Syscall service.
+    fn syscall(&self, _call: &Call<'_>) -> Verdict {
+        Verdict::Pass
+    }
+}
+
+/// Instance wrapper handed to vurs as the opaque instance pointer.
+pub struct Instance<M: Module> {
+    pub module: M,
+    pub svc: Services,
+    pub name: &'static str,
+}
+
+fn write_err(err: *mut c_char, errlen: usize, msg: &str) {
+    if err.is_null() || errlen == 0 {
+        return;
+    }
+    let bytes = msg.as_bytes();
+    let n = bytes.len().min(errlen - 1);
+    // SAFETY: vurs gives a buffer of errlen bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), err.cast::<u8>(), n);
+        *err.add(n) = 0;
+    }
+}
+
+fn guarded<M: Module, R>(inst: &Instance<M>, what: &str, on_panic: R, f: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => {
+            inst.svc.log(
+                VURS_LOG_ERROR,
+                inst.name,
+                &format!("panic in {what}; the call fails with EIO"),
+            );
+            on_panic
+        }
+    }
+}
+
+unsafe fn cstr<'a>(p: *const c_char) -> &'a str {
+    if p.is_null() {
+        ""
+    } else {
+        CStr::from_ptr(p).to_str().unwrap_or("")
+    }
+}
+
+/// Trampolines from the C ABI to a [`Module`]; used by [`export_module!`](crate::export_module).
+pub mod trampolines {
+    use super::*;
+
+    /// # Safety
+    /// Called by vurs with valid pointers, as the header documents.
+    pub unsafe fn init<M: Module>(
+        svc: *const vurs_services,
+        options: *const c_char,
+        err: *mut c_char,
+        errlen: usize,
+        name: &'static str,
+    ) -> *mut c_void {
+        let svc = Services(svc);
+        let opts = Options::parse(cstr(options));
+        match catch_unwind(AssertUnwindSafe(|| M::init(svc, &opts))) {
+            Ok(Ok(module)) => Box::into_raw(Box::new(Instance { module, svc, name })).cast(),
+            Ok(Err(msg)) => {
+                write_err(err, errlen, &msg);
+                std::ptr::null_mut()
+            }
+            Err(_) => {
+                write_err(err, errlen, "init panicked");
+                std::ptr::null_mut()
+            }
+        }
+    }
+    /// # Safety
+    /// `inst` comes from `init`.
+    pub unsafe extern "C" fn fini<M: Module>(inst: *mut c_void) {
+        if !inst.is_null() {
+            let inst = Box::from_raw(inst.cast::<Instance<M>>());
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(inst)));
+        }
+    }
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn mount<M: Module>(
+        inst: *mut c_void,
+        source: *const c_char,
+        target: *const c_char,
+        options: *const c_char,
+        mnt: *mut *mut c_void,
+        err: *mut c_char,
+        errlen: usize,
+    ) -> c_int {
+        let inst = &*inst.cast::<Instance<M>>();
+        let (s, t, o) = (cstr(source), cstr(target), Options::parse(cstr(options)));
+        let r = guarded(
+            inst,
+            "mount",
+            Err((Errno(libc::EIO), "mount panicked".to_string())),
+            || inst.module.mount(s, t, &o),
+        );
+        match r {
+            Ok(m) => {
+                *mnt = Box::into_raw(Box::new(m)).cast();
+                0
+            }
+            Err((Errno(e), msg)) => {
+                write_err(err, errlen, &msg);
+                -e
+            }
+        }
+    }
+    /// # Safety
+    /// `mnt` comes from `mount`.
+    pub unsafe extern "C" fn umount<M: Module>(inst: *mut c_void, mnt: *mut c_void) {
+        let inst = &*inst.cast::<Instance<M>>();
+        let m = Box::from_raw(mnt.cast::<M::Mount>());
+        guarded(inst, "umount", (), move || inst.module.umount(*m));
+    }
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn redirect<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        subpath: *const c_char,
+        access: u32,
+        out: *mut c_char,
+        outcap: usize,
+    ) -> c_int {
+        let inst = &*inst.cast::<Instance<M>>();
+        let m = &*mnt.cast::<M::Mount>();
+        let sub = CStr::from_ptr(subpath).to_bytes();
+        let sub = std::str::from_utf8(sub).ok();
+        let r = guarded(inst, "redirect", Err(Errno(libc::EIO)), || match sub {
+            Some(s) => inst.module.redirect(m, s, access),
+            None => Err(Errno(libc::EILSEQ)),
+        });
+        match r {
+            Ok(p) => {
+                let b = p.as_bytes_with_nul();
+                if b.len() > outcap {
+                    return -libc::ENAMETOOLONG;
+                }
+                std::ptr::copy_nonoverlapping(b.as_ptr(), out.cast::<u8>(), b.len());
+                0
+            }
+            Err(Errno(e)) => -e,
+        }
+    }
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn syscall<M: Module>(
+        inst: *mut c_void,
+        call: *const vurs_call,
+        res: *mut vurs_result,
+    ) -> c_int {
+        let inst = &*inst.cast::<Instance<M>>();
+        let call = Call {
+            raw: &*call,
+            svc: inst.svc,
+        };
+        let v = guarded(
+            inst,
+            "syscall",
+            Verdict::Return(-(libc::EIO as i64)),
+            || inst.module.syscall(&call),
+        );
+        let res = &mut *res;
+        match v {
+            Verdict::Pass => res.verdict = VURS_PASS,
+            Verdict::Return(x) => {
+                res.verdict = VURS_RETURN;
+                res.retval = x;
+            }
+            Verdict::Rewrite(args) => {
+                res.verdict = VURS_REWRITE;
+                for (i, a) in args.iter().enumerate() {
+                    if let Some(v) = a {
+                        res.args_mask |= 1 << i;
+                        res.args[i] = *v;
+                    }
+                }
+            }
+        }
+        0
+    }
+}
+
+/// Export a [`Module`] implementation as the `vurs_module_v1` symbol.
+///
+/// ```ignore
+/// vurs_abi::export_module! {
+///     module: MyModule, name: "mymod", description: "does things",
+///     flags: vurs_abi::VURS_F_PATH_REDIRECT, syscalls: [],
+/// }
+/// ```
+#[macro_export]
+macro_rules! export_module {
+    (module: $m:ty, name: $name:literal, description: $desc:literal, flags: $flags:expr,
+     syscalls: [$($nr:expr),* $(,)?] $(,)?) => {
+        const _: () = {
+            use $crate::sdk::trampolines as t;
+            static SYSCALLS: &[i32] = &[$($nr as i32),*];
+            unsafe extern "C" fn init(
+                svc: *const $crate::vurs_services,
+                options: *const ::std::ffi::c_char,
+                err: *mut ::std::ffi::c_char,
+                errlen: usize,
+            ) -> *mut ::std::ffi::c_void {
+                t::init::<$m>(svc, options, err, errlen, $name)
+            }
+            #[no_mangle]
+            #[used]
+            pub static vurs_module_v1: $crate::ModuleExport = $crate::ModuleExport($crate::vurs_module {
+                abi_major: $crate::VURS_ABI_MAJOR,
+                abi_minor: $crate::VURS_ABI_MINOR,
+                size: ::std::mem::size_of::<$crate::vurs_module>() as u32,
+                flags: $flags,
+                name: concat!($name, "\0").as_ptr().cast(),
+                description: concat!($desc, "\0").as_ptr().cast(),
+                syscalls: SYSCALLS.as_ptr(),
+                nsyscalls: SYSCALLS.len() as u32,
+                reserved: 0,
+                init: Some(init),
+                fini: Some(t::fini::<$m>),
+                mount: Some(t::mount::<$m>),
+                umount: Some(t::umount::<$m>),
+                redirect: Some(t::redirect::<$m>),
+                open: None,
+                stat: None,
+                readlink: None,
+                pread: None,
+                pwrite: None,
+                fstat: None,
+                readdir: None,
+                close: None,
+                syscall: Some(t::syscall::<$m>),
+            });
+        };
+    };
+}

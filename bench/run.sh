@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# bench/run.sh - vurs benchmark.
+#  1. builds vurs and its modules (cargo build --release --workspace);
+#  2. micro: per-call cost of one syscall pattern, with the shared `wl` workload
+#     (../shared/bench/floor/wl.c, prints ns/op of its timed loop; startup is excluded):
+#       getpid  native | vurs | vurs -m fsremap            (never trapped: seccomp filter cost)
+#       stat    native | vurs | vurs -m fsremap            (fsremap traps stat; no mount matches)
+#       clock   native | vurs -m time                      (clock_gettime via the vDSO)
+#     each cell is the median of RUNS runs; "+ns" is the added cost per call vs native;
+#  3. macro: ../shared/bench/run.sh (native | floor | proot | vurs | vurs with a bind) over the
+#     five reference workloads, hyperfine tables, quote the "Relative" column.
+#
+# usage: bench/run.sh [OPTIONS] [LETTERS]       LETTERS: macro workloads, default abcde
+#   --native-only   micro benchmark natively only, skip build and macro (plumbing check)
+#   --no-build      do not run cargo build (use the existing target/release/vurs)
+#   --micro         micro benchmark only            --macro   macro benchmark only
+#   --runs N        runs per micro cell (default 5)
+# env: VURS (default target/release/vurs), SHARED_BENCH (default ../shared/bench relative to
+#      the repo root), WL_N_GETPID / WL_N_STAT / WL_N_CLOCK iteration counts.
+# Needs gcc; the macro part needs hyperfine (and uses proot if present): installed with apt-get
+# when missing and running as root.
+set -euo pipefail
+
+root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+cd "$root"
+
+native_only=0 build=1 micro=1 macro=1 runs=5 letters=abcde
+while [ $# -gt 0 ]; do
+  case $1 in
+    --native-only) native_only=1 build=0 macro=0 ;;
+    --no-build) build=0 ;;
+    --micro) macro=0 ;;
+    --macro) micro=0 ;;
+    --runs) runs=$2; shift ;;
+    --runs=*) runs=${1#*=} ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    [a-z]*) [[ $1 =~ ^[a-e]+$ ]] || { echo "run.sh: bad workload letters '$1' (a-e)" >&2; exit 2; }
+            letters=$1 ;;
+    *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+shared=${SHARED_BENCH:-$root/../shared/bench}
+[ -f "$shared/floor/wl.c" ] || { echo "run.sh: $shared/floor/wl.c not found (set SHARED_BENCH)" >&2; exit 2; }
+shared=$(cd "$shared" && pwd)
+vurs=${VURS:-$root/target/release/vurs}
+
+# --- tools
+need=()
+[ "$macro" = 1 ] && ! command -v hyperfine >/dev/null 2>&1 && need+=(hyperfine)
+[ "$macro" = 1 ] && ! dpkg -s proot >/dev/null 2>&1 && ! command -v proot >/dev/null 2>&1 && need+=(proot)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "run.sh: installing ${need[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" </dev/null >/dev/null
+  else
+    echo "run.sh: missing ${need[*]} (apt-get install -y ${need[*]} as root)" >&2
+  fi
+fi
+
+# --- 1. build
+if [ "$build" = 1 ]; then
+  echo "== cargo build --release --workspace"
+  cargo build --release --workspace
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+status=0
+
+# --- 2. micro
+# one cell: median ns/op over $runs runs of: PREFIX... wl OP N     (prints "op n ns" per run)
+cell() {
+  local op=$1 n=$2; shift 2
+  local vals=() i out
+  for ((i = 0; i < runs; i++)); do
+    if ! out=$("$@" "$work/wl" "$op" "$n" 2>"$work/err"); then
+      echo "run.sh: failed: $* $work/wl $op $n: $(head -c 300 "$work/err")" >&2
+      return 1
+    fi
+    out=$(awk -v op="$op" '$1 == op && NF == 3 {print $3}' <<<"$out" | tail -n1)
+    [ -n "$out" ] || { echo "run.sh: no timing from: $* wl $op $n" >&2; return 1; }
+    vals+=("$out")
+  done
+  printf '%s\n' "${vals[@]}" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+if [ "$micro" = 1 ]; then
+  cc -O2 -o "$work/wl" "$shared/floor/wl.c"
+  have_vurs=1
+  if [ "$native_only" = 1 ]; then have_vurs=0
+  elif [ ! -x "$vurs" ]; then echo "run.sh: $vurs not built: vurs rows skipped" >&2; have_vurs=0; status=1
+  fi
+  # op | iterations | label | prefix command ("" = native)
+  rows=(
+    "getpid|${WL_N_GETPID:-1000000}|native|"
+    "getpid|${WL_N_GETPID:-1000000}|vurs|$vurs --"
+    "getpid|${WL_N_GETPID:-1000000}|vurs -m fsremap|$vurs -m fsremap --"
+    "stat|${WL_N_STAT:-200000}|native|"
+    "stat|${WL_N_STAT:-200000}|vurs (untrapped)|$vurs --"
+    "stat|${WL_N_STAT:-200000}|vurs -m fsremap (trapped, passed)|$vurs -m fsremap --"
+    "clock|${WL_N_CLOCK:-1000000}|native|"
+    "clock|${WL_N_CLOCK:-1000000}|vurs -m time|$vurs -m time --"
+  )
+  echo
+  echo "== micro: ns per call, median of $runs runs ($(nproc) cpus, $(uname -r))"
+  echo
+  printf '| %-6s | %-34s | %10s | %10s | %7s |\n' op configuration ns/call "+ns/call" ratio
+  printf '|%s|%s|%s|%s|%s|\n' -------- ------------------------------------ ------------ ------------ ---------
+  declare -A base
+  for r in "${rows[@]}"; do
+    IFS='|' read -r op n label prefix <<<"$r"
+    if [ -n "$prefix" ] && [ "$have_vurs" = 0 ]; then continue; fi
+    read -ra pre <<<"$prefix"
+    if ns=$(cell "$op" "$n" "${pre[@]}"); then
+      if [ -z "$prefix" ]; then base[$op]=$ns; fi
+      b=${base[$op]:-}
+      if [ -n "$b" ]; then
+        extra=$(awk -v a="$ns" -v b="$b" 'BEGIN {printf "%+.1f", a - b}')
+        ratio=$(awk -v a="$ns" -v b="$b" 'BEGIN {printf "%.2fx", (b > 0) ? a / b : 0}')
+      else extra=- ratio=-; fi
+      printf '| %-6s | %-34s | %10.1f | %10s | %7s |\n' "$op" "$label" "$ns" "$extra" "$ratio"
+    else
+      printf '| %-6s | %-34s | %10s | %10s | %7s |\n' "$op" "$label" FAILED - -
+      status=1
+    fi
+  done
+fi
+
+# --- 3. macro
+if [ "$macro" = 1 ]; then
+  if [ ! -x "$vurs" ]; then
+    echo "run.sh: $vurs not built: macro benchmark skipped" >&2
+    exit 1
+  fi
+  command -v hyperfine >/dev/null 2>&1 || { echo "run.sh: hyperfine not installed: macro benchmark skipped" >&2; exit 1; }
+  echo
+  echo "== macro: $shared/run.sh $letters"
+  VURS_CMDS="vurs=$vurs --;vurs-fsremap=$vurs -b /etc/hostname:/etc/passwd --" \
+    "$shared/run.sh" "$letters" || status=$?
+fi
+exit "$status"

@@ -1,0 +1,67 @@
+//! Apply a decision at a seccomp stop: skip with a value, rewrite arguments, and resume
+//! with or without an exit stop. Uses PTRACE_SET_SYSCALL_INFO (Linux 6.16+) where it
+//! works and PTRACE_POKEUSER otherwise.
+use crate::arch;
+use crate::ptrace::{self, Pid, SyscallInfo};
+use crate::syscall::Call;
+use std::io;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// 0 unknown, 1 SET_SYSCALL_INFO works, 2 use POKEUSER.
+static SET_METHOD: AtomicU8 = AtomicU8::new(0);
+
+/// Skip the call: the tracee sees `value` as its result.
+pub fn skip(tid: Pid, value: i64) -> io::Result<()> {
+    ptrace::poke_user(tid, arch::OFF_ORIG_RAX, u64::MAX)?;
+    ptrace::poke_user(tid, arch::OFF_RAX, value as u64)
+}
+
+/// Change number and arguments of the call at its seccomp stop.
+pub fn set_call(tid: Pid, call: &Call, nr: i64, args: &[u64; 6]) -> io::Result<()> {
+    if SET_METHOD.load(Ordering::Relaxed) != 2 {
+        let info = SyscallInfo {
+            op: ptrace::PTRACE_SYSCALL_INFO_SECCOMP,
+            arch: arch::AUDIT_ARCH,
+            instruction_pointer: call.ip,
+            stack_pointer: call.sp,
+            nr_or_rval: nr as u64,
+            args: *args,
+            ..Default::default()
+        };
+        match ptrace::set_syscall_info(tid, &info) {
+            Ok(()) => {
+                SET_METHOD.store(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(e),
+            Err(_) => SET_METHOD.store(2, Ordering::Relaxed),
+        }
+    }
+    if nr != call.nr {
+        ptrace::poke_user(tid, arch::OFF_ORIG_RAX, nr as u64)?;
+    }
+    for i in 0..6 {
+        if args[i] != call.args[i] {
+            ptrace::poke_user(tid, arch::arg_offset(i), args[i])?;
+        }
+    }
+    Ok(())
+}
+
+/// Set the result of a call at its exit stop.
+pub fn set_result(tid: Pid, value: i64) -> io::Result<()> {
+    ptrace::poke_user(tid, arch::OFF_RAX, value as u64)
+}
+
+/// Read the result of a call at its exit stop.
+pub fn result(tid: Pid) -> io::Result<i64> {
+    let r = ptrace::get_regs(tid)?;
+    Ok(arch::regs_ret(&r))
+}
+
+/// Re-execute `nr(args)` from the syscall instruction once resumed (after an injected call).
+pub fn restart(tid: Pid, nr: u64, args: &[u64; 6], ip: u64) -> io::Result<()> {
+    let mut r = ptrace::get_regs(tid)?;
+    arch::regs_restart(&mut r, nr, args, ip);
+    ptrace::set_regs(tid, &r)
+}

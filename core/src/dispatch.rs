@@ -1,0 +1,595 @@
+//! Decide what happens to one trapped call: by path (mount table, after resolution), by
+//! descriptor ownership, or by syscall number. Pure decision: `apply` and the tracer carry
+//! it out.
+use crate::control::{self, CONTROL_NR};
+use crate::fdtable;
+use crate::memory::{self, PATH_MAX};
+use crate::module::CallCtx;
+use crate::mounts::{self, MountTable};
+use crate::ptrace::Pid;
+use crate::resolve::Resolver;
+use crate::session::Session;
+use crate::syscall::table::{Kind, PathArg};
+use crate::syscall::Call;
+use crate::tracer::tasks::{ExitHook, SLOT_SIZE};
+use std::cell::Cell;
+use vurs_abi::*;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Let the kernel run it.
+    Pass,
+    /// Skip it; the tracee sees this value.
+    Return(i64),
+    /// Run it with these arguments.
+    Rewrite([u64; 6]),
+    /// Scratch memory is needed first: map it, then decide again.
+    NeedScratch,
+}
+
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub action: Action,
+    pub exit: Option<ExitHook>,
+    /// Who decided and how, for --trace ("fsremap: /etc/passwd -> /etc/hostname").
+    pub note: String,
+}
+
+impl Decision {
+    fn pass() -> Decision {
+        Decision {
+            action: Action::Pass,
+            exit: None,
+            note: String::new(),
+        }
+    }
+    fn ret(v: i64, note: impl Into<String>) -> Decision {
+        Decision {
+            action: Action::Return(v),
+            exit: None,
+            note: note.into(),
+        }
+    }
+    fn err(e: i32, note: impl Into<String>) -> Decision {
+        Decision::ret(-(e as i64), note)
+    }
+}
+
+/// The calling thread's scratch slot, filled front to back during one decision.
+pub struct Scratch {
+    pub tid: Pid,
+    pub slot: Option<u64>,
+    pub used: usize,
+}
+
+impl Scratch {
+    fn put(&mut self, data: &[u8]) -> Result<u64, Action> {
+        let base = self.slot.ok_or(Action::NeedScratch)?;
+        let start = (self.used + 15) & !15;
+        if start + data.len() > SLOT_SIZE as usize {
+            return Err(Action::Return(-(libc::ENAMETOOLONG as i64)));
+        }
+        memory::write(self.tid, base + start as u64, data)
+            .map_err(|_| Action::Return(-(libc::EFAULT as i64)))?;
+        self.used = start + data.len();
+        Ok(base + start as u64)
+    }
+    fn put_cstr(&mut self, s: &[u8]) -> Result<u64, Action> {
+        let mut v = Vec::with_capacity(s.len() + 1);
+        v.extend_from_slice(s);
+        v.push(0);
+        self.put(&v)
+    }
+}
+
+pub struct Caller {
+    pub tid: Pid,
+    pub tgid: Pid,
+}
+
+fn readlink_host(p: &str) -> Option<Vec<u8>> {
+    std::fs::read_link(p)
+        .ok()
+        .map(|p| std::os::unix::ffi::OsStringExt::into_vec(p.into_os_string()))
+}
+
+/// Virtual path of a host path: through the mounts, else itself.
+fn to_virtual(mounts: &MountTable, host: Vec<u8>) -> Vec<u8> {
+    mounts.reverse(&host).unwrap_or(host)
+}
+
+/// The caller's virtual cwd.
+pub fn cwd(mounts: &MountTable, c: &Caller) -> Option<Vec<u8>> {
+    readlink_host(&format!("/proc/{}/cwd", c.tid)).map(|h| to_virtual(mounts, h))
+}
+
+/// Decide what to do with `call`.
+pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) -> Decision {
+    if call.nr == CONTROL_NR {
+        return control_call(s, c, call);
+    }
+    if let Some(spec) = call.spec {
+        if s.filter.paths || matches!(spec.kind, Kind::Mount | Kind::Umount) {
+            let r = match spec.kind {
+                Kind::Path => path_call(s, c, call, spec.paths, scratch),
+                Kind::Getcwd => getcwd(s, c, call),
+                Kind::Readlink => readlink(s, c, call, spec.paths, scratch),
+                Kind::Mount => mount_call(s, c, call),
+                Kind::Umount => umount_call(s, c, call),
+                Kind::SockAddr => Ok(Decision::pass()),
+                Kind::Unsupported => unsupported(s, call),
+            };
+            match r {
+                Ok(d) => return d,
+                Err(Action::Pass) => return Decision::pass(),
+                Err(a) => {
+                    return Decision {
+                        action: a,
+                        exit: None,
+                        note: String::new(),
+                    }
+                }
+            }
+        }
+    }
+    if s.filter.virtual_fds
+        && call
+            .args
+            .iter()
+            .take(2)
+            .any(|&a| fdtable::is_virtual(a as i64))
+    {
+        // Serving modules: virtual descriptors (see fdtable.rs). Until a module owns it,
+        // a number in the range is no descriptor at all.
+        return Decision::err(libc::EBADF, "virtual fd: not open");
+    }
+    let owner = s.syscall_owner.read().get(&call.nr).cloned();
+    if let Some(m) = owner {
+        return syscall_service(s, c, call, &m, scratch);
+    }
+    Decision::pass()
+}
+
+fn syscall_service(
+    s: &Session,
+    c: &Caller,
+    call: &Call,
+    m: &crate::module::Module,
+    scratch: &mut Scratch,
+) -> Decision {
+    let cwd = cwd(&s.mounts.read(), c).unwrap_or_else(|| b"/".to_vec());
+    let cwd = std::ffi::CString::new(cwd).unwrap_or_default();
+    // SAFETY: getuid and friends cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let caller = vurs_caller {
+        pid: c.tgid,
+        tid: c.tid,
+        uid,
+        euid: uid,
+        gid,
+        egid: gid,
+        cwd: cwd.as_ptr(),
+    };
+    let ctx = CallCtx {
+        tid: c.tid,
+        scratch: scratch
+            .slot
+            .map(|a| (a + scratch.used as u64, SLOT_SIZE as usize - scratch.used)),
+        scratch_used: Cell::new(0),
+        scratch_missing: Cell::new(false),
+    };
+    let raw = vurs_call {
+        size: std::mem::size_of::<vurs_call>() as u32,
+        nr: call.nr as i32,
+        args: call.args,
+        caller: &caller,
+        ctx: &ctx as *const CallCtx as *mut std::ffi::c_void,
+    };
+    let v = m.syscall(&raw);
+    if ctx.scratch_missing.get() {
+        return Decision {
+            action: Action::NeedScratch,
+            exit: None,
+            note: String::new(),
+        };
+    }
+    scratch.used += ctx.scratch_used.get();
+    let note = format!("virtualized by {}", m.name);
+    match v {
+        crate::module::Verdict::Pass => Decision::pass(),
+        crate::module::Verdict::Return(x) => Decision::ret(x, note),
+        crate::module::Verdict::Rewrite { mask, args } => {
+            let mut a = call.args;
+            for (i, slot) in a.iter_mut().enumerate() {
+                if mask & (1 << i) != 0 {
+                    *slot = args[i];
+                }
+            }
+            Decision {
+                action: Action::Rewrite(a),
+                exit: None,
+                note: format!("rewritten by {}", m.name),
+            }
+        }
+    }
+}
+
+/// The directory a relative path of `p` starts from, as a virtual path.
+fn start_dir(mounts: &MountTable, c: &Caller, call: &Call, p: &PathArg) -> Result<Vec<u8>, Action> {
+    let dirfd = p
+        .dirfd
+        .map(|i| call.fd_arg(i as usize))
+        .unwrap_or(libc::AT_FDCWD);
+    if dirfd == libc::AT_FDCWD {
+        return cwd(mounts, c).ok_or(Action::Pass);
+    }
+    // Not a directory, or not open: the kernel gives the right error itself.
+    let host = readlink_host(&format!("/proc/{}/fd/{}", c.tid, dirfd)).ok_or(Action::Pass)?;
+    if host.first() != Some(&b'/') {
+        return Err(Action::Pass);
+    }
+    Ok(to_virtual(mounts, host))
+}
+
+/// Resolution of one path argument: None when the kernel may see it unchanged.
+struct Translated {
+    host: Vec<u8>,
+    mount: Option<std::sync::Arc<mounts::Mount>>,
+}
+
+fn translate(
+    mounts: &MountTable,
+    c: &Caller,
+    call: &Call,
+    p: &PathArg,
+) -> Result<Option<Translated>, Action> {
+    let addr = call.args[p.arg as usize];
+    if addr == 0 && p.null_ok {
+        return Ok(None);
+    }
+    let raw = memory::read_cstring(c.tid, addr, PATH_MAX)
+        .map_err(|e| Action::Return(-(e.errno() as i64)))?;
+    if raw.is_empty() {
+        if let Some((a, bit)) = p.empty {
+            if call.args[a as usize] & bit != 0 {
+                return Ok(None);
+            }
+        }
+        return Err(Action::Return(-(libc::ENOENT as i64)));
+    }
+    let start = if raw[0] == b'/' {
+        b"/".to_vec()
+    } else {
+        start_dir(mounts, c, call, p)?
+    };
+    let resolver = Resolver {
+        mounts,
+        tgid: c.tgid,
+        tid: c.tid,
+    };
+    let r = resolver
+        .resolve(&start, &raw, call.follows(c.tid, p))
+        .map_err(|e| Action::Return(-(e as i64)))?;
+    if !r.crossed_mount {
+        return Ok(None);
+    }
+    let access = call.access(c.tid, p);
+    let mut host = match &r.mount {
+        Some(m) => {
+            let sub = mounts::subpath(&r.virt, m.target.as_bytes());
+            m.module
+                .redirect(m.mnt, sub, access)
+                .map_err(|e| Action::Return(-(e as i64)))?
+        }
+        None => r.virt.clone(),
+    };
+    if r.trailing_slash && !host.ends_with(b"/") {
+        host.push(b'/');
+    }
+    Ok(Some(Translated {
+        host,
+        mount: r.mount,
+    }))
+}
+
+fn path_call(
+    s: &Session,
+    c: &Caller,
+    call: &Call,
+    paths: &[PathArg],
+    scratch: &mut Scratch,
+) -> Result<Decision, Action> {
+    let mounts = s.mounts.read();
+    if mounts.is_empty() {
+        return Ok(Decision::pass());
+    }
+    let mut args = call.args;
+    let mut notes = Vec::new();
+    let mut seen_mounts = Vec::new();
+    for p in paths {
+        let t = translate(&mounts, c, call, p)?;
+        seen_mounts.push(t.as_ref().and_then(|t| t.mount.as_ref().map(|m| m.id)));
+        if let Some(t) = t {
+            args[p.arg as usize] = scratch.put_cstr(&t.host)?;
+            let who = t
+                .mount
+                .as_ref()
+                .map(|m| m.module.name.as_str())
+                .unwrap_or("symlink");
+            notes.push(format!("{who}: -> {:?}", String::from_utf8_lossy(&t.host)));
+        }
+    }
+    // rename/link across a mount boundary: EXDEV, as between two file systems.
+    if seen_mounts.len() == 2 && seen_mounts[0] != seen_mounts[1] {
+        return Ok(Decision::err(libc::EXDEV, "across a mount boundary"));
+    }
+    if notes.is_empty() {
+        return Ok(Decision::pass());
+    }
+    Ok(Decision {
+        action: Action::Rewrite(args),
+        exit: None,
+        note: format!("rewritten {}", notes.join(", ")),
+    })
+}
+
+fn getcwd(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
+    let mounts = s.mounts.read();
+    if mounts.is_empty() {
+        return Ok(Decision::pass());
+    }
+    let host = readlink_host(&format!("/proc/{}/cwd", c.tid)).ok_or(Action::Pass)?;
+    let Some(mut virt) = mounts.reverse(&host) else {
+        return Ok(Decision::pass());
+    };
+    virt.push(0);
+    if (call.args[1] as usize) < virt.len() {
+        return Ok(Decision::err(libc::ERANGE, "virtual cwd"));
+    }
+    if memory::write(c.tid, call.args[0], &virt).is_err() {
+        return Ok(Decision::err(libc::EFAULT, "virtual cwd"));
+    }
+    Ok(Decision::ret(virt.len() as i64, "virtual cwd"))
+}
+
+/// /proc/<pid>/{cwd,exe,root,fd/N} (also under task/<tid>/): magic links whose text is a
+/// host path to translate back.
+pub fn is_proc_magic_link(p: &[u8]) -> bool {
+    let s = String::from_utf8_lossy(p);
+    let parts: Vec<&str> = s.trim_start_matches('/').split('/').collect();
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    let tail = match parts.as_slice() {
+        ["proc", pid, rest @ ..] if digits(pid) => rest,
+        _ => return false,
+    };
+    let tail = match tail {
+        ["task", tid, rest @ ..] if digits(tid) => rest,
+        t => t,
+    };
+    matches!(tail, ["cwd"] | ["exe"] | ["root"]) || matches!(tail, ["fd", n] if digits(n))
+}
+
+fn readlink(
+    s: &Session,
+    c: &Caller,
+    call: &Call,
+    paths: &[PathArg],
+    scratch: &mut Scratch,
+) -> Result<Decision, Action> {
+    let mounts = s.mounts.read();
+    if mounts.is_empty() {
+        return Ok(Decision::pass());
+    }
+    let p = &paths[0];
+    let (buf, size) = (call.args[p.arg as usize + 1], call.args[p.arg as usize + 2]);
+    // The link itself is resolved like any path; magic /proc links are translated back.
+    let addr = call.args[p.arg as usize];
+    let raw = memory::read_cstring(c.tid, addr, PATH_MAX)
+        .map_err(|e| Action::Return(-(e.errno() as i64)))?;
+    let start = if raw.first() == Some(&b'/') {
+        b"/".to_vec()
+    } else {
+        start_dir(&mounts, c, call, p)?
+    };
+    let resolver = Resolver {
+        mounts: &mounts,
+        tgid: c.tgid,
+        tid: c.tid,
+    };
+    let magic = resolver
+        .resolve(&start, &raw, false)
+        .map(|r| is_proc_magic_link(&r.virt))
+        .unwrap_or(false);
+    let mut d = path_call(s, c, call, paths, scratch)?;
+    if magic {
+        d.exit = Some(ExitHook::ReverseLink { buf, size });
+    }
+    Ok(d)
+}
+
+/// At the exit of a readlink of a magic link: translate the host path back.
+pub fn reverse_link(s: &Session, tid: Pid, buf: u64, size: u64, ret: i64) -> Option<i64> {
+    if ret <= 0 {
+        return None;
+    }
+    let mut text = vec![0u8; ret as usize];
+    memory::read(tid, buf, &mut text).ok()?;
+    let virt = s.mounts.read().reverse(&text)?;
+    let n = virt.len().min(size as usize);
+    memory::write(tid, buf, &virt[..n]).ok()?;
+    Some(n as i64)
+}
+
+fn unsupported(s: &Session, call: &Call) -> Result<Decision, Action> {
+    if s.mounts.read().is_empty() {
+        return Ok(Decision::pass());
+    }
+    crate::tracelog::module_line(
+        VURS_LOG_WARN,
+        "core",
+        &format!("{} is not virtualized: ENOSYS", call.name()),
+    );
+    Ok(Decision::err(
+        libc::ENOSYS,
+        "not virtualized (fails closed)",
+    ))
+}
+
+fn read_str(tid: Pid, addr: u64) -> Result<String, Action> {
+    let b = memory::read_cstring(tid, addr, PATH_MAX)
+        .map_err(|e| Action::Return(-(e.errno() as i64)))?;
+    Ok(String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Canonical virtual path of `path` for the caller (mount targets, umount).
+fn canonical(s: &Session, c: &Caller, path: &str) -> Result<Vec<u8>, i32> {
+    let mounts = s.mounts.read();
+    let start = if path.starts_with('/') {
+        b"/".to_vec()
+    } else {
+        cwd(&mounts, c).ok_or(libc::ENOENT)?
+    };
+    let resolver = Resolver {
+        mounts: &mounts,
+        tgid: c.tgid,
+        tid: c.tid,
+    };
+    Ok(resolver.resolve(&start, path.as_bytes(), true)?.virt)
+}
+
+/// Host path of `path` for the caller (mount sources).
+fn host_path(s: &Session, c: &Caller, path: &str) -> Result<String, i32> {
+    let virt = canonical(s, c, path)?;
+    let mounts = s.mounts.read();
+    let resolver = Resolver {
+        mounts: &mounts,
+        tgid: c.tgid,
+        tid: c.tid,
+    };
+    let host = resolver.host_path(&virt, VURS_ACCESS_READ)?;
+    Ok(String::from_utf8_lossy(&host).into_owned())
+}
+
+fn do_mount(
+    s: &Session,
+    c: &Caller,
+    fstype: &str,
+    source: &str,
+    target: &str,
+    opts: &str,
+) -> Result<(), (i32, String)> {
+    let target =
+        canonical(s, c, target).map_err(|e| (e, format!("mount: {target}: {}", errstr(e))))?;
+    let source =
+        host_path(s, c, source).map_err(|e| (e, format!("mount: {source}: {}", errstr(e))))?;
+    s.mount(fstype, &source, &String::from_utf8_lossy(&target), opts)
+}
+
+fn errstr(e: i32) -> String {
+    crate::errno::strerror(e)
+}
+
+/// mount(2) with a module's type name: a virtual mount.
+fn mount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
+    if call.args[2] == 0 {
+        return Ok(Decision::pass());
+    }
+    let fstype = read_str(c.tid, call.args[2])?;
+    let known =
+        s.find_module(&fstype).is_some() || crate::module::find_module_file(&fstype).is_ok();
+    if !known || fstype.contains('/') {
+        return Ok(Decision::pass());
+    }
+    let source = read_str(c.tid, call.args[0])?;
+    let target = read_str(c.tid, call.args[1])?;
+    let mut opts = if call.args[4] != 0 {
+        read_str(c.tid, call.args[4])?
+    } else {
+        String::new()
+    };
+    if call.args[3] & libc::MS_RDONLY != 0 {
+        opts = if opts.is_empty() {
+            "ro".into()
+        } else {
+            format!("ro,{opts}")
+        };
+    }
+    match do_mount(s, c, &fstype, &source, &target, &opts) {
+        Ok(()) => Ok(Decision::ret(0, format!("virtual mount {fstype}"))),
+        Err((e, msg)) => Ok(Decision::err(e, msg)),
+    }
+}
+
+fn umount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
+    let target = read_str(c.tid, call.args[0])?;
+    let Ok(virt) = canonical(s, c, &target) else {
+        return Ok(Decision::pass());
+    };
+    let virt = String::from_utf8_lossy(&virt).into_owned();
+    if !s.mounts.read().mounts.iter().any(|m| m.target == virt) {
+        return Ok(Decision::pass());
+    }
+    match s.umount(&virt) {
+        Ok(()) => Ok(Decision::ret(0, "virtual umount")),
+        Err((e, msg)) => Ok(Decision::err(e, msg)),
+    }
+}
+
+/// The in-session control call (`vurs mount ...`).
+fn control_call(s: &Session, c: &Caller, call: &Call) -> Decision {
+    let (req, req_len, ans, ans_cap) = (
+        call.args[0],
+        call.args[1] as usize,
+        call.args[2],
+        call.args[3] as usize,
+    );
+    if req_len > 64 * 1024 {
+        return Decision::err(libc::E2BIG, "control");
+    }
+    let mut buf = vec![0u8; req_len];
+    if memory::read(c.tid, req, &mut buf).is_err() {
+        return Decision::err(libc::EFAULT, "control");
+    }
+    let words = control::parse_request(&buf);
+    let result: Result<String, (i32, String)> = match words
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["mount", fstype, source, target, opts] => {
+            do_mount(s, c, fstype, source, target, opts).map(|_| String::new())
+        }
+        ["mount", fstype, source, target] => {
+            do_mount(s, c, fstype, source, target, "").map(|_| String::new())
+        }
+        ["umount", target] => canonical(s, c, target)
+            .map_err(|e| (e, format!("umount: {target}: {}", errstr(e))))
+            .and_then(|v| s.umount(&String::from_utf8_lossy(&v)))
+            .map(|_| String::new()),
+        ["insmod", spec] => s.insmod(spec).map(|_| String::new()),
+        ["rmmod", name] => s.rmmod(name).map(|_| String::new()),
+        ["lsmod"] => Ok(s.lsmod()),
+        ["mounts"] => Ok(s.mounts_text()),
+        _ => Err((libc::EINVAL, format!("bad control request {words:?}"))),
+    };
+    let (text, ret) = match result {
+        Ok(t) => (t.into_bytes(), None),
+        Err((e, msg)) => {
+            let mut m = msg.into_bytes();
+            m.push(0);
+            (m, Some(-(e as i64)))
+        }
+    };
+    let n = text.len().min(ans_cap);
+    if memory::write(c.tid, ans, &text[..n]).is_err() {
+        return Decision::err(libc::EFAULT, "control");
+    }
+    Decision::ret(
+        ret.unwrap_or(n as i64),
+        format!(
+            "control {}",
+            words.first().map(String::as_str).unwrap_or("")
+        ),
+    )
+}

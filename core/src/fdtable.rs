@@ -1,0 +1,80 @@
+//! Per-process table of virtual descriptors (those a serving module owns). Real
+//! descriptors are the kernel's business and are not tracked here.
+//!
+//! Virtual descriptors are numbers in [VFD_BASE, VFD_BASE + VFD_COUNT): above any number
+//! the kernel can hand out (fs.nr_open is at most 2^30 by default 2^20), so the seccomp
+//! filter can trap calls on them by number alone, and calls on real descriptors never
+//! stop. See docs/architecture.md, "Virtual descriptors".
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub const VFD_BASE: i32 = 0x3000_0000;
+pub const VFD_COUNT: i32 = 0x0100_0000;
+
+pub fn is_virtual(fd: i64) -> bool {
+    let fd = fd as i32;
+    (VFD_BASE..VFD_BASE + VFD_COUNT).contains(&fd)
+}
+
+/// An open file description owned by a module (shared by dup and fork).
+pub struct OpenFile {
+    pub module: Arc<crate::module::Module>,
+    pub handle: usize,
+    pub path: String,
+    pub flags: i32,
+    pub offset: parking_lot::Mutex<i64>,
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        self.module.close(self.handle);
+    }
+}
+
+#[derive(Clone)]
+pub struct Entry {
+    pub file: Arc<OpenFile>,
+    pub cloexec: bool,
+}
+
+#[derive(Clone, Default)]
+pub struct FdTable {
+    fds: BTreeMap<i32, Entry>,
+}
+
+impl FdTable {
+    pub fn get(&self, fd: i32) -> Option<&Entry> {
+        self.fds.get(&fd)
+    }
+    /// Lowest free virtual number >= min.
+    pub fn alloc(&mut self, min: i32, entry: Entry) -> Option<i32> {
+        let mut n = min.max(VFD_BASE);
+        for (&k, _) in self.fds.range(n..) {
+            if k != n {
+                break;
+            }
+            n += 1;
+        }
+        if n >= VFD_BASE + VFD_COUNT {
+            return None;
+        }
+        self.fds.insert(n, entry);
+        Some(n)
+    }
+    pub fn set(&mut self, fd: i32, entry: Entry) {
+        self.fds.insert(fd, entry);
+    }
+    pub fn remove(&mut self, fd: i32) -> Option<Entry> {
+        self.fds.remove(&fd)
+    }
+    pub fn remove_range(&mut self, lo: i32, hi: i32) {
+        self.fds.retain(|&k, _| k < lo || k > hi);
+    }
+    /// At exec: descriptors marked close-on-exec go.
+    pub fn exec(&mut self) {
+        self.fds.retain(|_, e| !e.cloexec);
+    }
+    pub fn is_empty(&self) -> bool {
+        self.fds.is_empty()
+    }
+}

@@ -1,0 +1,105 @@
+//! Start COMMAND as the first tracee: fork, let the parent PTRACE_SEIZE the child while
+//! it waits on a pipe, then the child installs the seccomp filter and execs. A failed exec
+//! reports its errno through a close-on-exec pipe.
+use crate::ptrace::{self, Pid};
+use seccompiler::BpfProgram;
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+pub struct Child {
+    pub pid: Pid,
+    /// Read end of the exec-error pipe.
+    pub err_fd: i32,
+}
+
+fn pipe(flags: i32) -> Result<[i32; 2], String> {
+    let mut fds = [0i32; 2];
+    // SAFETY: fds has room for two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), flags) } != 0 {
+        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    Ok(fds)
+}
+
+pub fn spawn(argv: &[OsString], filter: &BpfProgram) -> Result<Child, String> {
+    let cargs: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| "argument contains a NUL byte".to_string()))
+        .collect::<Result<_, _>>()?;
+    let mut cptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
+    cptrs.push(std::ptr::null());
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    let sync = pipe(libc::O_CLOEXEC)?;
+    let err = pipe(libc::O_CLOEXEC)?;
+
+    // SAFETY: the child only calls async-signal-safe functions before exec or _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        unsafe {
+            libc::close(sync[1]);
+            libc::close(err[0]);
+            let mut b = 0u8;
+            // Wait until the parent has seized us (or died: read returns 0).
+            if libc::read(sync[0], (&mut b as *mut u8).cast(), 1) != 1 {
+                libc::_exit(125);
+            }
+            libc::close(sync[0]);
+            // vurs ignores SIGINT/SIGQUIT; COMMAND gets the usual dispositions and mask.
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            let fail = |e: i32| -> ! {
+                libc::write(err[1], (&e as *const i32).cast(), 4);
+                libc::_exit(if e == libc::ENOENT { 127 } else { 126 });
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                fail(*libc::__errno_location());
+            }
+            if libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog) != 0 {
+                fail(*libc::__errno_location());
+            }
+            libc::execvp(cptrs[0], cptrs.as_ptr());
+            fail(*libc::__errno_location());
+        }
+    }
+    // SAFETY: closing our copies of the child's ends.
+    unsafe {
+        libc::close(sync[0]);
+        libc::close(err[1]);
+    }
+    let seized = ptrace::seize(pid);
+    // SAFETY: wake the child (or let it exit if seizing failed).
+    unsafe {
+        if seized.is_ok() {
+            libc::write(sync[1], b"g".as_ptr().cast(), 1);
+        }
+        libc::close(sync[1]);
+    }
+    if let Err(e) = seized {
+        // SAFETY: reap the child, which exits on EOF.
+        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        return Err(format!("ptrace(PTRACE_SEIZE): {e}"));
+    }
+    Ok(Child {
+        pid,
+        err_fd: err[0],
+    })
+}
+
+/// After the session: the errno of a failed exec, if the exec failed.
+pub fn exec_error(err_fd: i32) -> Option<i32> {
+    let mut e = 0i32;
+    // SAFETY: reading 4 bytes into an i32 from our pipe end.
+    let n = unsafe { libc::read(err_fd, (&mut e as *mut i32).cast(), 4) };
+    unsafe { libc::close(err_fd) };
+    (n == 4).then_some(e)
+}

@@ -1,0 +1,154 @@
+//! The `vurs` command: start a session, or control the session it runs in.
+use clap::Parser;
+use std::sync::Arc;
+use vurs::cli::{self, Cli, Control};
+use vurs::session::Session;
+use vurs::{control, launch, module, tracelog, tracer};
+
+/// Exit statuses (env(1) conventions).
+const EXIT_FAILURE: i32 = 125;
+const EXIT_CANNOT_EXEC: i32 = 126;
+const EXIT_NOT_FOUND: i32 = 127;
+
+fn die(code: i32, msg: impl std::fmt::Display) -> ! {
+    eprintln!("vurs: {msg}");
+    std::process::exit(code);
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                e.exit()
+            }
+            _ => {
+                let text = e.to_string();
+                let first = text
+                    .lines()
+                    .next()
+                    .unwrap_or("bad usage")
+                    .trim_start_matches("error: ");
+                die(EXIT_FAILURE, format!("{first} (see vurs --help)"))
+            }
+        },
+    };
+    if let Some(ctl) = cli.control {
+        std::process::exit(run_control(ctl));
+    }
+    if cli.command.is_empty() {
+        die(
+            EXIT_FAILURE,
+            "no command given (usage: vurs [OPTIONS] -- COMMAND [ARGS...])",
+        );
+    }
+    std::process::exit(run_session(cli));
+}
+
+fn run_control(ctl: Control) -> i32 {
+    let words: Vec<String> = match ctl {
+        Control::Mount {
+            fstype,
+            options,
+            source,
+            target,
+        } => vec!["mount".into(), fstype, source, target, options],
+        Control::Umount { target } => vec!["umount".into(), target],
+        Control::Insmod { spec } => vec!["insmod".into(), spec],
+        Control::Rmmod { name } => vec!["rmmod".into(), name],
+        Control::Lsmod => vec!["lsmod".into()],
+        Control::Mounts => vec!["mounts".into()],
+    };
+    match control::request(&words) {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err((_, msg)) => {
+            eprintln!("vurs: {msg}");
+            1
+        }
+    }
+}
+
+fn run_session(cli: Cli) -> i32 {
+    if let Some(t) = &cli.trace {
+        if let Err(e) = tracelog::open(t) {
+            die(EXIT_FAILURE, e);
+        }
+    }
+    let mut modules = Vec::new();
+    for spec in &cli.modules {
+        let (name, opts) = spec.split_once(',').unwrap_or((spec, ""));
+        match module::load(name, opts) {
+            Ok(m) => modules.push(m),
+            Err(e) => die(EXIT_FAILURE, e),
+        }
+    }
+    let mut mounts = Vec::new();
+    for m in &cli.mounts {
+        mounts.push(cli::parse_mount(m).unwrap_or_else(|e| die(EXIT_FAILURE, e)));
+    }
+    for b in &cli.binds {
+        mounts.push(cli::parse_bind(b).unwrap_or_else(|e| die(EXIT_FAILURE, e)));
+    }
+    // A mount's module is loaded now if no -m named it, so the filter traps paths.
+    for m in &mounts {
+        if !modules.iter().any(|x: &module::Module| x.name == m.fstype) {
+            match module::load(&m.fstype, "") {
+                Ok(x) => modules.push(x),
+                Err(e) => die(EXIT_FAILURE, e),
+            }
+        }
+    }
+    let session = Arc::new(Session::new(modules, false));
+    for m in &mounts {
+        if let Err((_, msg)) = start_mount(&session, m) {
+            die(EXIT_FAILURE, msg);
+        }
+    }
+    let filter = session
+        .filter
+        .compile()
+        .unwrap_or_else(|e| die(EXIT_FAILURE, e));
+    // Ctrl-C and Ctrl-\ are for COMMAND; vurs goes on serving until it is gone.
+    // SAFETY: setting dispositions of two signals before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+    }
+    let child = launch::spawn(&cli.command, &filter).unwrap_or_else(|e| die(EXIT_FAILURE, e));
+    let status = tracer::Tracer::new(session, child.pid).run();
+    if let Some(errno) = launch::exec_error(child.err_fd) {
+        let name = cli.command[0].to_string_lossy();
+        let err = vurs::errno::strerror(errno);
+        eprintln!("vurs: cannot run '{name}': {err}");
+        return if errno == libc::ENOENT {
+            EXIT_NOT_FOUND
+        } else {
+            EXIT_CANNOT_EXEC
+        };
+    }
+    status
+}
+
+/// A --mount/--bind given on the command line, resolved against vurs's own cwd.
+fn start_mount(session: &Session, m: &cli::MountSpec) -> Result<(), (i32, String)> {
+    let here = std::env::current_dir().map_err(|e| (libc::ENOENT, format!("cwd: {e}")))?;
+    let abs = |p: &str| {
+        if p.starts_with('/') {
+            p.to_string()
+        } else {
+            here.join(p).to_string_lossy().into_owned()
+        }
+    };
+    let source = abs(&m.source);
+    if std::fs::symlink_metadata(&source).is_err() {
+        return Err((
+            libc::ENOENT,
+            format!("mount source {}: No such file or directory", m.source),
+        ));
+    }
+    let target = vurs::mounts::normalize(&abs(&m.target));
+    session.mount(&m.fstype, &source, &target, &m.options)
+}

@@ -1,0 +1,99 @@
+//! Tracee memory through process_vm_readv/writev (one call per transfer, never a
+//! PEEKDATA loop). A bad tracee pointer becomes EFAULT for the tracee, never our error.
+use crate::ptrace::Pid;
+use std::io::{IoSlice, IoSliceMut};
+
+pub const PATH_MAX: usize = 4096;
+const PAGE: u64 = 4096;
+
+/// Errors a tracee would see from the kernel for a bad buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemError {
+    Fault,
+    NameTooLong,
+}
+
+impl MemError {
+    pub fn errno(self) -> i32 {
+        match self {
+            MemError::Fault => libc::EFAULT,
+            MemError::NameTooLong => libc::ENAMETOOLONG,
+        }
+    }
+}
+
+fn readv(pid: Pid, addr: u64, buf: &mut [u8]) -> isize {
+    let local = [IoSliceMut::new(buf)];
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: local[0].len(),
+    };
+    // SAFETY: local iovec points at our buffer; the remote one is only read by the kernel.
+    unsafe { libc::process_vm_readv(pid, local.as_ptr().cast(), 1, &remote, 1, 0) }
+}
+
+/// Read exactly `buf.len()` bytes.
+pub fn read(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    if readv(pid, addr, buf) == buf.len() as isize {
+        Ok(())
+    } else {
+        Err(MemError::Fault)
+    }
+}
+
+/// Write exactly `data.len()` bytes.
+pub fn write(pid: Pid, addr: u64, data: &[u8]) -> Result<(), MemError> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let local = [IoSlice::new(data)];
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: local iovec points at our data; the kernel writes only the tracee.
+    let n = unsafe { libc::process_vm_writev(pid, local.as_ptr().cast(), 1, &remote, 1, 0) };
+    if n == data.len() as isize {
+        Ok(())
+    } else {
+        Err(MemError::Fault)
+    }
+}
+
+/// Read a NUL-terminated string of at most `max - 1` bytes (the NUL is not returned).
+/// Reads page by page so a string that ends just before an unmapped page works.
+pub fn read_cstring(pid: Pid, addr: u64, max: usize) -> Result<Vec<u8>, MemError> {
+    if addr == 0 {
+        return Err(MemError::Fault);
+    }
+    let mut out = Vec::with_capacity(256);
+    let mut cur = addr;
+    // First chunk: up to 256 bytes but not across a page (most paths are short).
+    let mut chunk = ((PAGE - (cur % PAGE)) as usize).min(256);
+    let mut buf = [0u8; PAGE as usize];
+    loop {
+        let want = chunk.min(max + 1 - out.len().min(max));
+        let n = readv(pid, cur, &mut buf[..want]);
+        if n <= 0 {
+            return Err(MemError::Fault);
+        }
+        let got = &buf[..n as usize];
+        if let Some(z) = got.iter().position(|&b| b == 0) {
+            out.extend_from_slice(&got[..z]);
+            return if out.len() >= max {
+                Err(MemError::NameTooLong)
+            } else {
+                Ok(out)
+            };
+        }
+        out.extend_from_slice(got);
+        if out.len() >= max {
+            return Err(MemError::NameTooLong);
+        }
+        cur += n as u64;
+        chunk = (PAGE - (cur % PAGE)) as usize;
+    }
+}

@@ -1,0 +1,155 @@
+//! The virtual mount table: which module serves which subtree. Longest prefix wins; of
+//! two mounts on the same target, the newer one.
+use crate::module::Module;
+use std::sync::Arc;
+
+pub struct Mount {
+    pub id: u64,
+    /// Canonical absolute virtual path, no trailing slash ("/" only for the root).
+    pub target: String,
+    pub source: String,
+    pub options: String,
+    pub module: Arc<Module>,
+    pub mnt: usize,
+    /// Host path of the mount's root (redirect modules), for reverse translation.
+    pub host_root: Option<Vec<u8>>,
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        self.module.umount(self.mnt);
+        self.module
+            .users
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[derive(Default, Clone)]
+pub struct MountTable {
+    /// Oldest first.
+    pub mounts: Vec<Arc<Mount>>,
+    next_id: u64,
+}
+
+/// `path` lies at or below `prefix` (both canonical).
+pub fn under(path: &[u8], prefix: &[u8]) -> bool {
+    if prefix == b"/" {
+        return path.starts_with(b"/");
+    }
+    path.starts_with(prefix) && (path.len() == prefix.len() || path[prefix.len()] == b'/')
+}
+
+/// The part of `path` below `prefix` ("" for the prefix itself), without a leading '/'.
+pub fn subpath<'a>(path: &'a [u8], prefix: &[u8]) -> &'a [u8] {
+    let rest = &path[prefix.len().min(path.len())..];
+    rest.strip_prefix(b"/").unwrap_or(rest)
+}
+
+impl MountTable {
+    pub fn is_empty(&self) -> bool {
+        self.mounts.is_empty()
+    }
+
+    /// The mount serving canonical virtual path `path`.
+    pub fn find(&self, path: &[u8]) -> Option<&Arc<Mount>> {
+        let mut best: Option<&Arc<Mount>> = None;
+        for m in self.mounts.iter().rev() {
+            if under(path, m.target.as_bytes())
+                && best.is_none_or(|b| m.target.len() > b.target.len())
+            {
+                best = Some(m);
+            }
+        }
+        best
+    }
+
+    /// Host path -> virtual path: the mount whose host root holds `host` (longest root).
+    pub fn reverse(&self, host: &[u8]) -> Option<Vec<u8>> {
+        let mut best: Option<(&Arc<Mount>, usize)> = None;
+        for m in self.mounts.iter().rev() {
+            if let Some(root) = &m.host_root {
+                if under(host, root) && best.is_none_or(|(_, l)| root.len() > l) {
+                    best = Some((m, root.len()));
+                }
+            }
+        }
+        let (m, _) = best?;
+        let root = m.host_root.as_ref()?;
+        let sub = subpath(host, root);
+        let mut v = m.target.as_bytes().to_vec();
+        if !sub.is_empty() {
+            if v != b"/" {
+                v.push(b'/');
+            }
+            v.extend_from_slice(sub);
+        }
+        Some(v)
+    }
+
+    pub fn add(
+        &mut self,
+        target: String,
+        source: String,
+        options: String,
+        module: Arc<Module>,
+        mnt: usize,
+    ) -> u64 {
+        self.next_id += 1;
+        let host_root = if module.flags & vurs_abi::VURS_F_PATH_REDIRECT != 0 {
+            module.redirect(mnt, b"", vurs_abi::VURS_ACCESS_READ).ok()
+        } else {
+            None
+        };
+        module
+            .users
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.mounts.push(Arc::new(Mount {
+            id: self.next_id,
+            target,
+            source,
+            options,
+            module,
+            mnt,
+            host_root,
+        }));
+        self.next_id
+    }
+
+    /// Remove the newest mount on exactly `target`.
+    pub fn remove(&mut self, target: &str) -> Option<Arc<Mount>> {
+        let i = self.mounts.iter().rposition(|m| m.target == target)?;
+        Some(self.mounts.remove(i))
+    }
+
+    /// Mount points strictly below `dir` that lie directly in it or deeper: the names of
+    /// the first component below `dir`, for listing synthetic directory entries.
+    pub fn children_of(&self, dir: &[u8]) -> Vec<Vec<u8>> {
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for m in &self.mounts {
+            let t = m.target.as_bytes();
+            if t != dir && under(t, dir) {
+                let sub = subpath(t, dir);
+                let first = sub.split(|&b| b == b'/').next().unwrap_or(b"").to_vec();
+                if !first.is_empty() && !names.contains(&first) {
+                    names.push(first);
+                }
+            }
+        }
+        names
+    }
+}
+
+/// Lexically normalize an absolute path: no `.`, `..`, repeated or trailing slashes.
+pub fn normalize(p: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
+}

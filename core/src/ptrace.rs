@@ -1,0 +1,117 @@
+//! Thin, typed wrappers over ptrace(2). Every request must come from the tracer thread.
+//! ESRCH (the tracee died meanwhile) is an ordinary outcome and is returned, never panics.
+use crate::arch;
+use std::io;
+
+pub type Pid = i32;
+
+pub const PTRACE_GET_SYSCALL_INFO: libc::c_uint = 0x420e;
+/// Linux 6.16+; not yet in libc.
+pub const PTRACE_SET_SYSCALL_INFO: libc::c_uint = 0x4212;
+pub const PTRACE_SYSCALL_INFO_NONE: u8 = 0;
+pub const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
+pub const PTRACE_SYSCALL_INFO_EXIT: u8 = 2;
+pub const PTRACE_SYSCALL_INFO_SECCOMP: u8 = 3;
+
+pub const SEIZE_OPTIONS: libc::c_int = libc::PTRACE_O_TRACESECCOMP
+    | libc::PTRACE_O_TRACEFORK
+    | libc::PTRACE_O_TRACEVFORK
+    | libc::PTRACE_O_TRACECLONE
+    | libc::PTRACE_O_TRACEEXEC
+    | libc::PTRACE_O_TRACESYSGOOD
+    | libc::PTRACE_O_EXITKILL;
+
+/// `struct ptrace_syscall_info` in its 6.16 layout (same size as the 5.3 one; the 6.16
+/// `flags` field sits in what was padding).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct SyscallInfo {
+    pub op: u8,
+    pub reserved: u8,
+    pub flags: u16,
+    pub arch: u32,
+    pub instruction_pointer: u64,
+    pub stack_pointer: u64,
+    /// entry/seccomp: nr; exit: rval.
+    pub nr_or_rval: u64,
+    /// entry/seccomp: args; exit: args[0] & 0xff is is_error.
+    pub args: [u64; 6],
+    pub ret_data: u32,
+    pub reserved2: u32,
+}
+
+fn check(r: libc::c_long) -> io::Result<libc::c_long> {
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn req(request: libc::c_uint, pid: Pid, addr: u64, data: u64) -> io::Result<libc::c_long> {
+    // SAFETY: ptrace with integer/pointer arguments that the callers make valid.
+    check(unsafe {
+        libc::ptrace(
+            request,
+            pid,
+            addr as *mut libc::c_void,
+            data as *mut libc::c_void,
+        )
+    })
+}
+
+pub fn seize(pid: Pid) -> io::Result<()> {
+    req(libc::PTRACE_SEIZE, pid, 0, SEIZE_OPTIONS as u64).map(drop)
+}
+/// Resume; `sig` 0 or the signal to deliver.
+pub fn cont(pid: Pid, sig: i32) -> io::Result<()> {
+    req(libc::PTRACE_CONT, pid, 0, sig as u64).map(drop)
+}
+/// Resume until the next syscall stop (used to see the exit of the current call).
+pub fn syscall(pid: Pid, sig: i32) -> io::Result<()> {
+    req(libc::PTRACE_SYSCALL, pid, 0, sig as u64).map(drop)
+}
+/// Leave a group-stopped tracee stopped but let job control see it (PTRACE_LISTEN).
+pub fn listen(pid: Pid) -> io::Result<()> {
+    req(libc::PTRACE_LISTEN, pid, 0, 0).map(drop)
+}
+pub fn event_msg(pid: Pid) -> io::Result<u64> {
+    let mut msg: libc::c_ulong = 0;
+    req(libc::PTRACE_GETEVENTMSG, pid, 0, &mut msg as *mut _ as u64)?;
+    Ok(msg)
+}
+pub fn get_syscall_info(pid: Pid) -> io::Result<SyscallInfo> {
+    let mut info = SyscallInfo::default();
+    req(
+        PTRACE_GET_SYSCALL_INFO,
+        pid,
+        std::mem::size_of::<SyscallInfo>() as u64,
+        &mut info as *mut _ as u64,
+    )?;
+    Ok(info)
+}
+pub fn set_syscall_info(pid: Pid, info: &SyscallInfo) -> io::Result<()> {
+    let mut i = *info;
+    i.reserved = 0;
+    i.flags = 0;
+    i.reserved2 = 0;
+    req(
+        PTRACE_SET_SYSCALL_INFO,
+        pid,
+        std::mem::size_of::<SyscallInfo>() as u64,
+        &i as *const _ as u64,
+    )
+    .map(drop)
+}
+pub fn get_regs(pid: Pid) -> io::Result<arch::Regs> {
+    // SAFETY: Regs is plain data; the kernel fills it.
+    let mut regs: arch::Regs = unsafe { std::mem::zeroed() };
+    req(libc::PTRACE_GETREGS, pid, 0, &mut regs as *mut _ as u64)?;
+    Ok(regs)
+}
+pub fn set_regs(pid: Pid, regs: &arch::Regs) -> io::Result<()> {
+    req(libc::PTRACE_SETREGS, pid, 0, regs as *const _ as u64).map(drop)
+}
+pub fn poke_user(pid: Pid, offset: u64, value: u64) -> io::Result<()> {
+    req(libc::PTRACE_POKEUSER, pid, offset, value).map(drop)
+}

@@ -1,0 +1,197 @@
+//! Path resolution in the virtual namespace: a raw path from a tracee, its starting
+//! directory (cwd or dirfd, already virtual) and the follow rule become a canonical
+//! virtual path; symlinks are read through the mounts they lie in, `..` is taken after
+//! symlinks, ELOOP after 40 links, ENAMETOOLONG past PATH_MAX.
+//!
+//! Only what the kernel cannot see is decided here. When a prefix does not exist, the
+//! walk stops and the rest is handed to the kernel literally, so it produces the exact
+//! errno (ENOENT, ENOTDIR, EACCES) itself.
+use crate::memory::PATH_MAX;
+use crate::mounts::{subpath, Mount, MountTable};
+use std::ffi::CString;
+use std::sync::Arc;
+
+const MAX_LINKS: u32 = 40;
+
+/// A resolved path.
+pub struct Resolved {
+    /// Canonical absolute virtual path (the unresolved rest appended as is).
+    pub virt: Vec<u8>,
+    /// The mount it lies in, if any.
+    pub mount: Option<Arc<Mount>>,
+    /// A mount was met on the way (the kernel's own walk would differ from ours).
+    pub crossed_mount: bool,
+    /// The original path ended in '/'.
+    pub trailing_slash: bool,
+}
+
+/// What lstat of a virtual path found.
+enum Node {
+    Missing,
+    Dir,
+    Symlink(Vec<u8>),
+    Other,
+}
+
+pub struct Resolver<'a> {
+    pub mounts: &'a MountTable,
+    /// The caller, for /proc/self and /proc/thread-self.
+    pub tgid: i32,
+    pub tid: i32,
+}
+
+fn host_of(mounts: &MountTable, virt: &[u8], access: u32) -> Result<(Vec<u8>, bool), i32> {
+    match mounts.find(virt) {
+        Some(m) => {
+            let sub = subpath(virt, m.target.as_bytes());
+            Ok((m.module.redirect(m.mnt, sub, access)?, true))
+        }
+        None => Ok((virt.to_vec(), false)),
+    }
+}
+
+impl<'a> Resolver<'a> {
+    /// Host path for a canonical virtual path (its mount's redirect, or itself).
+    pub fn host_path(&self, virt: &[u8], access: u32) -> Result<Vec<u8>, i32> {
+        host_of(self.mounts, virt, access).map(|(p, _)| p)
+    }
+
+    fn lstat(&self, virt: &[u8], crossed: &mut bool) -> Node {
+        // /proc/self is the caller's, not ours; magic links are the kernel's to follow.
+        if virt == b"/proc/self" {
+            return Node::Symlink(self.tgid.to_string().into_bytes());
+        }
+        if virt == b"/proc/thread-self" {
+            return Node::Symlink(format!("{}/task/{}", self.tgid, self.tid).into_bytes());
+        }
+        if crate::dispatch::is_proc_magic_link(virt) {
+            return Node::Missing;
+        }
+        let Ok((host, in_mount)) = host_of(self.mounts, virt, vurs_abi::VURS_ACCESS_READ) else {
+            return Node::Missing;
+        };
+        *crossed |= in_mount;
+        let Ok(c) = CString::new(host) else {
+            return Node::Missing;
+        };
+        // SAFETY: plain lstat into a zeroed struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
+            // A mount target need not exist on the host: it is a directory here.
+            return if self.is_mount_ancestor(virt) {
+                Node::Dir
+            } else {
+                Node::Missing
+            };
+        }
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => Node::Dir,
+            libc::S_IFLNK => {
+                let mut buf = vec![0u8; PATH_MAX];
+                // SAFETY: buffer of buf.len() bytes.
+                let n = unsafe { libc::readlink(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+                if n < 0 {
+                    return Node::Missing;
+                }
+                buf.truncate(n as usize);
+                Node::Symlink(buf)
+            }
+            _ => Node::Other,
+        }
+    }
+
+    /// A mount target lies at or below `virt`.
+    fn is_mount_ancestor(&self, virt: &[u8]) -> bool {
+        self.mounts
+            .mounts
+            .iter()
+            .any(|m| crate::mounts::under(m.target.as_bytes(), virt))
+    }
+
+    /// Resolve `path` relative to the virtual directory `start`.
+    pub fn resolve(&self, start: &[u8], path: &[u8], follow_last: bool) -> Result<Resolved, i32> {
+        if path.is_empty() {
+            return Err(libc::ENOENT);
+        }
+        if path.len() >= PATH_MAX {
+            return Err(libc::ENAMETOOLONG);
+        }
+        let trailing_slash = path.ends_with(b"/");
+        let mut crossed = false;
+        let mut links = 0u32;
+        // Components still to walk, in order; `cur` is canonical so far.
+        let mut todo: Vec<Vec<u8>> = Vec::new();
+        let mut cur: Vec<u8> = Vec::new();
+        let push_components = |todo: &mut Vec<Vec<u8>>, p: &[u8]| {
+            let mut comps: Vec<Vec<u8>> = p
+                .split(|&b| b == b'/')
+                .filter(|c| !c.is_empty() && *c != b".")
+                .map(|c| c.to_vec())
+                .collect();
+            comps.reverse();
+            todo.extend(comps);
+        };
+        if path[0] != b'/' {
+            push_components(&mut todo, path);
+            let mut s = Vec::new();
+            push_components(&mut s, start);
+            todo.extend(s);
+        } else {
+            push_components(&mut todo, path);
+        }
+        while let Some(comp) = todo.pop() {
+            if comp == b".." {
+                if let Some(i) = cur.iter().rposition(|&b| b == b'/') {
+                    cur.truncate(i);
+                }
+                continue;
+            }
+            let prev_len = cur.len();
+            cur.push(b'/');
+            cur.extend_from_slice(&comp);
+            let is_last = todo.is_empty();
+            if is_last && !follow_last && !trailing_slash {
+                // Don't follow, but still note whether this lands in a mount.
+                crossed |= self.mounts.find(&cur).is_some();
+                break;
+            }
+            match self.lstat(&cur, &mut crossed) {
+                Node::Symlink(target) => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(libc::ELOOP);
+                    }
+                    if target.first() == Some(&b'/') {
+                        cur.clear();
+                    } else {
+                        cur.truncate(prev_len);
+                    }
+                    push_components(&mut todo, &target);
+                }
+                Node::Missing => {
+                    // Hand the rest to the kernel as it is.
+                    while let Some(c) = todo.pop() {
+                        cur.push(b'/');
+                        cur.extend_from_slice(&c);
+                    }
+                    break;
+                }
+                Node::Dir | Node::Other => {}
+            }
+            if cur.len() >= PATH_MAX {
+                return Err(libc::ENAMETOOLONG);
+            }
+        }
+        if cur.is_empty() {
+            cur.push(b'/');
+        }
+        let mount = self.mounts.find(&cur).cloned();
+        crossed |= mount.is_some();
+        Ok(Resolved {
+            virt: cur,
+            mount,
+            crossed_mount: crossed,
+            trailing_slash,
+        })
+    }
+}

@@ -1,0 +1,195 @@
+//! What one vurs session shares across all its tracees: loaded modules, the mount table,
+//! what the installed seccomp filter traps. The control commands act on it.
+use crate::filter::FilterSpec;
+use crate::module::{self, Module};
+use crate::mounts::MountTable;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use vurs_abi::*;
+
+pub struct Session {
+    pub modules: RwLock<Vec<Arc<Module>>>,
+    pub mounts: RwLock<MountTable>,
+    /// Syscall number -> the module serving it (newest wins).
+    pub syscall_owner: RwLock<HashMap<i64, Arc<Module>>>,
+    /// What the filter installed at start traps; fixed for the session's life.
+    pub filter: FilterSpec,
+}
+
+/// Errors of control operations: errno for the caller, message for the user.
+pub type CtlError = (i32, String);
+
+impl Session {
+    pub fn new(modules: Vec<Module>, extra_paths: bool) -> Session {
+        let modules: Vec<Arc<Module>> = modules.into_iter().map(Arc::new).collect();
+        let mut filter = FilterSpec {
+            paths: extra_paths,
+            ..Default::default()
+        };
+        let mut owner = HashMap::new();
+        for m in &modules {
+            filter.paths |= m.is_path_module();
+            filter.virtual_fds |= m.flags & VURS_F_PATH_SERVE != 0;
+            for &nr in &m.syscalls {
+                filter.syscalls.insert(nr as i64);
+                owner.insert(nr as i64, m.clone());
+            }
+        }
+        Session {
+            modules: RwLock::new(modules),
+            mounts: RwLock::new(MountTable::default()),
+            syscall_owner: RwLock::new(owner),
+            filter,
+        }
+    }
+
+    pub fn hide_vdso(&self) -> bool {
+        self.modules
+            .read()
+            .iter()
+            .any(|m| m.flags & VURS_F_HIDE_VDSO != 0)
+    }
+
+    pub fn find_module(&self, name: &str) -> Option<Arc<Module>> {
+        self.modules
+            .read()
+            .iter()
+            .rev()
+            .find(|m| m.name == name)
+            .cloned()
+    }
+
+    /// Load a module into the running session.
+    pub fn insmod(&self, spec: &str) -> Result<Arc<Module>, CtlError> {
+        let (name, opts) = spec.split_once(',').unwrap_or((spec, ""));
+        let m = module::load(name, opts).map_err(|e| (libc::EINVAL, e))?;
+        if m.is_path_module() && !self.filter.paths {
+            return Err((
+                libc::EOPNOTSUPP,
+                format!(
+                    "{}: path modules need a session started with one (e.g. vurs -m {} -- ...)",
+                    m.name, m.name
+                ),
+            ));
+        }
+        if m.flags & VURS_F_PATH_SERVE != 0 && !self.filter.virtual_fds {
+            return Err((
+                libc::EOPNOTSUPP,
+                format!("{}: serving modules must be loaded at start", m.name),
+            ));
+        }
+        for &nr in &m.syscalls {
+            if !self.filter.syscalls.contains(&(nr as i64)) {
+                return Err((
+                    libc::EOPNOTSUPP,
+                    format!("{}: system call {nr} is not trapped in this session; load the module at start", m.name),
+                ));
+            }
+        }
+        let m = Arc::new(m);
+        {
+            let mut owner = self.syscall_owner.write();
+            for &nr in &m.syscalls {
+                owner.insert(nr as i64, m.clone());
+            }
+        }
+        self.modules.write().push(m.clone());
+        Ok(m)
+    }
+
+    pub fn rmmod(&self, name: &str) -> Result<(), CtlError> {
+        let mut mods = self.modules.write();
+        let i = mods
+            .iter()
+            .rposition(|m| m.name == name)
+            .ok_or((libc::ENOENT, format!("rmmod: {name}: not loaded")))?;
+        if mods[i].users.load(Ordering::SeqCst) > 0 {
+            return Err((libc::EBUSY, format!("rmmod: {name}: in use")));
+        }
+        let m = mods.remove(i);
+        let mut owner = self.syscall_owner.write();
+        owner.retain(|_, o| !Arc::ptr_eq(o, &m));
+        // Numbers the removed module served fall back to an older module serving them.
+        for older in mods.iter() {
+            for &nr in &older.syscalls {
+                owner.entry(nr as i64).or_insert_with(|| older.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Mount `source` on canonical virtual `target` with module `fstype`.
+    pub fn mount(
+        &self,
+        fstype: &str,
+        source: &str,
+        target: &str,
+        options: &str,
+    ) -> Result<(), CtlError> {
+        let m = match self.find_module(fstype) {
+            Some(m) => m,
+            None => self.insmod(fstype)?,
+        };
+        if !m.is_path_module() {
+            return Err((
+                libc::ENODEV,
+                format!("mount: {fstype} is not a path module"),
+            ));
+        }
+        if !self.filter.paths {
+            return Err((
+                libc::EOPNOTSUPP,
+                "mount: this session does not trap path calls".into(),
+            ));
+        }
+        let mnt = m
+            .mount(source, target, options)
+            .map_err(|(e, msg)| (e, format!("mount: {msg}")))?;
+        self.mounts.write().add(
+            target.to_string(),
+            source.to_string(),
+            options.to_string(),
+            m,
+            mnt,
+        );
+        Ok(())
+    }
+
+    pub fn umount(&self, target: &str) -> Result<(), CtlError> {
+        self.mounts
+            .write()
+            .remove(target)
+            .map(drop)
+            .ok_or((libc::EINVAL, format!("umount: {target}: not mounted")))
+    }
+
+    pub fn lsmod(&self) -> String {
+        let mut s = String::from("Module\tUsers\tOptions\tDescription\n");
+        for m in self.modules.read().iter() {
+            s += &format!(
+                "{}\t{}\t{}\t{}\n",
+                m.name,
+                m.users.load(Ordering::SeqCst),
+                m.options,
+                m.description
+            );
+        }
+        s
+    }
+
+    /// The virtual mounts, in /proc/mounts format.
+    pub fn mounts_text(&self) -> String {
+        let mut s = String::new();
+        for m in &self.mounts.read().mounts {
+            let opts = if m.options.is_empty() {
+                "rw".to_string()
+            } else {
+                m.options.clone()
+            };
+            s += &format!("{} {} {} {} 0 0\n", m.source, m.target, m.module.name, opts);
+        }
+        s
+    }
+}

@@ -1,0 +1,359 @@
+//! The one table of trapped system calls: for each call, which arguments are paths (and
+//! how they resolve), which argument is a descriptor. Decoding, the seccomp filter, the
+//! dispatch and the --trace formatting are all derived from it.
+use syscalls::Sysno;
+
+/// Numbers newer than the `syscalls` crate's table (Linux 6.13-6.17).
+pub mod newer {
+    pub const SETXATTRAT: i64 = 463;
+    pub const GETXATTRAT: i64 = 464;
+    pub const LISTXATTRAT: i64 = 465;
+    pub const REMOVEXATTRAT: i64 = 466;
+    pub const OPEN_TREE_ATTR: i64 = 467;
+    pub const FILE_GETATTR: i64 = 468;
+    pub const FILE_SETATTR: i64 = 469;
+}
+
+/// Whether the last component of a path is followed when it is a symlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    Always,
+    Never,
+    /// Followed unless `flag` is set in argument `arg` (AT_SYMLINK_NOFOLLOW, ...).
+    UnlessFlag(u8, u64),
+    /// Followed only if `flag` is set in argument `arg` (AT_SYMLINK_FOLLOW).
+    IfFlag(u8, u64),
+    /// open(2) flags in argument `arg`: O_NOFOLLOW, or O_CREAT|O_EXCL, stop following.
+    OpenFlags(u8),
+    /// openat2(2): flags in the `struct open_how` that argument `arg` points to.
+    OpenHow(u8),
+}
+
+/// What a call does to the object, for read-only mounts and modules' decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    Create,
+    Exec,
+    /// From open(2) flags in argument `arg`.
+    OpenFlags(u8),
+    OpenHow(u8),
+    /// access(2) mode in argument `arg` (W_OK means write).
+    Mode(u8),
+}
+
+/// One path argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathArg {
+    pub arg: u8,
+    /// Argument holding the directory fd a relative path starts from.
+    pub dirfd: Option<u8>,
+    pub follow: Follow,
+    pub access: Access,
+    /// AT_EMPTY_PATH-style flag (argument, bit): an empty path means the dirfd itself.
+    pub empty: Option<(u8, u64)>,
+    /// A NULL pointer means "the dirfd itself" (utimensat, fanotify_mark).
+    pub null_ok: bool,
+}
+
+/// How the core treats a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Path arguments are resolved and dispatched by mount.
+    Path,
+    /// getcwd: answered from the virtual cwd.
+    Getcwd,
+    /// readlink of /proc/<pid>/{cwd,exe,fd/N}: the result is reverse-translated.
+    Readlink,
+    /// AF_UNIX socket path in a sockaddr (bind, connect).
+    SockAddr,
+    /// mount(2) / umount2(2): may be a virtual mount.
+    Mount,
+    Umount,
+    /// Path calls vurs cannot virtualize yet: fail closed with ENOSYS when a path module
+    /// is loaded (see docs/paths.md).
+    Unsupported,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub nr: i64,
+    pub kind: Kind,
+    pub paths: &'static [PathArg],
+}
+
+const AT_SYMLINK_NOFOLLOW: u64 = libc::AT_SYMLINK_NOFOLLOW as u64;
+const AT_SYMLINK_FOLLOW: u64 = libc::AT_SYMLINK_FOLLOW as u64;
+const AT_EMPTY_PATH: u64 = libc::AT_EMPTY_PATH as u64;
+const IN_DONT_FOLLOW: u64 = libc::IN_DONT_FOLLOW as u64;
+
+const fn p(arg: u8, follow: Follow, access: Access) -> PathArg {
+    PathArg {
+        arg,
+        dirfd: None,
+        follow,
+        access,
+        empty: None,
+        null_ok: false,
+    }
+}
+const fn at(dirfd: u8, arg: u8, follow: Follow, access: Access) -> PathArg {
+    PathArg {
+        arg,
+        dirfd: Some(dirfd),
+        follow,
+        access,
+        empty: None,
+        null_ok: false,
+    }
+}
+const fn at_e(dirfd: u8, arg: u8, follow: Follow, access: Access, flags: u8) -> PathArg {
+    PathArg {
+        arg,
+        dirfd: Some(dirfd),
+        follow,
+        access,
+        empty: Some((flags, AT_EMPTY_PATH)),
+        null_ok: false,
+    }
+}
+const fn nofollow_at(flags: u8) -> Follow {
+    Follow::UnlessFlag(flags, AT_SYMLINK_NOFOLLOW)
+}
+
+use Access::*;
+use Follow::{Always, Never};
+
+macro_rules! spec {
+    ($nr:expr, $kind:ident, [$($p:expr),* $(,)?]) => {
+        Spec { nr: $nr as i64, kind: Kind::$kind, paths: &[$($p),*] }
+    };
+}
+
+/// Every path-taking system call of x86_64 Linux 6.18.
+pub static PATH_CALLS: &[Spec] = &[
+    spec!(
+        Sysno::open,
+        Path,
+        [p(0, Follow::OpenFlags(1), Access::OpenFlags(1))]
+    ),
+    spec!(
+        Sysno::openat,
+        Path,
+        [at(0, 1, Follow::OpenFlags(2), Access::OpenFlags(2))]
+    ),
+    spec!(
+        Sysno::openat2,
+        Path,
+        [at(0, 1, Follow::OpenHow(2), Access::OpenHow(2))]
+    ),
+    spec!(Sysno::creat, Path, [p(0, Always, Create)]),
+    spec!(Sysno::stat, Path, [p(0, Always, Read)]),
+    spec!(Sysno::lstat, Path, [p(0, Never, Read)]),
+    spec!(
+        Sysno::newfstatat,
+        Path,
+        [at_e(0, 1, nofollow_at(3), Read, 3)]
+    ),
+    spec!(Sysno::statx, Path, [at_e(0, 1, nofollow_at(2), Read, 2)]),
+    spec!(Sysno::access, Path, [p(0, Always, Mode(1))]),
+    spec!(Sysno::faccessat, Path, [at(0, 1, Always, Mode(2))]),
+    spec!(
+        Sysno::faccessat2,
+        Path,
+        [at_e(0, 1, nofollow_at(3), Mode(2), 3)]
+    ),
+    spec!(Sysno::execve, Path, [p(0, Always, Exec)]),
+    spec!(Sysno::execveat, Path, [at_e(0, 1, nofollow_at(4), Exec, 4)]),
+    spec!(Sysno::chdir, Path, [p(0, Always, Read)]),
+    spec!(Sysno::chroot, Path, [p(0, Always, Read)]),
+    spec!(Sysno::getcwd, Getcwd, []),
+    spec!(Sysno::readlink, Readlink, [p(0, Never, Read)]),
+    spec!(Sysno::readlinkat, Readlink, [at_e(0, 1, Never, Read, 99)]),
+    spec!(Sysno::mkdir, Path, [p(0, Never, Create)]),
+    spec!(Sysno::mkdirat, Path, [at(0, 1, Never, Create)]),
+    spec!(Sysno::mknod, Path, [p(0, Never, Create)]),
+    spec!(Sysno::mknodat, Path, [at(0, 1, Never, Create)]),
+    spec!(Sysno::rmdir, Path, [p(0, Never, Write)]),
+    spec!(Sysno::unlink, Path, [p(0, Never, Write)]),
+    spec!(Sysno::unlinkat, Path, [at(0, 1, Never, Write)]),
+    spec!(
+        Sysno::rename,
+        Path,
+        [p(0, Never, Write), p(1, Never, Create)]
+    ),
+    spec!(
+        Sysno::renameat,
+        Path,
+        [at(0, 1, Never, Write), at(2, 3, Never, Create)]
+    ),
+    spec!(
+        Sysno::renameat2,
+        Path,
+        [at(0, 1, Never, Write), at(2, 3, Never, Create)]
+    ),
+    spec!(Sysno::link, Path, [p(0, Never, Read), p(1, Never, Create)]),
+    spec!(
+        Sysno::linkat,
+        Path,
+        [
+            at_e(0, 1, Follow::IfFlag(4, AT_SYMLINK_FOLLOW), Read, 4),
+            at(2, 3, Never, Create)
+        ]
+    ),
+    spec!(Sysno::symlink, Path, [p(1, Never, Create)]),
+    spec!(Sysno::symlinkat, Path, [at(1, 2, Never, Create)]),
+    spec!(Sysno::chmod, Path, [p(0, Always, Write)]),
+    spec!(Sysno::fchmodat, Path, [at(0, 1, Always, Write)]),
+    spec!(
+        Sysno::fchmodat2,
+        Path,
+        [at_e(0, 1, nofollow_at(3), Write, 3)]
+    ),
+    spec!(Sysno::chown, Path, [p(0, Always, Write)]),
+    spec!(Sysno::lchown, Path, [p(0, Never, Write)]),
+    spec!(
+        Sysno::fchownat,
+        Path,
+        [at_e(0, 1, nofollow_at(4), Write, 4)]
+    ),
+    spec!(Sysno::truncate, Path, [p(0, Always, Write)]),
+    spec!(Sysno::utime, Path, [p(0, Always, Write)]),
+    spec!(Sysno::utimes, Path, [p(0, Always, Write)]),
+    spec!(
+        Sysno::futimesat,
+        Path,
+        [PathArg {
+            null_ok: true,
+            ..at(0, 1, Always, Write)
+        }]
+    ),
+    spec!(
+        Sysno::utimensat,
+        Path,
+        [PathArg {
+            null_ok: true,
+            ..at_e(0, 1, nofollow_at(3), Write, 3)
+        }]
+    ),
+    spec!(Sysno::statfs, Path, [p(0, Always, Read)]),
+    spec!(Sysno::setxattr, Path, [p(0, Always, Write)]),
+    spec!(Sysno::lsetxattr, Path, [p(0, Never, Write)]),
+    spec!(Sysno::getxattr, Path, [p(0, Always, Read)]),
+    spec!(Sysno::lgetxattr, Path, [p(0, Never, Read)]),
+    spec!(Sysno::listxattr, Path, [p(0, Always, Read)]),
+    spec!(Sysno::llistxattr, Path, [p(0, Never, Read)]),
+    spec!(Sysno::removexattr, Path, [p(0, Always, Write)]),
+    spec!(Sysno::lremovexattr, Path, [p(0, Never, Write)]),
+    spec!(
+        newer::SETXATTRAT,
+        Path,
+        [at_e(0, 1, nofollow_at(2), Write, 2)]
+    ),
+    spec!(
+        newer::GETXATTRAT,
+        Path,
+        [at_e(0, 1, nofollow_at(2), Read, 2)]
+    ),
+    spec!(
+        newer::LISTXATTRAT,
+        Path,
+        [at_e(0, 1, nofollow_at(2), Read, 2)]
+    ),
+    spec!(
+        newer::REMOVEXATTRAT,
+        Path,
+        [at_e(0, 1, nofollow_at(2), Write, 2)]
+    ),
+    spec!(
+        Sysno::inotify_add_watch,
+        Path,
+        [p(1, Follow::UnlessFlag(2, IN_DONT_FOLLOW), Read)]
+    ),
+    spec!(
+        Sysno::name_to_handle_at,
+        Path,
+        [at_e(0, 1, Follow::IfFlag(4, AT_SYMLINK_FOLLOW), Read, 4)]
+    ),
+    spec!(Sysno::bind, SockAddr, []),
+    spec!(Sysno::connect, SockAddr, []),
+    spec!(Sysno::mount, Mount, []),
+    spec!(Sysno::umount2, Umount, []),
+    spec!(Sysno::fanotify_mark, Unsupported, []),
+    spec!(Sysno::open_tree, Unsupported, []),
+    spec!(newer::OPEN_TREE_ATTR, Unsupported, []),
+    spec!(Sysno::move_mount, Unsupported, []),
+    spec!(Sysno::mount_setattr, Unsupported, []),
+    spec!(Sysno::fspick, Unsupported, []),
+    spec!(Sysno::pivot_root, Unsupported, []),
+    spec!(Sysno::swapon, Unsupported, []),
+    spec!(Sysno::swapoff, Unsupported, []),
+    spec!(Sysno::acct, Unsupported, []),
+    spec!(Sysno::quotactl, Unsupported, []),
+    spec!(Sysno::uselib, Unsupported, []),
+    spec!(newer::FILE_GETATTR, Unsupported, []),
+    spec!(newer::FILE_SETATTR, Unsupported, []),
+];
+
+/// Descriptor-taking calls: (number, index of the fd argument). Trapped only when that
+/// argument lies in the virtual-fd range (see `crate::fdtable::VFD_BASE`).
+pub static FD_CALLS: &[(Sysno, u8)] = &[
+    (Sysno::read, 0),
+    (Sysno::write, 0),
+    (Sysno::pread64, 0),
+    (Sysno::pwrite64, 0),
+    (Sysno::readv, 0),
+    (Sysno::writev, 0),
+    (Sysno::preadv, 0),
+    (Sysno::pwritev, 0),
+    (Sysno::preadv2, 0),
+    (Sysno::pwritev2, 0),
+    (Sysno::lseek, 0),
+    (Sysno::fstat, 0),
+    (Sysno::getdents64, 0),
+    (Sysno::getdents, 0),
+    (Sysno::close, 0),
+    (Sysno::dup, 0),
+    (Sysno::dup2, 0),
+    (Sysno::dup2, 1),
+    (Sysno::dup3, 0),
+    (Sysno::dup3, 1),
+    (Sysno::fcntl, 0),
+    (Sysno::ioctl, 0),
+    (Sysno::fchdir, 0),
+    (Sysno::fchmod, 0),
+    (Sysno::fchown, 0),
+    (Sysno::fsync, 0),
+    (Sysno::fdatasync, 0),
+    (Sysno::ftruncate, 0),
+    (Sysno::flock, 0),
+    (Sysno::fadvise64, 0),
+    (Sysno::fstatfs, 0),
+    (Sysno::mmap, 4),
+    (Sysno::close_range, 1),
+    (Sysno::newfstatat, 0),
+    (Sysno::statx, 0),
+];
+
+pub fn path_spec(nr: i64) -> Option<&'static Spec> {
+    PATH_CALLS.iter().find(|s| s.nr == nr)
+}
+
+/// The call's name, for messages and --trace.
+pub fn name(nr: i64) -> String {
+    match nr {
+        newer::SETXATTRAT => "setxattrat".into(),
+        newer::GETXATTRAT => "getxattrat".into(),
+        newer::LISTXATTRAT => "listxattrat".into(),
+        newer::REMOVEXATTRAT => "removexattrat".into(),
+        newer::OPEN_TREE_ATTR => "open_tree_attr".into(),
+        newer::FILE_GETATTR => "file_getattr".into(),
+        newer::FILE_SETATTR => "file_setattr".into(),
+        crate::control::CONTROL_NR => "vurs_control".into(),
+        _ => match usize::try_from(nr).ok().and_then(Sysno::new) {
+            Some(s) => s.name().to_string(),
+            None => format!("syscall_{nr}"),
+        },
+    }
+}

@@ -1,0 +1,416 @@
+//! The tracer thread: waits for stops, keeps the task tables, and for each seccomp stop
+//! runs decode -> dispatch -> apply. Every ptrace request is made from this thread.
+pub mod event;
+pub mod tasks;
+
+use crate::apply;
+use crate::dispatch::{self, Action, Caller, Decision, Scratch};
+use crate::ptrace::{self, Pid};
+use crate::session::Session;
+use crate::syscall::Call;
+use crate::tracelog;
+use event::Stop;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tasks::{ExitHook, Injected, Mm, Proc, Thread, REGION_SIZE};
+
+const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
+const CLONE_VM: u64 = libc::CLONE_VM as u64;
+const CLONE_FILES: u64 = libc::CLONE_FILES as u64;
+
+pub struct Tracer {
+    session: Arc<Session>,
+    threads: HashMap<Pid, Thread>,
+    procs: HashMap<Pid, Proc>,
+    /// Stops of new tasks whose parent's fork event has not been seen yet.
+    parked: HashMap<Pid, i32>,
+    root: Pid,
+    root_status: Option<i32>,
+    hide_vdso: bool,
+}
+
+impl Tracer {
+    pub fn new(session: Arc<Session>, root: Pid) -> Tracer {
+        let hide_vdso = session.hide_vdso();
+        let mut t = Tracer {
+            session,
+            threads: HashMap::new(),
+            procs: HashMap::new(),
+            parked: HashMap::new(),
+            root,
+            root_status: None,
+            hide_vdso,
+        };
+        t.procs.insert(
+            root,
+            Proc {
+                mm: Default::default(),
+                fds: Default::default(),
+                threads: 1,
+            },
+        );
+        t.threads.insert(
+            root,
+            Thread {
+                tgid: root,
+                slot: None,
+                exit_hook: None,
+                injected: None,
+            },
+        );
+        t
+    }
+
+    /// Serve until the last tracee is gone; returns the exit status of COMMAND
+    /// (128+N if a signal N killed it).
+    pub fn run(mut self) -> i32 {
+        loop {
+            let mut status = 0;
+            // SAFETY: plain waitpid on any child or tracee.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+            if pid < 0 {
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    _ => break, // ECHILD: nobody left
+                }
+            }
+            self.on_status(pid, status);
+        }
+        self.root_status.unwrap_or(0)
+    }
+
+    fn on_status(&mut self, pid: Pid, status: i32) {
+        let stop = event::classify(status);
+        if !self.threads.contains_key(&pid) {
+            match stop {
+                Stop::Exited(_) | Stop::Killed(_) => {}
+                // Exec from a non-leader thread: the event comes under the leader's pid.
+                Stop::Exec => self.on_exec(pid),
+                _ => {
+                    self.parked.insert(pid, status);
+                }
+            }
+            return;
+        }
+        match stop {
+            Stop::Exited(code) => self.on_exit(pid, code),
+            Stop::Killed(sig) => self.on_exit(pid, 128 + sig),
+            Stop::Seccomp => self.on_seccomp(pid),
+            Stop::SyscallExit => self.on_syscall_exit(pid),
+            Stop::NewTask => self.on_new_task(pid),
+            Stop::Exec => self.on_exec(pid),
+            Stop::GroupStop(_) => {
+                let _ = ptrace::listen(pid);
+            }
+            Stop::EventStop | Stop::Other => resume(pid, 0),
+            Stop::Signal(sig) => resume(pid, sig),
+        }
+    }
+
+    fn on_exit(&mut self, tid: Pid, status: i32) {
+        let Some(t) = self.threads.remove(&tid) else {
+            return;
+        };
+        if let Some(p) = self.procs.get_mut(&t.tgid) {
+            if let Some(slot) = t.slot {
+                p.mm.lock().free.push(slot);
+            }
+            p.threads -= 1;
+            if p.threads == 0 {
+                self.procs.remove(&t.tgid);
+            }
+        }
+        if tid == self.root {
+            self.root_status = Some(status);
+        }
+    }
+
+    fn on_new_task(&mut self, parent: Pid) {
+        let Ok(child) = ptrace::event_msg(parent) else {
+            return resume(parent, 0);
+        };
+        let child = child as Pid;
+        let flags = clone_flags(parent);
+        let ptgid = self.threads[&parent].tgid;
+        let tgid = if flags & CLONE_THREAD != 0 {
+            ptgid
+        } else {
+            child
+        };
+        if tgid == ptgid {
+            if let Some(p) = self.procs.get_mut(&ptgid) {
+                p.threads += 1;
+            }
+        } else if let Some(pp) = self.procs.get(&ptgid) {
+            let mm = if flags & CLONE_VM != 0 {
+                pp.mm.clone()
+            } else {
+                // The child's copy of the address space has the same scratch regions, all free.
+                let old = pp.mm.lock();
+                let mut mm = Mm {
+                    failed: old.failed,
+                    ..Default::default()
+                };
+                mm.free = old.free.clone();
+                drop(old);
+                for t in self.threads.values().filter(|t| t.tgid == ptgid) {
+                    if let Some(s) = t.slot {
+                        mm.free.push(s);
+                    }
+                }
+                Arc::new(Mutex::new(mm))
+            };
+            let fds = if flags & CLONE_FILES != 0 {
+                pp.fds.clone()
+            } else {
+                Arc::new(Mutex::new(pp.fds.lock().clone()))
+            };
+            self.procs.insert(
+                tgid,
+                Proc {
+                    mm,
+                    fds,
+                    threads: 1,
+                },
+            );
+        }
+        self.threads.insert(
+            child,
+            Thread {
+                tgid,
+                slot: None,
+                exit_hook: None,
+                injected: None,
+            },
+        );
+        resume(parent, 0);
+        if let Some(status) = self.parked.remove(&child) {
+            self.on_status(child, status);
+        }
+    }
+
+    fn on_exec(&mut self, pid: Pid) {
+        // A non-leader thread that execs takes the leader's pid; its old tid is gone.
+        let former = ptrace::event_msg(pid).map(|m| m as Pid).unwrap_or(pid);
+        let tgid = self.threads.get(&former).map(|t| t.tgid).unwrap_or(pid);
+        // Every other thread of the group is gone now.
+        let gone: Vec<Pid> = self
+            .threads
+            .iter()
+            .filter(|(_, t)| t.tgid == tgid)
+            .map(|(&k, _)| k)
+            .collect();
+        for k in gone {
+            self.threads.remove(&k);
+        }
+        self.threads.insert(
+            pid,
+            Thread {
+                tgid: pid,
+                slot: None,
+                exit_hook: None,
+                injected: None,
+            },
+        );
+        let fds = self.procs.get(&tgid).map(|p| {
+            let mut t = p.fds.lock().clone();
+            t.exec();
+            t
+        });
+        self.procs.remove(&tgid);
+        self.procs.insert(
+            pid,
+            Proc {
+                mm: Default::default(),
+                fds: Arc::new(Mutex::new(fds.unwrap_or_default())),
+                threads: 1,
+            },
+        );
+        if self.hide_vdso {
+            crate::vdso::hide(pid);
+        }
+        resume(pid, 0);
+    }
+
+    fn on_seccomp(&mut self, tid: Pid) {
+        let call = match Call::fetch(tid) {
+            Ok(c) => c,
+            Err(_) => return resume(tid, 0),
+        };
+        let tgid = self.threads[&tid].tgid;
+        // Scratch: the thread's slot, or a free one of its address space.
+        let mut slot = self.threads[&tid].slot;
+        if slot.is_none() {
+            if let Some(p) = self.procs.get(&tgid) {
+                slot = p.mm.lock().free.pop();
+                self.threads.get_mut(&tid).expect("known thread").slot = slot;
+            }
+        }
+        let mut scratch = Scratch { tid, slot, used: 0 };
+        let caller = Caller { tid, tgid };
+        let d = dispatch::decide(&self.session, &caller, &call, &mut scratch);
+        self.apply(tid, &call, d);
+    }
+
+    fn apply(&mut self, tid: Pid, call: &Call, d: Decision) {
+        let tracing = tracelog::enabled();
+        let line = if tracing {
+            Some(format_call(tid, call, &d))
+        } else {
+            None
+        };
+        let mut exit = d.exit.clone();
+        if exit.is_none() && tracing && !matches!(d.action, Action::Return(_)) {
+            exit = Some(ExitHook::Log);
+        }
+        let r = match d.action {
+            Action::Pass => Ok(()),
+            Action::Return(v) => {
+                if let Some(l) = line {
+                    tracelog::line(&format!("{l} = {}", show_ret(v)));
+                }
+                let r = apply::skip(tid, v);
+                if r.is_ok() {
+                    resume(tid, 0);
+                }
+                return;
+            }
+            Action::Rewrite(args) => apply::set_call(tid, call, call.nr, &args),
+            Action::NeedScratch => return self.inject_mmap(tid, call),
+        };
+        if r.is_err() {
+            return; // the tracee died meanwhile
+        }
+        match exit {
+            Some(hook) => {
+                self.threads.get_mut(&tid).expect("known thread").exit_hook =
+                    Some((hook, line.unwrap_or_default()));
+                let _ = ptrace::syscall(tid, 0);
+            }
+            None => resume(tid, 0),
+        }
+    }
+
+    /// Replace the current call by mmap of a scratch region; at its exit, rewind so the
+    /// original call runs (and traps) again.
+    fn inject_mmap(&mut self, tid: Pid, call: &Call) {
+        let tgid = self.threads[&tid].tgid;
+        let failed = self
+            .procs
+            .get(&tgid)
+            .map(|p| p.mm.lock().failed)
+            .unwrap_or(true);
+        if failed {
+            let _ = apply::skip(tid, -(libc::ENOMEM as i64));
+            return resume(tid, 0);
+        }
+        let args = [
+            0,
+            REGION_SIZE,
+            (libc::PROT_READ | libc::PROT_WRITE) as u64,
+            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64,
+            u64::MAX,
+            0,
+        ];
+        if apply::set_call(tid, call, libc::SYS_mmap, &args).is_err() {
+            return;
+        }
+        self.threads.get_mut(&tid).expect("known thread").injected = Some(Injected {
+            nr: call.nr as u64,
+            args: call.args,
+            ip: call.ip,
+        });
+        let _ = ptrace::syscall(tid, 0);
+    }
+
+    fn on_syscall_exit(&mut self, tid: Pid) {
+        let t = self.threads.get_mut(&tid).expect("known thread");
+        if let Some(inj) = t.injected.take() {
+            let tgid = t.tgid;
+            let ret = apply::result(tid).unwrap_or(-1);
+            if let Some(p) = self.procs.get(&tgid) {
+                let mut mm = p.mm.lock();
+                if (-4095..0).contains(&ret) {
+                    mm.failed = true;
+                } else {
+                    mm.add_region(ret as u64);
+                }
+            }
+            if apply::restart(tid, inj.nr, &inj.args, inj.ip).is_ok() {
+                resume(tid, 0);
+            }
+            return;
+        }
+        let Some((hook, line)) = t.exit_hook.take() else {
+            return resume(tid, 0);
+        };
+        let mut ret = apply::result(tid).unwrap_or(0);
+        if let ExitHook::ReverseLink { buf, size } = hook {
+            if let Some(n) = dispatch::reverse_link(&self.session, tid, buf, size, ret) {
+                if apply::set_result(tid, n).is_ok() {
+                    ret = n;
+                }
+            }
+        }
+        if tracelog::enabled() {
+            tracelog::line(&format!("{line} = {}", show_ret(ret)));
+        }
+        resume(tid, 0);
+    }
+}
+
+fn resume(tid: Pid, sig: i32) {
+    // ESRCH: it died meanwhile; its exit status comes through waitpid.
+    let _ = ptrace::cont(tid, sig);
+}
+
+/// Clone flags of the call that created a task (parent stopped at the event).
+fn clone_flags(parent: Pid) -> u64 {
+    let Ok(regs) = ptrace::get_regs(parent) else {
+        return 0;
+    };
+    let nr = crate::arch::regs_nr(&regs) as i64;
+    let args = crate::arch::regs_args(&regs);
+    match nr {
+        libc::SYS_clone => args[0],
+        libc::SYS_clone3 => {
+            let mut b = [0u8; 8];
+            match crate::memory::read(parent, args[0], &mut b) {
+                Ok(()) => u64::from_ne_bytes(b),
+                Err(_) => 0,
+            }
+        }
+        libc::SYS_vfork => CLONE_VM,
+        _ => 0,
+    }
+}
+
+fn show_ret(v: i64) -> String {
+    if (-4095..0).contains(&v) {
+        let e = crate::errno::strerror(-v as i32);
+        format!("-1 ({e})")
+    } else {
+        v.to_string()
+    }
+}
+
+fn format_call(tid: Pid, call: &Call, d: &Decision) -> String {
+    let mut args: Vec<String> = call.args.iter().map(|a| format!("{a:#x}")).collect();
+    if let Some(spec) = call.spec {
+        for p in spec.paths {
+            if let Ok(s) =
+                crate::memory::read_cstring(tid, call.args[p.arg as usize], crate::memory::PATH_MAX)
+            {
+                args[p.arg as usize] = format!("{:?}", String::from_utf8_lossy(&s));
+            }
+        }
+    }
+    let decision = match &d.action {
+        Action::Pass => "passed".to_string(),
+        Action::Return(_) => format!("virtualized ({})", d.note),
+        Action::Rewrite(_) => d.note.clone(),
+        Action::NeedScratch => "needs scratch".to_string(),
+    };
+    format!("[{tid}] {}({}) [{decision}]", call.name(), args.join(", "))
+}

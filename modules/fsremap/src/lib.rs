@@ -1,0 +1,79 @@
+//! fsremap: show a host file or directory (SOURCE) at another path (TARGET).
+//! A redirect module: paths below TARGET map to paths below SOURCE, and the kernel does
+//! the work on real descriptors. Option `ro`: every write fails with EROFS.
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use vurs_abi::sdk::{Errno, Module, Options, Services};
+use vurs_abi::*;
+
+pub struct Fsremap;
+
+pub struct Mnt {
+    source: PathBuf,
+    ro: bool,
+}
+
+impl Module for Fsremap {
+    type Mount = Mnt;
+
+    fn init(_svc: Services, options: &Options) -> Result<Self, String> {
+        if let Some((k, _)) = options.0.first() {
+            return Err(format!(
+                "unknown option {k:?} (fsremap takes options per mount: ro)"
+            ));
+        }
+        Ok(Fsremap)
+    }
+
+    fn mount(
+        &self,
+        source: &str,
+        _target: &str,
+        options: &Options,
+    ) -> Result<Mnt, (Errno, String)> {
+        for (k, _) in &options.0 {
+            if k != "ro" && k != "rw" {
+                return Err((
+                    Errno(libc::EINVAL),
+                    format!("fsremap: unknown mount option {k:?}"),
+                ));
+            }
+        }
+        let source = std::fs::canonicalize(source).map_err(|e| {
+            (
+                Errno(e.raw_os_error().unwrap_or(libc::ENOENT)),
+                format!("{source}: {e}"),
+            )
+        })?;
+        Ok(Mnt {
+            source,
+            ro: options.has("ro") && !options.has("rw"),
+        })
+    }
+
+    fn redirect(&self, m: &Mnt, subpath: &str, access: u32) -> Result<CString, Errno> {
+        let host = if subpath.is_empty() {
+            m.source.clone()
+        } else {
+            m.source.join(subpath)
+        };
+        if m.ro {
+            let creates_only = access & VURS_ACCESS_CREATE != 0 && access & VURS_ACCESS_WRITE == 0;
+            if access & VURS_ACCESS_WRITE != 0
+                || (creates_only && std::fs::symlink_metadata(&host).is_err())
+            {
+                return Err(Errno(libc::EROFS));
+            }
+        }
+        CString::new(host.as_os_str().as_bytes()).map_err(|_| Errno(libc::EINVAL))
+    }
+}
+
+vurs_abi::export_module! {
+    module: Fsremap,
+    name: "fsremap",
+    description: "show a host file or directory at another path (redirect; option ro)",
+    flags: VURS_F_PATH_REDIRECT,
+    syscalls: [],
+}
