@@ -85,6 +85,8 @@ impl Scratch {
 pub struct Caller {
     pub tid: Pid,
     pub tgid: Pid,
+    /// The process's virtual descriptors.
+    pub fds: std::sync::Arc<parking_lot::Mutex<fdtable::FdTable>>,
 }
 
 fn readlink_host(p: &str) -> Option<Vec<u8>> {
@@ -132,22 +134,21 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) -> De
             }
         }
     }
-    if s.filter.virtual_fds
-        && call
-            .args
-            .iter()
-            .take(2)
-            .any(|&a| fdtable::is_virtual(a as i64))
-    {
-        // Serving modules: virtual descriptors (see fdtable.rs). Until a module owns it,
-        // a number in the range is no descriptor at all.
-        return Decision::err(libc::EBADF, "virtual fd: not open");
+    if s.filter.virtual_fds && on_virtual_fd(call) {
+        return crate::serve::fd_call(c, call);
     }
     let owner = s.syscall_owner.read().get(&call.nr).cloned();
     if let Some(m) = owner {
         return syscall_service(s, c, call, &m, scratch);
     }
     Decision::pass()
+}
+
+/// A descriptor call whose descriptor argument is in the virtual range.
+pub fn on_virtual_fd(call: &Call) -> bool {
+    crate::syscall::table::FD_CALLS.iter().any(|&(sys, arg)| {
+        sys as i64 == call.nr && fdtable::is_virtual(call.args[arg as usize] as i64)
+    })
 }
 
 fn syscall_service(
@@ -223,6 +224,9 @@ fn start_dir(mounts: &MountTable, c: &Caller, call: &Call, p: &PathArg) -> Resul
     if dirfd == libc::AT_FDCWD {
         return cwd(mounts, c).ok_or(Action::Pass);
     }
+    if fdtable::is_virtual(dirfd as i64) {
+        return crate::serve::fd_path(c, dirfd).ok_or(Action::Return(-(libc::EBADF as i64)));
+    }
     // Not a directory, or not open: the kernel gives the right error itself.
     let host = readlink_host(&format!("/proc/{}/fd/{}", c.tid, dirfd)).ok_or(Action::Pass)?;
     if host.first() != Some(&b'/') {
@@ -235,6 +239,8 @@ fn start_dir(mounts: &MountTable, c: &Caller, call: &Call, p: &PathArg) -> Resul
 struct Translated {
     host: Vec<u8>,
     mount: Option<std::sync::Arc<mounts::Mount>>,
+    /// Set when the mount is served by its module (no host path).
+    served: Option<(Vec<u8>, u32)>,
 }
 
 fn translate(
@@ -274,6 +280,13 @@ fn translate(
         return Ok(None);
     }
     let access = call.access(c.tid, p);
+    if let Some(m) = r.mount.as_ref().filter(|m| m.module.serves_paths()) {
+        return Ok(Some(Translated {
+            host: Vec::new(),
+            mount: Some(m.clone()),
+            served: Some((r.virt, access)),
+        }));
+    }
     let mut host = match &r.mount {
         Some(m) => {
             let sub = mounts::subpath(&r.virt, m.target.as_bytes());
@@ -289,6 +302,7 @@ fn translate(
     Ok(Some(Translated {
         host,
         mount: r.mount,
+        served: None,
     }))
 }
 
@@ -307,7 +321,27 @@ fn path_call(
     let mut notes = Vec::new();
     let mut seen_mounts = Vec::new();
     for p in paths {
+        // The AT_EMPTY_PATH form on a virtual descriptor: a call on that descriptor.
+        if let Some(dfd) = p.dirfd {
+            if fdtable::is_virtual(call.args[dfd as usize] as i64) && is_empty_path(c, call, p) {
+                return Ok(crate::serve::fd_call(c, call));
+            }
+        }
         let t = translate(&mounts, c, call, p)?;
+        if let Some((m, (virt, access))) = t
+            .as_ref()
+            .and_then(|t| Some((t.mount.as_ref()?, t.served.clone()?)))
+        {
+            if paths.len() == 1 {
+                return Ok(crate::serve::path_call(c, call, m, &virt, access));
+            }
+            let e = if access & VURS_ACCESS_WRITE != 0 {
+                libc::EROFS
+            } else {
+                libc::EXDEV
+            };
+            return Ok(Decision::err(e, "served tree"));
+        }
         seen_mounts.push(t.as_ref().and_then(|t| t.mount.as_ref().map(|m| m.id)));
         if let Some(t) = t {
             args[p.arg as usize] = scratch.put_cstr(&t.host)?;
@@ -331,6 +365,15 @@ fn path_call(
         exit: None,
         note: format!("rewritten {}", notes.join(", ")),
     })
+}
+
+fn is_empty_path(c: &Caller, call: &Call, p: &PathArg) -> bool {
+    let addr = call.args[p.arg as usize];
+    if addr == 0 {
+        return p.null_ok;
+    }
+    let mut b = [0u8; 1];
+    memory::read(c.tid, addr, &mut b).is_ok() && b[0] == 0
 }
 
 fn getcwd(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {

@@ -28,6 +28,9 @@ pub struct OpenFile {
 impl Drop for OpenFile {
     fn drop(&mut self) {
         self.module.close(self.handle);
+        self.module
+            .users
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -69,6 +72,11 @@ impl FdTable {
     }
     pub fn remove_range(&mut self, lo: i32, hi: i32) {
         self.fds.retain(|&k, _| k < lo || k > hi);
+    }
+    pub fn set_cloexec_range(&mut self, lo: i32, hi: i32) {
+        for (_, e) in self.fds.range_mut(lo..=hi.max(lo)) {
+            e.cloexec = true;
+        }
     }
     /// At exec: descriptors marked close-on-exec go.
     pub fn exec(&mut self) {

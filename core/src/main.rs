@@ -143,12 +143,6 @@ fn start_mount(session: &Session, m: &cli::MountSpec) -> Result<(), (i32, String
         }
     };
     let source = abs(&m.source);
-    if std::fs::symlink_metadata(&source).is_err() {
-        return Err((
-            libc::ENOENT,
-            format!("mount source {}: No such file or directory", m.source),
-        ));
-    }
     let target = vurs::mounts::normalize(&abs(&m.target));
     session.mount(&m.fstype, &source, &target, &m.options)
 }

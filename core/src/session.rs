@@ -45,6 +45,10 @@ impl Session {
         }
     }
 
+    pub fn may_block(&self) -> bool {
+        self.modules.read().iter().any(|m| m.may_block())
+    }
+
     pub fn hide_vdso(&self) -> bool {
         self.modules
             .read()

@@ -154,6 +154,154 @@ impl Module {
         }
     }
 
+    pub fn may_block(&self) -> bool {
+        self.flags & VURS_F_MAY_BLOCK != 0
+    }
+
+    pub fn serves_paths(&self) -> bool {
+        self.flags & VURS_F_PATH_SERVE != 0
+    }
+
+    fn sub(subpath: &[u8]) -> Result<CString, i32> {
+        CString::new(subpath).map_err(|_| libc::EINVAL)
+    }
+
+    /// Serve service: open `subpath`; returns the module's handle.
+    pub fn open(&self, mnt: usize, subpath: &[u8], flags: i32, mode: u32) -> Result<usize, i32> {
+        let f = self.d().open.ok_or(libc::ENOSYS)?;
+        let sub = Self::sub(subpath)?;
+        let mut h: *mut c_void = std::ptr::null_mut();
+        let _g = self.guard();
+        // SAFETY: valid string and out-pointer.
+        let r = unsafe {
+            f(
+                self.inst(),
+                mnt as *mut c_void,
+                sub.as_ptr(),
+                flags,
+                mode,
+                &mut h,
+            )
+        };
+        if r < 0 {
+            Err(-r)
+        } else {
+            Ok(h as usize)
+        }
+    }
+
+    pub fn stat(&self, mnt: usize, subpath: &[u8]) -> Result<vurs_stat, i32> {
+        let f = self.d().stat.ok_or(libc::ENOSYS)?;
+        let sub = Self::sub(subpath)?;
+        let mut st = vurs_stat::default();
+        let _g = self.guard();
+        // SAFETY: valid string and out-pointer.
+        let r = unsafe { f(self.inst(), mnt as *mut c_void, sub.as_ptr(), &mut st) };
+        if r < 0 {
+            Err(-r)
+        } else {
+            Ok(st)
+        }
+    }
+
+    pub fn readlink(&self, mnt: usize, subpath: &[u8]) -> Result<Vec<u8>, i32> {
+        let f = self.d().readlink.ok_or(libc::EINVAL)?;
+        let sub = Self::sub(subpath)?;
+        let mut buf = vec![0u8; crate::memory::PATH_MAX];
+        let _g = self.guard();
+        // SAFETY: valid string and buffer.
+        let r = unsafe {
+            f(
+                self.inst(),
+                mnt as *mut c_void,
+                sub.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if r < 0 {
+            return Err(-r as i32);
+        }
+        buf.truncate((r as usize).min(buf.len()));
+        Ok(buf)
+    }
+
+    pub fn pread(&self, handle: usize, buf: &mut [u8], off: i64) -> Result<usize, i32> {
+        let f = self.d().pread.ok_or(libc::EINVAL)?;
+        let _g = self.guard();
+        // SAFETY: buffer of buf.len() bytes.
+        let r = unsafe {
+            f(
+                self.inst(),
+                handle as *mut c_void,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                off,
+            )
+        };
+        if r < 0 {
+            Err(-r as i32)
+        } else {
+            Ok((r as usize).min(buf.len()))
+        }
+    }
+
+    pub fn pwrite(&self, handle: usize, data: &[u8], off: i64) -> Result<usize, i32> {
+        let f = self.d().pwrite.ok_or(libc::EBADF)?;
+        let _g = self.guard();
+        // SAFETY: data of data.len() bytes.
+        let r = unsafe {
+            f(
+                self.inst(),
+                handle as *mut c_void,
+                data.as_ptr().cast(),
+                data.len(),
+                off,
+            )
+        };
+        if r < 0 {
+            Err(-r as i32)
+        } else {
+            Ok((r as usize).min(data.len()))
+        }
+    }
+
+    pub fn fstat(&self, handle: usize) -> Result<vurs_stat, i32> {
+        let f = self.d().fstat.ok_or(libc::ENOSYS)?;
+        let mut st = vurs_stat::default();
+        let _g = self.guard();
+        // SAFETY: out-pointer valid.
+        let r = unsafe { f(self.inst(), handle as *mut c_void, &mut st) };
+        if r < 0 {
+            Err(-r)
+        } else {
+            Ok(st)
+        }
+    }
+
+    /// Entry `index` of an open directory: Ok(None) at the end.
+    pub fn readdir(&self, handle: usize, index: u64) -> Result<Option<(u64, u8, Vec<u8>)>, i32> {
+        let f = self.d().readdir.ok_or(libc::ENOTDIR)?;
+        // SAFETY: vurs_dirent is plain data.
+        let mut d: vurs_dirent = unsafe { std::mem::zeroed() };
+        let _g = self.guard();
+        // SAFETY: out-pointer valid.
+        let r = unsafe { f(self.inst(), handle as *mut c_void, index, &mut d) };
+        if r < 0 {
+            return Err(-r);
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        let name: Vec<u8> = d
+            .name
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        Ok(Some((d.ino, d.type_, name)))
+    }
+
     /// Serve service: close a handle (called when the last descriptor goes).
     pub fn close(&self, handle: usize) {
         if let Some(f) = self.d().close {

@@ -9,6 +9,7 @@ use crate::ptrace::{self, Pid};
 use crate::session::Session;
 use crate::syscall::Call;
 use crate::tracelog;
+use crate::workers::{self, Job, Workers};
 use event::Stop;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -28,11 +29,19 @@ pub struct Tracer {
     root: Pid,
     root_status: Option<i32>,
     hide_vdso: bool,
+    /// Worker threads, when a module may block.
+    workers: Option<Workers>,
+    /// Calls handed to workers and not answered yet.
+    outstanding: usize,
 }
 
 impl Tracer {
     pub fn new(session: Arc<Session>, root: Pid) -> Tracer {
         let hide_vdso = session.hide_vdso();
+        workers::block_wake_signals();
+        let workers = session
+            .may_block()
+            .then(|| Workers::start(session.clone(), 4));
         let mut t = Tracer {
             session,
             threads: HashMap::new(),
@@ -41,6 +50,8 @@ impl Tracer {
             root,
             root_status: None,
             hide_vdso,
+            workers,
+            outstanding: 0,
         };
         t.procs.insert(
             root,
@@ -67,8 +78,17 @@ impl Tracer {
     pub fn run(mut self) -> i32 {
         loop {
             let mut status = 0;
+            let mut flags = libc::__WALL;
+            if self.outstanding > 0 {
+                self.collect_done();
+                flags |= libc::WNOHANG;
+            }
             // SAFETY: plain waitpid on any child or tracee.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+            let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
+            if pid == 0 {
+                workers::wait_wake(100);
+                continue;
+            }
             if pid < 0 {
                 match std::io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) => continue,
@@ -106,6 +126,45 @@ impl Tracer {
             Stop::EventStop | Stop::Other => resume(pid, 0),
             Stop::Signal(sig) => resume(pid, sig),
         }
+    }
+
+    /// Apply the decisions workers have sent back.
+    fn collect_done(&mut self) {
+        let Some(w) = &self.workers else { return };
+        let done: Vec<_> = w.rx.try_iter().collect();
+        for d in done {
+            self.outstanding -= 1;
+            if self.threads.contains_key(&d.tid) {
+                self.apply(d.tid, &d.call, d.decision);
+            }
+        }
+    }
+
+    /// Whether this call may reach a module that blocks: then a worker decides it.
+    fn for_worker(&self, call: &Call, fds: &Arc<Mutex<crate::fdtable::FdTable>>) -> bool {
+        if self.workers.is_none() {
+            return false;
+        }
+        if dispatch::on_virtual_fd(call) {
+            let fd = crate::syscall::table::FD_CALLS
+                .iter()
+                .find(|&&(sys, arg)| {
+                    sys as i64 == call.nr
+                        && crate::fdtable::is_virtual(call.args[arg as usize] as i64)
+                })
+                .map(|&(_, arg)| call.args[arg as usize] as i32);
+            return fd
+                .and_then(|fd| fds.lock().get(fd).map(|e| e.file.module.may_block()))
+                .unwrap_or(false);
+        }
+        call.spec.is_some()
+            && self
+                .session
+                .mounts
+                .read()
+                .mounts
+                .iter()
+                .any(|m| m.module.may_block())
     }
 
     fn on_exit(&mut self, tid: Pid, status: i32) {
@@ -248,7 +307,22 @@ impl Tracer {
             }
         }
         let mut scratch = Scratch { tid, slot, used: 0 };
-        let caller = Caller { tid, tgid };
+        let Some(fds) = self.procs.get(&tgid).map(|p| p.fds.clone()) else {
+            return resume(tid, 0);
+        };
+        if self.for_worker(&call, &fds) {
+            let job = Job {
+                tid,
+                tgid,
+                call,
+                fds,
+                slot,
+            };
+            self.workers.as_ref().expect("workers").submit(job);
+            self.outstanding += 1;
+            return;
+        }
+        let caller = Caller { tid, tgid, fds };
         let d = dispatch::decide(&self.session, &caller, &call, &mut scratch);
         self.apply(tid, &call, d);
     }

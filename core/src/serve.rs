@@ -1,0 +1,476 @@
+//! Served trees and virtual descriptors: calls on paths below a serving module's mount,
+//! and on descriptors it owns (numbers in the virtual range, see fdtable.rs), are
+//! answered by the module; the kernel never sees them.
+use crate::dispatch::{Action, Caller, Decision};
+use crate::fdtable::{self, Entry, OpenFile, VFD_BASE};
+use crate::memory;
+use crate::mounts::{self, Mount};
+use crate::syscall::Call;
+use std::sync::Arc;
+use syscalls::Sysno;
+use vurs_abi::vurs_stat;
+
+/// Largest single transfer we copy for a tracee (bigger reads return short counts).
+const MAX_IO: usize = 1 << 20;
+
+fn err(e: i32) -> Decision {
+    Decision {
+        action: Action::Return(-(e as i64)),
+        exit: None,
+        note: "served".into(),
+    }
+}
+fn ok(v: i64, note: &str) -> Decision {
+    Decision {
+        action: Action::Return(v),
+        exit: None,
+        note: note.into(),
+    }
+}
+
+fn to_stat(v: &vurs_stat) -> libc::stat {
+    // SAFETY: plain data, zero is a valid value for every field.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    st.st_dev = v.dev;
+    st.st_ino = v.ino;
+    st.st_mode = v.mode;
+    st.st_nlink = v.nlink as _;
+    st.st_uid = v.uid;
+    st.st_gid = v.gid;
+    st.st_rdev = v.rdev;
+    st.st_size = v.size;
+    st.st_blksize = v.blksize as _;
+    st.st_blocks = v.blocks;
+    st.st_atime = v.atime_sec;
+    st.st_atime_nsec = v.atime_nsec as _;
+    st.st_mtime = v.mtime_sec;
+    st.st_mtime_nsec = v.mtime_nsec as _;
+    st.st_ctime = v.ctime_sec;
+    st.st_ctime_nsec = v.ctime_nsec as _;
+    st
+}
+
+fn to_statx(v: &vurs_stat) -> libc::statx {
+    // SAFETY: plain data, zero is a valid value for every field.
+    let mut sx: libc::statx = unsafe { std::mem::zeroed() };
+    sx.stx_mask = libc::STATX_BASIC_STATS;
+    sx.stx_blksize = v.blksize as u32;
+    sx.stx_nlink = v.nlink;
+    sx.stx_uid = v.uid;
+    sx.stx_gid = v.gid;
+    sx.stx_mode = v.mode as u16;
+    sx.stx_ino = v.ino;
+    sx.stx_size = v.size as u64;
+    sx.stx_blocks = v.blocks as u64;
+    let t = |s: i64, n: u32| {
+        // SAFETY: plain data; zero padding.
+        let mut ts: libc::statx_timestamp = unsafe { std::mem::zeroed() };
+        ts.tv_sec = s;
+        ts.tv_nsec = n;
+        ts
+    };
+    sx.stx_atime = t(v.atime_sec, v.atime_nsec);
+    sx.stx_mtime = t(v.mtime_sec, v.mtime_nsec);
+    sx.stx_ctime = t(v.ctime_sec, v.ctime_nsec);
+    sx.stx_dev_major = libc::major(v.dev);
+    sx.stx_dev_minor = libc::minor(v.dev);
+    sx.stx_rdev_major = libc::major(v.rdev);
+    sx.stx_rdev_minor = libc::minor(v.rdev);
+    sx
+}
+
+fn write_pod<T>(tid: i32, addr: u64, v: &T) -> Result<(), i32> {
+    // SAFETY: T is plain C data.
+    let b = unsafe {
+        std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
+    };
+    memory::write(tid, addr, b).map_err(|e| e.errno())
+}
+
+fn put_stat(tid: i32, nr: i64, buf: u64, st: &vurs_stat) -> Decision {
+    let r = if nr == Sysno::statx as i64 {
+        write_pod(tid, buf, &to_statx(st))
+    } else {
+        write_pod(tid, buf, &to_stat(st))
+    };
+    match r {
+        Ok(()) => ok(0, "served stat"),
+        Err(e) => err(e),
+    }
+}
+
+/// A path call whose path lies in a served mount.
+pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u32) -> Decision {
+    let sub = mounts::subpath(virt, m.target.as_bytes());
+    let module = &m.module;
+    let nr = call.nr;
+    let a = call.args;
+    let open = |flags: u64, mode: u64| -> Decision {
+        let flags = flags as i32;
+        match module.open(m.mnt, sub, flags, mode as u32) {
+            Ok(h) => {
+                let file = Arc::new(OpenFile {
+                    module: module.clone(),
+                    handle: h,
+                    path: String::from_utf8_lossy(virt).into_owned(),
+                    flags,
+                    offset: parking_lot::Mutex::new(0),
+                });
+                module
+                    .users
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let entry = Entry {
+                    file,
+                    cloexec: flags & libc::O_CLOEXEC != 0,
+                };
+                match c.fds.lock().alloc(VFD_BASE, entry) {
+                    Some(fd) => ok(fd as i64, &format!("virtual fd by {}", module.name)),
+                    None => err(libc::EMFILE),
+                }
+            }
+            Err(e) => err(e),
+        }
+    };
+    let stat = || module.stat(m.mnt, sub);
+    match Sysno::new(nr as usize) {
+        Some(Sysno::open) => open(a[1], a[2]),
+        Some(Sysno::openat) => open(a[2], a[3]),
+        Some(Sysno::creat) => open(
+            (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64,
+            a[1],
+        ),
+        Some(Sysno::openat2) => {
+            let mut how = [0u64; 2];
+            let mut b = [0u8; 16];
+            if memory::read(c.tid, a[2], &mut b).is_err() {
+                return err(libc::EFAULT);
+            }
+            how[0] = u64::from_ne_bytes(b[..8].try_into().expect("8 bytes"));
+            how[1] = u64::from_ne_bytes(b[8..].try_into().expect("8 bytes"));
+            open(how[0], how[1])
+        }
+        Some(Sysno::stat) | Some(Sysno::lstat) => match stat() {
+            Ok(st) => put_stat(c.tid, nr, a[1], &st),
+            Err(e) => err(e),
+        },
+        Some(Sysno::newfstatat) => match stat() {
+            Ok(st) => put_stat(c.tid, nr, a[2], &st),
+            Err(e) => err(e),
+        },
+        Some(Sysno::statx) => match stat() {
+            Ok(st) => put_stat(c.tid, nr, a[4], &st),
+            Err(e) => err(e),
+        },
+        Some(Sysno::access) | Some(Sysno::faccessat) | Some(Sysno::faccessat2) => match stat() {
+            Ok(_) if access & vurs_abi::VURS_ACCESS_WRITE != 0 => err(libc::EROFS),
+            Ok(_) => ok(0, "served access"),
+            Err(e) => err(e),
+        },
+        Some(Sysno::readlink) | Some(Sysno::readlinkat) => {
+            let (buf, size) = if nr == Sysno::readlink as i64 {
+                (a[1], a[2])
+            } else {
+                (a[2], a[3])
+            };
+            match module.readlink(m.mnt, sub) {
+                Ok(t) => {
+                    let n = t.len().min(size as usize);
+                    match memory::write(c.tid, buf, &t[..n]) {
+                        Ok(()) => ok(n as i64, "served readlink"),
+                        Err(e) => err(e.errno()),
+                    }
+                }
+                Err(e) => err(e),
+            }
+        }
+        _ if access & vurs_abi::VURS_ACCESS_WRITE != 0 => err(libc::EROFS),
+        // chdir, execve, xattrs, statfs... into a served tree: not in ABI 1.0.
+        _ => err(libc::EOPNOTSUPP),
+    }
+}
+
+/// The virtual path of a virtual descriptor (for *at calls relative to it).
+pub fn fd_path(c: &Caller, fd: i32) -> Option<Vec<u8>> {
+    c.fds
+        .lock()
+        .get(fd)
+        .map(|e| e.file.path.clone().into_bytes())
+}
+
+fn entry(c: &Caller, fd: i32) -> Result<Entry, Decision> {
+    c.fds
+        .lock()
+        .get(fd)
+        .cloned()
+        .ok_or_else(|| err(libc::EBADF))
+}
+
+/// A call on a virtual descriptor (`fd` is in the virtual range).
+pub fn fd_call(c: &Caller, call: &Call) -> Decision {
+    match fd_call_inner(c, call) {
+        Ok(d) | Err(d) => d,
+    }
+}
+
+fn read_into(c: &Caller, f: &OpenFile, buf: u64, len: usize, off: i64) -> Result<usize, Decision> {
+    let mut data = vec![0u8; len.min(MAX_IO)];
+    let n = f.module.pread(f.handle, &mut data, off).map_err(err)?;
+    memory::write(c.tid, buf, &data[..n]).map_err(|e| err(e.errno()))?;
+    Ok(n)
+}
+
+fn write_from(c: &Caller, f: &OpenFile, buf: u64, len: usize, off: i64) -> Result<usize, Decision> {
+    let mut data = vec![0u8; len.min(MAX_IO)];
+    memory::read(c.tid, buf, &mut data).map_err(|e| err(e.errno()))?;
+    f.module.pwrite(f.handle, &data, off).map_err(err)
+}
+
+fn iovecs(c: &Caller, addr: u64, n: u64) -> Result<Vec<(u64, usize)>, Decision> {
+    if n > 1024 {
+        return Err(err(libc::EINVAL));
+    }
+    let mut raw = vec![0u8; n as usize * 16];
+    memory::read(c.tid, addr, &mut raw).map_err(|e| err(e.errno()))?;
+    Ok(raw
+        .chunks(16)
+        .map(|ch| {
+            let b = u64::from_ne_bytes(ch[..8].try_into().expect("8"));
+            let l = u64::from_ne_bytes(ch[8..].try_into().expect("8"));
+            (b, l as usize)
+        })
+        .collect())
+}
+
+fn fd_call_inner(c: &Caller, call: &Call) -> Result<Decision, Decision> {
+    let a = call.args;
+    let fd = a[0] as i32;
+    let sys = Sysno::new(call.nr as usize);
+    // Calls whose virtual descriptor is not the first argument.
+    match sys {
+        Some(Sysno::dup2) | Some(Sysno::dup3) => return dup2(c, a[0] as i32, a[1] as i32, a[2]),
+        Some(Sysno::mmap) => return Ok(err(libc::ENODEV)),
+        Some(Sysno::close_range) => {
+            let (lo, hi) = (a[0] as u32, a[1] as u32);
+            let (lo, hi) = (
+                lo.min(i32::MAX as u32) as i32,
+                hi.min(i32::MAX as u32) as i32,
+            );
+            let mut t = c.fds.lock();
+            if a[2] & libc::CLOSE_RANGE_CLOEXEC as u64 != 0 {
+                t.set_cloexec_range(lo, hi);
+            } else {
+                t.remove_range(lo, hi);
+            }
+            // The kernel does the real descriptors of the range.
+            return Err(Decision {
+                action: Action::Pass,
+                exit: None,
+                note: String::new(),
+            });
+        }
+        _ => {}
+    }
+    let e = entry(c, fd)?;
+    let f = &e.file;
+    let d = match sys {
+        Some(Sysno::read) => {
+            let mut off = f.offset.lock();
+            let n = read_into(c, f, a[1], a[2] as usize, *off)?;
+            *off += n as i64;
+            ok(n as i64, "served read")
+        }
+        Some(Sysno::pread64) => ok(
+            read_into(c, f, a[1], a[2] as usize, a[3] as i64)? as i64,
+            "served pread",
+        ),
+        Some(Sysno::readv) | Some(Sysno::preadv) | Some(Sysno::preadv2) => {
+            let positioned = sys != Some(Sysno::readv) && a[3] as i64 != -1;
+            let mut off = f.offset.lock();
+            let mut pos = if positioned { a[3] as i64 } else { *off };
+            let mut total = 0usize;
+            for (b, l) in iovecs(c, a[1], a[2])? {
+                let n = read_into(c, f, b, l, pos)?;
+                total += n;
+                pos += n as i64;
+                if n < l {
+                    break;
+                }
+            }
+            if !positioned {
+                *off = pos;
+            }
+            ok(total as i64, "served readv")
+        }
+        Some(Sysno::write) => {
+            let mut off = f.offset.lock();
+            let n = write_from(c, f, a[1], a[2] as usize, *off)?;
+            *off += n as i64;
+            ok(n as i64, "served write")
+        }
+        Some(Sysno::pwrite64) => ok(
+            write_from(c, f, a[1], a[2] as usize, a[3] as i64)? as i64,
+            "served pwrite",
+        ),
+        Some(Sysno::writev) | Some(Sysno::pwritev) | Some(Sysno::pwritev2) => {
+            let positioned = sys != Some(Sysno::writev) && a[3] as i64 != -1;
+            let mut off = f.offset.lock();
+            let mut pos = if positioned { a[3] as i64 } else { *off };
+            let mut total = 0usize;
+            for (b, l) in iovecs(c, a[1], a[2])? {
+                let n = write_from(c, f, b, l, pos)?;
+                total += n;
+                pos += n as i64;
+            }
+            if !positioned {
+                *off = pos;
+            }
+            ok(total as i64, "served writev")
+        }
+        Some(Sysno::lseek) => {
+            let mut off = f.offset.lock();
+            let base = match a[2] as i32 {
+                libc::SEEK_SET => 0,
+                libc::SEEK_CUR => *off,
+                libc::SEEK_END => f.module.fstat(f.handle).map_err(err)?.size,
+                _ => return Ok(err(libc::EINVAL)),
+            };
+            let new = base
+                .checked_add(a[1] as i64)
+                .filter(|&n| n >= 0)
+                .ok_or_else(|| err(libc::EINVAL))?;
+            *off = new;
+            ok(new, "served lseek")
+        }
+        Some(Sysno::fstat) => put_stat(
+            c.tid,
+            call.nr,
+            a[1],
+            &f.module.fstat(f.handle).map_err(err)?,
+        ),
+        Some(Sysno::newfstatat) | Some(Sysno::statx) => {
+            // Only the AT_EMPTY_PATH form ("the descriptor itself") reaches here with a
+            // virtual dirfd and an empty path; a non-empty path is resolved like any path.
+            let buf = if sys == Some(Sysno::statx) {
+                a[4]
+            } else {
+                a[2]
+            };
+            put_stat(c.tid, call.nr, buf, &f.module.fstat(f.handle).map_err(err)?)
+        }
+        Some(Sysno::getdents) => err(libc::ENOSYS),
+        Some(Sysno::getdents64) => getdents(c, f, a[1], a[2] as usize)?,
+        Some(Sysno::close) => {
+            c.fds.lock().remove(fd);
+            ok(0, "served close")
+        }
+        Some(Sysno::dup) => {
+            let entry = Entry {
+                file: e.file.clone(),
+                cloexec: false,
+            };
+            match c.fds.lock().alloc(VFD_BASE, entry) {
+                Some(n) => ok(n as i64, "served dup"),
+                None => err(libc::EMFILE),
+            }
+        }
+        Some(Sysno::fcntl) => fcntl(c, fd, &e, a[1] as i32, a[2])?,
+        Some(Sysno::ioctl) => err(libc::ENOTTY),
+        Some(Sysno::fsync)
+        | Some(Sysno::fdatasync)
+        | Some(Sysno::fadvise64)
+        | Some(Sysno::flock) => ok(0, "served"),
+        Some(Sysno::fchdir) => err(libc::EOPNOTSUPP),
+        _ => err(libc::EROFS),
+    };
+    Ok(d)
+}
+
+fn fcntl(c: &Caller, fd: i32, e: &Entry, cmd: i32, arg: u64) -> Result<Decision, Decision> {
+    Ok(match cmd {
+        libc::F_GETFD => ok(
+            if e.cloexec {
+                libc::FD_CLOEXEC as i64
+            } else {
+                0
+            },
+            "served fcntl",
+        ),
+        libc::F_SETFD => {
+            let mut t = c.fds.lock();
+            let entry = Entry {
+                file: e.file.clone(),
+                cloexec: arg as i32 & libc::FD_CLOEXEC != 0,
+            };
+            t.set(fd, entry);
+            ok(0, "served fcntl")
+        }
+        libc::F_GETFL => ok(e.file.flags as i64, "served fcntl"),
+        libc::F_SETFL => ok(0, "served fcntl"),
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
+            // A minimum below the virtual range still gives a virtual number (documented).
+            let entry = Entry {
+                file: e.file.clone(),
+                cloexec: cmd == libc::F_DUPFD_CLOEXEC,
+            };
+            match c.fds.lock().alloc((arg as i32).max(VFD_BASE), entry) {
+                Some(n) => ok(n as i64, "served dup"),
+                None => err(libc::EMFILE),
+            }
+        }
+        _ => err(libc::EINVAL),
+    })
+}
+
+fn dup2(c: &Caller, old: i32, new: i32, flags: u64) -> Result<Decision, Decision> {
+    if !fdtable::is_virtual(old as i64) {
+        // A real descriptor onto a virtual number: the kernel cannot hold it there.
+        return Ok(err(libc::EBADF));
+    }
+    let e = entry(c, old)?;
+    if !fdtable::is_virtual(new as i64) {
+        // Materializing a virtual file at a real number is not supported yet.
+        crate::tracelog::module_line(
+            vurs_abi::VURS_LOG_WARN,
+            "core",
+            "dup2 of a virtual descriptor onto a real number is not supported (EOPNOTSUPP)",
+        );
+        return Ok(err(libc::EOPNOTSUPP));
+    }
+    if old == new {
+        return Ok(ok(new as i64, "served dup2"));
+    }
+    let entry = Entry {
+        file: e.file.clone(),
+        cloexec: flags as i32 & libc::O_CLOEXEC != 0,
+    };
+    c.fds.lock().set(new, entry);
+    Ok(ok(new as i64, "served dup2"))
+}
+
+fn getdents(c: &Caller, f: &OpenFile, buf: u64, cap: usize) -> Result<Decision, Decision> {
+    let mut out = Vec::with_capacity(cap.min(64 * 1024));
+    let mut off = f.offset.lock();
+    loop {
+        let Some((ino, kind, name)) = f.module.readdir(f.handle, *off as u64).map_err(err)? else {
+            break;
+        };
+        // struct linux_dirent64: ino, off, reclen, type, name, NUL, padded to 8.
+        let reclen = (8 + 8 + 2 + 1 + name.len() + 1 + 7) & !7;
+        if out.len() + reclen > cap {
+            if out.is_empty() {
+                return Ok(err(libc::EINVAL));
+            }
+            break;
+        }
+        let start = out.len();
+        out.extend_from_slice(&ino.to_ne_bytes());
+        out.extend_from_slice(&(*off + 1).to_ne_bytes());
+        out.extend_from_slice(&(reclen as u16).to_ne_bytes());
+        out.push(kind);
+        out.extend_from_slice(&name);
+        out.resize(start + reclen, 0);
+        *off += 1;
+    }
+    memory::write(c.tid, buf, &out).map_err(|e| err(e.errno()))?;
+    Ok(ok(out.len() as i64, "served getdents64"))
+}

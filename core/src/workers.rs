@@ -1,0 +1,119 @@
+//! Worker threads for modules whose calls may block (VURS_F_MAY_BLOCK): the tracer hands
+//! a stopped tracee's call to a worker and goes on with the other tracees; the worker
+//! decides (calling the module), sends the decision back and wakes the tracer with
+//! SIGUSR1 (blocked everywhere and collected with sigtimedwait, so no wake-up is lost).
+//! ptrace requests stay on the tracer thread.
+use crate::dispatch::{self, Action, Caller, Decision, Scratch};
+use crate::fdtable::FdTable;
+use crate::ptrace::Pid;
+use crate::session::Session;
+use crate::syscall::Call;
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use parking_lot::Mutex;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+pub const WAKE_SIGNAL: i32 = libc::SIGUSR1;
+
+pub struct Job {
+    pub tid: Pid,
+    pub tgid: Pid,
+    pub call: Call,
+    pub fds: Arc<Mutex<FdTable>>,
+    pub slot: Option<u64>,
+}
+
+pub struct Done {
+    pub tid: Pid,
+    pub call: Call,
+    pub decision: Decision,
+}
+
+pub struct Workers {
+    tx: Sender<Job>,
+    pub rx: Receiver<Done>,
+}
+
+/// Block the signals the tracer collects synchronously (call before starting threads).
+pub fn block_wake_signals() {
+    // SAFETY: manipulating this thread's signal mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigaddset(&mut set, WAKE_SIGNAL);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Wait up to `ms` for SIGCHLD or the wake signal.
+pub fn wait_wake(ms: i64) {
+    // SAFETY: waiting on a set of blocked signals.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigaddset(&mut set, WAKE_SIGNAL);
+        let ts = libc::timespec {
+            tv_sec: ms / 1000,
+            tv_nsec: (ms % 1000) * 1_000_000,
+        };
+        libc::sigtimedwait(&set, std::ptr::null_mut(), &ts);
+    }
+}
+
+impl Workers {
+    pub fn start(session: Arc<Session>, n: usize) -> Workers {
+        let (tx, jobs) = unbounded::<Job>();
+        let (done, rx) = unbounded::<Done>();
+        // SAFETY: gettid/getpid cannot fail.
+        let (tracer_pid, tracer_tid) = unsafe { (libc::getpid(), libc::gettid()) };
+        for i in 0..n {
+            let (jobs, done, session) = (jobs.clone(), done.clone(), session.clone());
+            std::thread::Builder::new()
+                .name(format!("vurs-worker-{i}"))
+                .spawn(move || {
+                    for job in jobs {
+                        let caller = Caller {
+                            tid: job.tid,
+                            tgid: job.tgid,
+                            fds: job.fds,
+                        };
+                        let mut scratch = Scratch {
+                            tid: job.tid,
+                            slot: job.slot,
+                            used: 0,
+                        };
+                        let decision = catch_unwind(AssertUnwindSafe(|| {
+                            dispatch::decide(&session, &caller, &job.call, &mut scratch)
+                        }))
+                        .unwrap_or(Decision {
+                            action: Action::Return(-(libc::EIO as i64)),
+                            exit: None,
+                            note: "module call panicked".into(),
+                        });
+                        if done
+                            .send(Done {
+                                tid: job.tid,
+                                call: job.call,
+                                decision,
+                            })
+                            .is_err()
+                        {
+                            break;
+                        }
+                        // SAFETY: signal the tracer thread of our own process.
+                        unsafe {
+                            libc::syscall(libc::SYS_tgkill, tracer_pid, tracer_tid, WAKE_SIGNAL)
+                        };
+                    }
+                })
+                .expect("spawn worker thread");
+        }
+        Workers { tx, rx }
+    }
+
+    pub fn submit(&self, job: Job) {
+        let _ = self.tx.send(job);
+    }
+}
