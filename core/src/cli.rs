@@ -48,8 +48,13 @@ pub enum Control {
         source: String,
         target: String,
     },
-    /// Remove the mount on TARGET
-    Umount { target: String },
+    /// Remove the mount on TARGET (EBUSY while in use, unless -l)
+    Umount {
+        /// Lazy: detach now; descriptors open through it keep working
+        #[arg(short = 'l', long = "lazy")]
+        lazy: bool,
+        target: String,
+    },
     /// Load a module into this session
     Insmod { spec: String },
     /// Unload a module (EBUSY while it is in use)

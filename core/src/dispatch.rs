@@ -572,10 +572,21 @@ fn umount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action>
     if !s.mounts.read().mounts.iter().any(|m| m.target == virt) {
         return Ok(Decision::pass());
     }
-    match s.umount(&virt) {
+    match s.umount(&virt, call.args[1] & libc::MNT_DETACH as u64 != 0) {
         Ok(()) => Ok(Decision::ret(0, "virtual umount")),
         Err((e, msg)) => Ok(Decision::err(e, msg)),
     }
+}
+
+fn control_umount(
+    s: &Session,
+    c: &Caller,
+    target: &str,
+    lazy: bool,
+) -> Result<String, (i32, String)> {
+    let v = canonical(s, c, target).map_err(|e| (e, format!("umount: {target}: {}", errstr(e))))?;
+    s.umount(&String::from_utf8_lossy(&v), lazy)
+        .map(|_| String::new())
 }
 
 /// The in-session control call (`vurs mount ...`).
@@ -606,10 +617,8 @@ fn control_call(s: &Session, c: &Caller, call: &Call) -> Decision {
         ["mount", fstype, source, target] => {
             do_mount(s, c, fstype, source, target, "").map(|_| String::new())
         }
-        ["umount", target] => canonical(s, c, target)
-            .map_err(|e| (e, format!("umount: {target}: {}", errstr(e))))
-            .and_then(|v| s.umount(&String::from_utf8_lossy(&v)))
-            .map(|_| String::new()),
+        ["umount", target] => control_umount(s, c, target, false),
+        ["umount", target, "lazy"] => control_umount(s, c, target, true),
         ["insmod", spec] => s.insmod(spec).map(|_| String::new()),
         ["rmmod", name] => s.rmmod(name).map(|_| String::new()),
         ["lsmod"] => Ok(s.lsmod()),

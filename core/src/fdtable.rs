@@ -19,6 +19,8 @@ pub fn is_virtual(fd: i64) -> bool {
 /// An open file description owned by a module (shared by dup and fork).
 pub struct OpenFile {
     pub module: Arc<crate::module::Module>,
+    /// The mount it was opened through (kept alive past a lazy umount).
+    pub mount: Arc<crate::mounts::Mount>,
     pub handle: usize,
     pub path: String,
     pub flags: i32,
@@ -28,6 +30,9 @@ pub struct OpenFile {
 impl Drop for OpenFile {
     fn drop(&mut self) {
         self.module.close(self.handle);
+        self.mount
+            .open_files
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         self.module
             .users
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);

@@ -53,7 +53,13 @@ fn run_control(ctl: Control) -> i32 {
             source,
             target,
         } => vec!["mount".into(), fstype, source, target, options],
-        Control::Umount { target } => vec!["umount".into(), target],
+        Control::Umount { lazy, target } => {
+            let mut w = vec!["umount".to_string(), target];
+            if lazy {
+                w.push("lazy".into());
+            }
+            w
+        }
         Control::Insmod { spec } => vec!["insmod".into(), spec],
         Control::Rmmod { name } => vec!["rmmod".into(), name],
         Control::Lsmod => vec!["lsmod".into()],

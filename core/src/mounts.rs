@@ -13,6 +13,8 @@ pub struct Mount {
     pub mnt: usize,
     /// Host path of the mount's root (redirect modules), for reverse translation.
     pub host_root: Option<Vec<u8>>,
+    /// Virtual descriptors open through this mount (served mounts).
+    pub open_files: std::sync::atomic::AtomicUsize,
 }
 
 impl Drop for Mount {
@@ -111,6 +113,7 @@ impl MountTable {
             module,
             mnt,
             host_root,
+            open_files: Default::default(),
         }));
         self.next_id
     }

@@ -109,8 +109,11 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
         let flags = flags as i32;
         match module.open(m.mnt, sub, flags, mode as u32) {
             Ok(h) => {
+                m.open_files
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let file = Arc::new(OpenFile {
                     module: module.clone(),
+                    mount: m.clone(),
                     handle: h,
                     path: String::from_utf8_lossy(virt).into_owned(),
                     flags,

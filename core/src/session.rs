@@ -16,6 +16,8 @@ pub struct Session {
     pub syscall_owner: RwLock<HashMap<i64, Arc<Module>>>,
     /// What the filter installed at start traps; fixed for the session's life.
     pub filter: FilterSpec,
+    /// Thread-group ids of the live tracees (kept by the tracer).
+    pub live: parking_lot::Mutex<std::collections::HashSet<i32>>,
 }
 
 /// Errors of control operations: errno for the caller, message for the user.
@@ -42,6 +44,7 @@ impl Session {
             mounts: RwLock::new(MountTable::default()),
             syscall_owner: RwLock::new(owner),
             filter,
+            live: Default::default(),
         }
     }
 
@@ -161,12 +164,47 @@ impl Session {
         Ok(())
     }
 
-    pub fn umount(&self, target: &str) -> Result<(), CtlError> {
-        self.mounts
-            .write()
-            .remove(target)
-            .map(drop)
-            .ok_or((libc::EINVAL, format!("umount: {target}: not mounted")))
+    /// Remove the newest mount on `target`. Unless `lazy`, a mount in use (a virtual
+    /// descriptor open through it, or a tracee whose cwd or an open descriptor lies in it)
+    /// is EBUSY. A lazily removed mount lives on until its last descriptor closes.
+    pub fn umount(&self, target: &str, lazy: bool) -> Result<(), CtlError> {
+        let mut mounts = self.mounts.write();
+        let m = mounts
+            .mounts
+            .iter()
+            .rev()
+            .find(|m| m.target == target)
+            .cloned()
+            .ok_or((libc::EINVAL, format!("umount: {target}: not mounted")))?;
+        if !lazy && (m.open_files.load(Ordering::SeqCst) > 0 || self.host_use(&m)) {
+            return Err((libc::EBUSY, format!("umount: {target}: target is busy")));
+        }
+        mounts.remove(target);
+        Ok(())
+    }
+
+    /// A tracee's cwd or open descriptor lies in the host tree behind `m`.
+    fn host_use(&self, m: &crate::mounts::Mount) -> bool {
+        let Some(root) = &m.host_root else {
+            return false;
+        };
+        let inside = |link: std::path::PathBuf| {
+            let b = std::os::unix::ffi::OsStrExt::as_bytes(link.as_os_str()).to_vec();
+            crate::mounts::under(&b, root)
+        };
+        for &pid in self.live.lock().iter() {
+            if std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(inside) {
+                return true;
+            }
+            if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+                for e in dir.flatten() {
+                    if std::fs::read_link(e.path()).is_ok_and(inside) {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
     }
 
     pub fn lsmod(&self) -> String {

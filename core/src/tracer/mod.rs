@@ -53,6 +53,7 @@ impl Tracer {
             workers,
             outstanding: 0,
         };
+        t.session.live.lock().insert(root);
         t.procs.insert(
             root,
             Proc {
@@ -178,6 +179,7 @@ impl Tracer {
             p.threads -= 1;
             if p.threads == 0 {
                 self.procs.remove(&t.tgid);
+                self.session.live.lock().remove(&t.tgid);
             }
         }
         if tid == self.root {
@@ -233,6 +235,7 @@ impl Tracer {
                     threads: 1,
                 },
             );
+            self.session.live.lock().insert(tgid);
         }
         self.threads.insert(
             child,
@@ -278,6 +281,11 @@ impl Tracer {
             t
         });
         self.procs.remove(&tgid);
+        {
+            let mut live = self.session.live.lock();
+            live.remove(&tgid);
+            live.insert(pid);
+        }
         self.procs.insert(
             pid,
             Proc {
