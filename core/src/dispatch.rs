@@ -63,7 +63,7 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    fn put(&mut self, data: &[u8]) -> Result<u64, Action> {
+    pub fn put(&mut self, data: &[u8]) -> Result<u64, Action> {
         let base = self.slot.ok_or(Action::NeedScratch)?;
         let start = (self.used + 15) & !15;
         if start + data.len() > SLOT_SIZE as usize {
@@ -74,7 +74,7 @@ impl Scratch {
         self.used = start + data.len();
         Ok(base + start as u64)
     }
-    fn put_cstr(&mut self, s: &[u8]) -> Result<u64, Action> {
+    pub fn put_cstr(&mut self, s: &[u8]) -> Result<u64, Action> {
         let mut v = Vec::with_capacity(s.len() + 1);
         v.extend_from_slice(s);
         v.push(0);
@@ -241,6 +241,8 @@ struct Translated {
     mount: Option<std::sync::Arc<mounts::Mount>>,
     /// Set when the mount is served by its module (no host path).
     served: Option<(Vec<u8>, u32)>,
+    /// `host` is a synthesized file to remove once the call has opened it.
+    synthesized: bool,
 }
 
 fn translate(
@@ -277,6 +279,16 @@ fn translate(
         .resolve(&start, &raw, call.follows(c.tid, p))
         .map_err(|e| Action::Return(-(e as i64)))?;
     if !r.crossed_mount {
+        if is_open(call.nr) && crate::procfs::is_mounts_file(&r.virt) {
+            if let Some(host) = crate::procfs::synth_mounts(mounts, c.tid) {
+                return Ok(Some(Translated {
+                    host,
+                    mount: None,
+                    served: None,
+                    synthesized: true,
+                }));
+            }
+        }
         return Ok(None);
     }
     let access = call.access(c.tid, p);
@@ -285,6 +297,7 @@ fn translate(
             host: Vec::new(),
             mount: Some(m.clone()),
             served: Some((r.virt, access)),
+            synthesized: false,
         }));
     }
     let mut host = match &r.mount {
@@ -303,6 +316,7 @@ fn translate(
         host,
         mount: r.mount,
         served: None,
+        synthesized: false,
     }))
 }
 
@@ -320,6 +334,7 @@ fn path_call(
     let mut args = call.args;
     let mut notes = Vec::new();
     let mut seen_mounts = Vec::new();
+    let mut exit = None;
     for p in paths {
         // The AT_EMPTY_PATH form on a virtual descriptor: a call on that descriptor.
         if let Some(dfd) = p.dirfd {
@@ -345,6 +360,9 @@ fn path_call(
         seen_mounts.push(t.as_ref().and_then(|t| t.mount.as_ref().map(|m| m.id)));
         if let Some(t) = t {
             args[p.arg as usize] = scratch.put_cstr(&t.host)?;
+            if t.synthesized {
+                exit = Some(ExitHook::Unlink(t.host.clone()));
+            }
             let who = t
                 .mount
                 .as_ref()
@@ -357,14 +375,75 @@ fn path_call(
     if seen_mounts.len() == 2 && seen_mounts[0] != seen_mounts[1] {
         return Ok(Decision::err(libc::EXDEV, "across a mount boundary"));
     }
+    if is_exec(call.nr) && exec_script(&mounts, c, call, &paths[0], &mut args, scratch)? {
+        notes.push("#! interpreter in a mount".into());
+    }
     if notes.is_empty() {
         return Ok(Decision::pass());
     }
     Ok(Decision {
         action: Action::Rewrite(args),
-        exit: None,
+        exit,
         note: format!("rewritten {}", notes.join(", ")),
     })
+}
+
+fn is_open(nr: i64) -> bool {
+    nr == libc::SYS_open || nr == libc::SYS_openat || nr == libc::SYS_openat2
+}
+
+fn is_exec(nr: i64) -> bool {
+    nr == libc::SYS_execve || nr == libc::SYS_execveat
+}
+
+/// execve of a `#!` script whose interpreter lies in a mount (see exec.rs).
+fn exec_script(
+    mounts: &MountTable,
+    c: &Caller,
+    call: &Call,
+    p: &PathArg,
+    args: &mut [u64; 6],
+    scratch: &mut Scratch,
+) -> Result<bool, Action> {
+    let raw = memory::read_cstring(c.tid, call.args[p.arg as usize], PATH_MAX)
+        .map_err(|e| Action::Return(-(e.errno() as i64)))?;
+    if raw.is_empty() {
+        return Ok(false);
+    }
+    let cwd_v = cwd(mounts, c).unwrap_or_else(|| b"/".to_vec());
+    let start = if raw[0] == b'/' {
+        b"/".to_vec()
+    } else {
+        start_dir(mounts, c, call, p)?
+    };
+    let resolver = Resolver {
+        mounts,
+        tgid: c.tgid,
+        tid: c.tid,
+    };
+    let Ok(r) = resolver.resolve(&start, &raw, true) else {
+        return Ok(false);
+    };
+    let Ok(host) = resolver.host_path(&r.virt, VURS_ACCESS_EXEC) else {
+        return Ok(false);
+    };
+    let argv_arg = p.arg as usize + 1;
+    match crate::exec::script_args(
+        &resolver,
+        &cwd_v,
+        &host,
+        &raw,
+        call.args[argv_arg],
+        c.tid,
+        scratch,
+    )? {
+        Some((path, argv)) => {
+            args[p.arg as usize] = path;
+            args[argv_arg] = argv;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 fn is_empty_path(c: &Caller, call: &Call, p: &PathArg) -> bool {
@@ -393,23 +472,6 @@ fn getcwd(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
         return Ok(Decision::err(libc::EFAULT, "virtual cwd"));
     }
     Ok(Decision::ret(virt.len() as i64, "virtual cwd"))
-}
-
-/// /proc/<pid>/{cwd,exe,root,fd/N} (also under task/<tid>/): magic links whose text is a
-/// host path to translate back.
-pub fn is_proc_magic_link(p: &[u8]) -> bool {
-    let s = String::from_utf8_lossy(p);
-    let parts: Vec<&str> = s.trim_start_matches('/').split('/').collect();
-    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
-    let tail = match parts.as_slice() {
-        ["proc", pid, rest @ ..] if digits(pid) => rest,
-        _ => return false,
-    };
-    let tail = match tail {
-        ["task", tid, rest @ ..] if digits(tid) => rest,
-        t => t,
-    };
-    matches!(tail, ["cwd"] | ["exe"] | ["root"]) || matches!(tail, ["fd", n] if digits(n))
 }
 
 fn readlink(
@@ -441,7 +503,7 @@ fn readlink(
     };
     let magic = resolver
         .resolve(&start, &raw, false)
-        .map(|r| is_proc_magic_link(&r.virt))
+        .map(|r| crate::procfs::is_magic_link(&r.virt))
         .unwrap_or(false);
     let mut d = path_call(s, c, call, paths, scratch)?;
     if magic {

@@ -125,6 +125,7 @@ fn run_session(cli: Cli) -> i32 {
     }
     let child = launch::spawn(&cli.command, &filter).unwrap_or_else(|e| die(EXIT_FAILURE, e));
     let status = tracer::Tracer::new(session, child.pid).run();
+    vurs::procfs::cleanup();
     if let Some(errno) = launch::exec_error(child.err_fd) {
         let name = cli.command[0].to_string_lossy();
         let err = vurs::errno::strerror(errno);

@@ -64,7 +64,7 @@ impl<'a> Resolver<'a> {
         if virt == b"/proc/thread-self" {
             return Node::Symlink(format!("{}/task/{}", self.tgid, self.tid).into_bytes());
         }
-        if crate::dispatch::is_proc_magic_link(virt) {
+        if crate::procfs::is_magic_link(virt) {
             return Node::Missing;
         }
         let Ok((host, in_mount)) = host_of(self.mounts, virt, vurs_abi::VURS_ACCESS_READ) else {

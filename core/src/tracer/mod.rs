@@ -13,6 +13,7 @@ use crate::workers::{self, Job, Workers};
 use event::Stop;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use tasks::{ExitHook, Injected, Mm, Proc, Thread, REGION_SIZE};
 
@@ -428,6 +429,9 @@ impl Tracer {
             return resume(tid, 0);
         };
         let mut ret = apply::result(tid).unwrap_or(0);
+        if let ExitHook::Unlink(path) = &hook {
+            let _ = std::fs::remove_file(std::ffi::OsStr::from_bytes(path));
+        }
         if let ExitHook::ReverseLink { buf, size } = hook {
             if let Some(n) = dispatch::reverse_link(&self.session, tid, buf, size, ret) {
                 if apply::set_result(tid, n).is_ok() {

@@ -47,6 +47,8 @@ pub struct Injected {
 pub enum ExitHook {
     /// Reverse-translate the link text a readlink wrote to `buf` (of `size` bytes).
     ReverseLink { buf: u64, size: u64 },
+    /// Remove a synthesized file the call has opened.
+    Unlink(Vec<u8>),
     /// Only log the result (--trace).
     Log,
 }

@@ -1,0 +1,109 @@
+//! execve of a `#!` script whose interpreter lies in a mount: the kernel would look the
+//! interpreter up on the host, so vurs performs the kernel's rewrite itself: the call
+//! becomes execve(interpreter's host path, [interp, optarg?, script, argv[1..]], envp).
+use crate::dispatch::{Action, Scratch};
+use crate::memory;
+use crate::mounts::subpath;
+use crate::resolve::Resolver;
+use std::io::Read;
+
+const MAX_ARGS: usize = 1024;
+
+/// The interpreter line of a script: (interpreter, optional argument).
+pub fn shebang(host_path: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let path = std::ffi::OsStr::new(std::str::from_utf8(host_path).ok()?);
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = [0u8; 256];
+    let n = f.read(&mut buf).ok()?;
+    let head = &buf[..n];
+    if !head.starts_with(b"#!") {
+        return None;
+    }
+    let line = &head[2..head.iter().position(|&b| b == b'\n').unwrap_or(n)];
+    let line: Vec<u8> = line
+        .iter()
+        .copied()
+        .skip_while(|b| *b == b' ' || *b == b'\t')
+        .collect();
+    let end = line
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(line.len());
+    let interp = line[..end].to_vec();
+    let rest: Vec<u8> = line[end..]
+        .iter()
+        .copied()
+        .skip_while(|b| *b == b' ' || *b == b'\t')
+        .collect();
+    let rest: Vec<u8> = rest
+        .iter()
+        .copied()
+        .rev()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .collect::<Vec<_>>();
+    let rest: Vec<u8> = rest.into_iter().rev().collect();
+    if interp.is_empty() {
+        return None;
+    }
+    Some((interp, (!rest.is_empty()).then_some(rest)))
+}
+
+/// New (path, argv) arguments for an execve of `script_host`, when its interpreter lies in
+/// a mount. `script_arg` is the path as the caller gave it; `argv` the caller's argv pointer.
+#[allow(clippy::too_many_arguments)]
+pub fn script_args(
+    r: &Resolver<'_>,
+    cwd: &[u8],
+    script_host: &[u8],
+    script_arg: &[u8],
+    argv: u64,
+    tid: i32,
+    scratch: &mut Scratch,
+) -> Result<Option<(u64, u64)>, Action> {
+    let fail = |e: i32| Action::Return(-(e as i64));
+    let Some((interp, optarg)) = shebang(script_host) else {
+        return Ok(None);
+    };
+    let start = if interp.first() == Some(&b'/') {
+        b"/".to_vec()
+    } else {
+        cwd.to_vec()
+    };
+    let res = r.resolve(&start, &interp, true).map_err(fail)?;
+    let Some(m) = res.mount.as_ref().filter(|_| res.crossed_mount) else {
+        return Ok(None);
+    };
+    let host = m
+        .module
+        .redirect(
+            m.mnt,
+            subpath(&res.virt, m.target.as_bytes()),
+            vurs_abi::VURS_ACCESS_EXEC,
+        )
+        .map_err(fail)?;
+    // The caller's argv[1..].
+    let mut rest = Vec::new();
+    if argv != 0 {
+        for i in 1..MAX_ARGS {
+            let mut w = [0u8; 8];
+            memory::read(tid, argv + 8 * i as u64, &mut w).map_err(|e| fail(e.errno()))?;
+            let p = u64::from_ne_bytes(w);
+            if p == 0 {
+                break;
+            }
+            rest.push(p);
+        }
+    }
+    let put = |s: &mut Scratch, b: &[u8]| s.put_cstr(b);
+    let path = put(scratch, &host)?;
+    let mut ptrs = vec![put(scratch, &interp)?];
+    if let Some(o) = optarg {
+        ptrs.push(put(scratch, &o)?);
+    }
+    ptrs.push(put(scratch, script_arg)?);
+    ptrs.extend(rest);
+    ptrs.push(0);
+    let bytes: Vec<u8> = ptrs.iter().flat_map(|p| p.to_ne_bytes()).collect();
+    let new_argv = scratch.put(&bytes)?;
+    Ok(Some((path, new_argv)))
+}

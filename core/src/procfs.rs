@@ -1,0 +1,68 @@
+//! The parts of /proc a tracee must see virtualized: magic links whose text is a host
+//! path (translated back at the readlink's exit), and the mount lists, which gain the
+//! session's virtual mounts (a synthesized copy is opened instead of the real file).
+use crate::mounts::MountTable;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// /proc/<pid>/{cwd,exe,root,fd/N} (also under task/<tid>/).
+pub fn is_magic_link(p: &[u8]) -> bool {
+    match proc_tail(p) {
+        Some(tail) => {
+            let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+            matches!(tail.as_slice(), [t] if *t == "cwd" || *t == "exe" || *t == "root")
+                || matches!(tail.as_slice(), ["fd", n] if digits(n))
+        }
+        None => false,
+    }
+}
+
+/// /proc/<pid>/mounts (also under task/<tid>/); /proc/mounts resolves to it.
+pub fn is_mounts_file(p: &[u8]) -> bool {
+    proc_tail(p).is_some_and(|t| t == ["mounts"])
+}
+
+/// The components after /proc/<pid>[/task/<tid>].
+fn proc_tail(p: &[u8]) -> Option<Vec<&str>> {
+    let s = std::str::from_utf8(p).ok()?;
+    let parts: Vec<&str> = s.trim_start_matches('/').split('/').collect();
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    let tail = match parts.as_slice() {
+        ["proc", pid, rest @ ..] if digits(pid) => rest,
+        _ => return None,
+    };
+    let tail = match tail {
+        ["task", tid, rest @ ..] if digits(tid) => rest,
+        t => t,
+    };
+    Some(tail.to_vec())
+}
+
+static SERIAL: AtomicU64 = AtomicU64::new(0);
+
+/// Write the caller's mount list plus the virtual mounts to a private file; returns its
+/// path. The caller opens it and unlinks it at the open's exit, so nothing stays behind.
+pub fn synth_mounts(mounts: &MountTable, tid: i32) -> Option<Vec<u8>> {
+    let mut text = std::fs::read(format!("/proc/{tid}/mounts")).ok()?;
+    for m in &mounts.mounts {
+        let opts = if m.options.is_empty() {
+            "rw".to_string()
+        } else {
+            m.options.clone()
+        };
+        text.extend_from_slice(
+            format!("{} {} {} {} 0 0\n", m.source, m.target, m.module.name, opts).as_bytes(),
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("vurs-{}", std::process::id()));
+    let _ = std::fs::create_dir(&dir);
+    let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    let path = dir.join(format!("mounts.{}", SERIAL.fetch_add(1, Ordering::Relaxed)));
+    std::fs::write(&path, text).ok()?;
+    Some(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec())
+}
+
+/// Remove the private directory of synthesized files (at the end of the session).
+pub fn cleanup() {
+    let dir = std::env::temp_dir().join(format!("vurs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(dir);
+}
