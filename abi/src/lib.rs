@@ -127,21 +127,13 @@ pub type MountFn = unsafe extern "C" fn(
 pub type UmountFn = unsafe extern "C" fn(*mut c_void, *mut c_void);
 pub type RedirectFn =
     unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, u32, *mut c_char, usize) -> c_int;
-pub type OpenFn = unsafe extern "C" fn(
-    *mut c_void,
-    *mut c_void,
-    *const c_char,
-    i32,
-    u32,
-    *mut *mut c_void,
-) -> c_int;
-pub type StatFn =
-    unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *mut vurs_stat) -> c_int;
+pub type OpenFn =
+    unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, i32, u32, *mut *mut c_void) -> c_int;
+pub type StatFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *mut vurs_stat) -> c_int;
 pub type ReadlinkFn =
     unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *mut c_char, usize) -> i64;
 pub type PreadFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void, usize, i64) -> i64;
-pub type PwriteFn =
-    unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_void, usize, i64) -> i64;
+pub type PwriteFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_void, usize, i64) -> i64;
 pub type FstatFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *mut vurs_stat) -> c_int;
 pub type ReaddirFn = unsafe extern "C" fn(*mut c_void, *mut c_void, u64, *mut vurs_dirent) -> c_int;
 pub type CloseFn = unsafe extern "C" fn(*mut c_void, *mut c_void);

@@ -26,11 +26,7 @@ impl Options {
         )
     }
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .and_then(|(_, v)| v.as_deref())
+        self.0.iter().rev().find(|(k, _)| k == key).and_then(|(_, v)| v.as_deref())
     }
     pub fn has(&self, key: &str) -> bool {
         self.0.iter().any(|(k, _)| k == key)
@@ -101,10 +97,7 @@ impl<'a> Call<'a> {
         let mut v = T::default();
         // SAFETY: T is Copy (POD by contract); we fill exactly its bytes.
         let bytes = unsafe {
-            std::slice::from_raw_parts_mut(
-                (&mut v as *mut T).cast::<u8>(),
-                std::mem::size_of::<T>(),
-            )
+            std::slice::from_raw_parts_mut((&mut v as *mut T).cast::<u8>(), std::mem::size_of::<T>())
         };
         self.read(addr, bytes)?;
         Ok(v)
@@ -112,9 +105,8 @@ impl<'a> Call<'a> {
     /// Write a plain-old-data value (a C struct) to the caller.
     pub fn write_pod<T: Copy>(&self, addr: u64, v: &T) -> Result<(), Errno> {
         // SAFETY: T is Copy (POD by contract).
-        let bytes = unsafe {
-            std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
-        };
+        let bytes =
+            unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) };
         self.write(addr, bytes)
     }
     pub fn read_string(&self, addr: u64, cap: usize) -> Result<Vec<u8>, Errno> {
@@ -209,11 +201,7 @@ fn guarded<M: Module, R>(inst: &Instance<M>, what: &str, on_panic: R, f: impl Fn
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(_) => {
-            inst.svc.log(
-                VURS_LOG_ERROR,
-                inst.name,
-                &format!("panic in {what}; the call fails with EIO"),
-            );
+            inst.svc.log(VURS_LOG_ERROR, inst.name, &format!("panic in {what}; the call fails with EIO"));
             on_panic
         }
     }
@@ -275,12 +263,9 @@ pub mod trampolines {
     ) -> c_int {
         let inst = &*inst.cast::<Instance<M>>();
         let (s, t, o) = (cstr(source), cstr(target), Options::parse(cstr(options)));
-        let r = guarded(
-            inst,
-            "mount",
-            Err((Errno(libc::EIO), "mount panicked".to_string())),
-            || inst.module.mount(s, t, &o),
-        );
+        let r = guarded(inst, "mount", Err((Errno(libc::EIO), "mount panicked".to_string())), || {
+            inst.module.mount(s, t, &o)
+        });
         match r {
             Ok(m) => {
                 *mnt = Box::into_raw(Box::new(m)).cast();
@@ -337,16 +322,8 @@ pub mod trampolines {
         res: *mut vurs_result,
     ) -> c_int {
         let inst = &*inst.cast::<Instance<M>>();
-        let call = Call {
-            raw: &*call,
-            svc: inst.svc,
-        };
-        let v = guarded(
-            inst,
-            "syscall",
-            Verdict::Return(-(libc::EIO as i64)),
-            || inst.module.syscall(&call),
-        );
+        let call = Call { raw: &*call, svc: inst.svc };
+        let v = guarded(inst, "syscall", Verdict::Return(-(libc::EIO as i64)), || inst.module.syscall(&call));
         let res = &mut *res;
         match v {
             Verdict::Pass => res.verdict = VURS_PASS,

@@ -81,9 +81,7 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec, String> {
         match part.split_once('=') {
             Some(("type", v)) => t = Some(v.to_string()),
             Some(("source", v)) | Some(("src", v)) => s = Some(v.to_string()),
-            Some(("target", v)) | Some(("dst", v)) | Some(("destination", v)) => {
-                d = Some(v.to_string())
-            }
+            Some(("target", v)) | Some(("dst", v)) | Some(("destination", v)) => d = Some(v.to_string()),
             _ => rest.push(part),
         }
     }
@@ -97,18 +95,11 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec, String> {
 }
 
 pub fn parse_bind(spec: &str) -> Result<MountSpec, String> {
-    let (s, d) = spec
-        .split_once(':')
-        .ok_or(format!("--bind {spec}: expected SRC:DEST"))?;
+    let (s, d) = spec.split_once(':').ok_or(format!("--bind {spec}: expected SRC:DEST"))?;
     if s.is_empty() || d.is_empty() {
         return Err(format!("--bind {spec}: expected SRC:DEST"));
     }
-    Ok(MountSpec {
-        fstype: "fsremap".into(),
-        source: s.into(),
-        target: d.into(),
-        options: String::new(),
-    })
+    Ok(MountSpec { fstype: "fsremap".into(), source: s.into(), target: d.into(), options: String::new() })
 }
 
 #[cfg(test)]
@@ -118,12 +109,7 @@ mod tests {
     fn mount_spec() {
         let m = parse_mount("type=fsremap,source=/a,target=/b,ro").unwrap();
         assert_eq!(
-            (
-                m.fstype.as_str(),
-                m.source.as_str(),
-                m.target.as_str(),
-                m.options.as_str()
-            ),
+            (m.fstype.as_str(), m.source.as_str(), m.target.as_str(), m.options.as_str()),
             ("fsremap", "/a", "/b", "ro")
         );
         assert!(parse_mount("source=/a,target=/b").is_err());

@@ -18,29 +18,15 @@ pub fn request(words: &[String]) -> Result<String, (i32, String)> {
     }
     let mut ans = vec![0u8; ANSWER_CAP];
     // SAFETY: a raw system call with valid buffers; the hypervisor fills `ans`.
-    let r = unsafe {
-        libc::syscall(
-            CONTROL_NR,
-            req.as_ptr(),
-            req.len(),
-            ans.as_mut_ptr(),
-            ans.len(),
-        )
-    };
+    let r = unsafe { libc::syscall(CONTROL_NR, req.as_ptr(), req.len(), ans.as_mut_ptr(), ans.len()) };
     if r < 0 {
-        let e = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO);
+        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
         if e == libc::ENOSYS {
             return Err((e, "not inside a vurs session".into()));
         }
         let end = ans.iter().position(|&b| b == 0).unwrap_or(0);
         let msg = String::from_utf8_lossy(&ans[..end]).into_owned();
-        let msg = if msg.is_empty() {
-            crate::errno::strerror(e)
-        } else {
-            msg
-        };
+        let msg = if msg.is_empty() { crate::errno::strerror(e) } else { msg };
         return Err((e, msg));
     }
     let n = (r as usize).min(ans.len());

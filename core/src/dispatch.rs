@@ -37,18 +37,10 @@ pub struct Decision {
 
 impl Decision {
     fn pass() -> Decision {
-        Decision {
-            action: Action::Pass,
-            exit: None,
-            note: String::new(),
-        }
+        Decision { action: Action::Pass, exit: None, note: String::new() }
     }
     fn ret(v: i64, note: impl Into<String>) -> Decision {
-        Decision {
-            action: Action::Return(v),
-            exit: None,
-            note: note.into(),
-        }
+        Decision { action: Action::Return(v), exit: None, note: note.into() }
     }
     fn err(e: i32, note: impl Into<String>) -> Decision {
         Decision::ret(-(e as i64), note)
@@ -90,9 +82,7 @@ pub struct Caller {
 }
 
 fn readlink_host(p: &str) -> Option<Vec<u8>> {
-    std::fs::read_link(p)
-        .ok()
-        .map(|p| std::os::unix::ffi::OsStringExt::into_vec(p.into_os_string()))
+    std::fs::read_link(p).ok().map(|p| std::os::unix::ffi::OsStringExt::into_vec(p.into_os_string()))
 }
 
 /// Virtual path of a host path: through the mounts, else itself.
@@ -110,32 +100,28 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) -> De
     if call.nr == CONTROL_NR {
         return control_call(s, c, call);
     }
+    let path_kind = call.spec.is_some_and(|sp| sp.kind == Kind::Path);
+    if s.filter.virtual_fds && !path_kind && on_virtual_fd(call) {
+        return crate::serve::fd_call(c, call);
+    }
     if let Some(spec) = call.spec {
         if s.filter.paths || matches!(spec.kind, Kind::Mount | Kind::Umount) {
             let r = match spec.kind {
                 Kind::Path => path_call(s, c, call, spec.paths, scratch),
                 Kind::Getcwd => getcwd(s, c, call),
+                Kind::Getdents => getdents(s, c, call),
                 Kind::Readlink => readlink(s, c, call, spec.paths, scratch),
                 Kind::Mount => mount_call(s, c, call),
                 Kind::Umount => umount_call(s, c, call),
-                Kind::SockAddr => Ok(Decision::pass()),
+                Kind::SockAddr => sockaddr_call(s, c, call, scratch),
                 Kind::Unsupported => unsupported(s, call),
             };
             match r {
                 Ok(d) => return d,
                 Err(Action::Pass) => return Decision::pass(),
-                Err(a) => {
-                    return Decision {
-                        action: a,
-                        exit: None,
-                        note: String::new(),
-                    }
-                }
+                Err(a) => return Decision { action: a, exit: None, note: String::new() },
             }
         }
-    }
-    if s.filter.virtual_fds && on_virtual_fd(call) {
-        return crate::serve::fd_call(c, call);
     }
     let owner = s.syscall_owner.read().get(&call.nr).cloned();
     if let Some(m) = owner {
@@ -146,9 +132,9 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) -> De
 
 /// A descriptor call whose descriptor argument is in the virtual range.
 pub fn on_virtual_fd(call: &Call) -> bool {
-    crate::syscall::table::FD_CALLS.iter().any(|&(sys, arg)| {
-        sys as i64 == call.nr && fdtable::is_virtual(call.args[arg as usize] as i64)
-    })
+    crate::syscall::table::FD_CALLS
+        .iter()
+        .any(|&(sys, arg)| sys as i64 == call.nr && fdtable::is_virtual(call.args[arg as usize] as i64))
 }
 
 fn syscall_service(
@@ -162,20 +148,10 @@ fn syscall_service(
     let cwd = std::ffi::CString::new(cwd).unwrap_or_default();
     // SAFETY: getuid and friends cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    let caller = vurs_caller {
-        pid: c.tgid,
-        tid: c.tid,
-        uid,
-        euid: uid,
-        gid,
-        egid: gid,
-        cwd: cwd.as_ptr(),
-    };
+    let caller = vurs_caller { pid: c.tgid, tid: c.tid, uid, euid: uid, gid, egid: gid, cwd: cwd.as_ptr() };
     let ctx = CallCtx {
         tid: c.tid,
-        scratch: scratch
-            .slot
-            .map(|a| (a + scratch.used as u64, SLOT_SIZE as usize - scratch.used)),
+        scratch: scratch.slot.map(|a| (a + scratch.used as u64, SLOT_SIZE as usize - scratch.used)),
         scratch_used: Cell::new(0),
         scratch_missing: Cell::new(false),
     };
@@ -188,11 +164,7 @@ fn syscall_service(
     };
     let v = m.syscall(&raw);
     if ctx.scratch_missing.get() {
-        return Decision {
-            action: Action::NeedScratch,
-            exit: None,
-            note: String::new(),
-        };
+        return Decision { action: Action::NeedScratch, exit: None, note: String::new() };
     }
     scratch.used += ctx.scratch_used.get();
     let note = format!("virtualized by {}", m.name);
@@ -206,21 +178,14 @@ fn syscall_service(
                     *slot = args[i];
                 }
             }
-            Decision {
-                action: Action::Rewrite(a),
-                exit: None,
-                note: format!("rewritten by {}", m.name),
-            }
+            Decision { action: Action::Rewrite(a), exit: None, note: format!("rewritten by {}", m.name) }
         }
     }
 }
 
 /// The directory a relative path of `p` starts from, as a virtual path.
 fn start_dir(mounts: &MountTable, c: &Caller, call: &Call, p: &PathArg) -> Result<Vec<u8>, Action> {
-    let dirfd = p
-        .dirfd
-        .map(|i| call.fd_arg(i as usize))
-        .unwrap_or(libc::AT_FDCWD);
+    let dirfd = p.dirfd.map(|i| call.fd_arg(i as usize)).unwrap_or(libc::AT_FDCWD);
     if dirfd == libc::AT_FDCWD {
         return cwd(mounts, c).ok_or(Action::Pass);
     }
@@ -255,8 +220,7 @@ fn translate(
     if addr == 0 && p.null_ok {
         return Ok(None);
     }
-    let raw = memory::read_cstring(c.tid, addr, PATH_MAX)
-        .map_err(|e| Action::Return(-(e.errno() as i64)))?;
+    let raw = memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(-(e.errno() as i64)))?;
     if raw.is_empty() {
         if let Some((a, bit)) = p.empty {
             if call.args[a as usize] & bit != 0 {
@@ -265,28 +229,14 @@ fn translate(
         }
         return Err(Action::Return(-(libc::ENOENT as i64)));
     }
-    let start = if raw[0] == b'/' {
-        b"/".to_vec()
-    } else {
-        start_dir(mounts, c, call, p)?
-    };
-    let resolver = Resolver {
-        mounts,
-        tgid: c.tgid,
-        tid: c.tid,
-    };
-    let r = resolver
-        .resolve(&start, &raw, call.follows(c.tid, p))
-        .map_err(|e| Action::Return(-(e as i64)))?;
+    let start = if raw[0] == b'/' { b"/".to_vec() } else { start_dir(mounts, c, call, p)? };
+    let resolver = Resolver { mounts, tgid: c.tgid, tid: c.tid };
+    let r =
+        resolver.resolve(&start, &raw, call.follows(c.tid, p)).map_err(|e| Action::Return(-(e as i64)))?;
     if !r.crossed_mount {
         if is_open(call.nr) && crate::procfs::is_mounts_file(&r.virt) {
             if let Some(host) = crate::procfs::synth_mounts(mounts, c.tid) {
-                return Ok(Some(Translated {
-                    host,
-                    mount: None,
-                    served: None,
-                    synthesized: true,
-                }));
+                return Ok(Some(Translated { host, mount: None, served: None, synthesized: true }));
             }
         }
         return Ok(None);
@@ -303,21 +253,16 @@ fn translate(
     let mut host = match &r.mount {
         Some(m) => {
             let sub = mounts::subpath(&r.virt, m.target.as_bytes());
-            m.module
-                .redirect(m.mnt, sub, access)
-                .map_err(|e| Action::Return(-(e as i64)))?
+            m.module.redirect(m.mnt, sub, access).map_err(|e| Action::Return(-(e as i64)))?
         }
-        None => r.virt.clone(),
+        None => Resolver { mounts, tgid: c.tgid, tid: c.tid }
+            .host_path(&r.virt, access)
+            .map_err(|e| Action::Return(-(e as i64)))?,
     };
     if r.trailing_slash && !host.ends_with(b"/") {
         host.push(b'/');
     }
-    Ok(Some(Translated {
-        host,
-        mount: r.mount,
-        served: None,
-        synthesized: false,
-    }))
+    Ok(Some(Translated { host, mount: r.mount, served: None, synthesized: false }))
 }
 
 fn path_call(
@@ -343,18 +288,13 @@ fn path_call(
             }
         }
         let t = translate(&mounts, c, call, p)?;
-        if let Some((m, (virt, access))) = t
-            .as_ref()
-            .and_then(|t| Some((t.mount.as_ref()?, t.served.clone()?)))
+        if let Some((m, (virt, access))) =
+            t.as_ref().and_then(|t| Some((t.mount.as_ref()?, t.served.clone()?)))
         {
             if paths.len() == 1 {
                 return Ok(crate::serve::path_call(c, call, m, &virt, access));
             }
-            let e = if access & VURS_ACCESS_WRITE != 0 {
-                libc::EROFS
-            } else {
-                libc::EXDEV
-            };
+            let e = if access & VURS_ACCESS_WRITE != 0 { libc::EROFS } else { libc::EXDEV };
             return Ok(Decision::err(e, "served tree"));
         }
         seen_mounts.push(t.as_ref().and_then(|t| t.mount.as_ref().map(|m| m.id)));
@@ -363,11 +303,7 @@ fn path_call(
             if t.synthesized {
                 exit = Some(ExitHook::Unlink(t.host.clone()));
             }
-            let who = t
-                .mount
-                .as_ref()
-                .map(|m| m.module.name.as_str())
-                .unwrap_or("symlink");
+            let who = t.mount.as_ref().map(|m| m.module.name.as_str()).unwrap_or("symlink");
             notes.push(format!("{who}: -> {:?}", String::from_utf8_lossy(&t.host)));
         }
     }
@@ -381,10 +317,48 @@ fn path_call(
     if notes.is_empty() {
         return Ok(Decision::pass());
     }
+    Ok(Decision { action: Action::Rewrite(args), exit, note: format!("rewritten {}", notes.join(", ")) })
+}
+
+/// bind/connect on an AF_UNIX socket path: the path is translated like any other.
+fn sockaddr_call(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decision, Action> {
+    const SUN_PATH: usize = 108;
+    let mounts = s.mounts.read();
+    let (addr, len) = (call.args[1], call.args[2] as usize);
+    if mounts.is_empty() || !(3..=2 + SUN_PATH).contains(&len) {
+        return Ok(Decision::pass());
+    }
+    let mut sa = vec![0u8; len];
+    if memory::read(c.tid, addr, &mut sa).is_err() {
+        return Ok(Decision::pass()); // the kernel says EFAULT itself
+    }
+    let family = u16::from_ne_bytes([sa[0], sa[1]]);
+    if family != libc::AF_UNIX as u16 || sa[2] == 0 {
+        return Ok(Decision::pass()); // not a path (or an abstract name)
+    }
+    let raw: Vec<u8> = sa[2..].iter().copied().take_while(|&b| b != 0).collect();
+    let start = if raw[0] == b'/' { b"/".to_vec() } else { cwd(&mounts, c).ok_or(Action::Pass)? };
+    let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
+    let bind = call.nr == libc::SYS_bind;
+    let r = resolver.resolve(&start, &raw, !bind).map_err(|e| Action::Return(-(e as i64)))?;
+    if !r.crossed_mount {
+        return Ok(Decision::pass());
+    }
+    let access = if bind { VURS_ACCESS_WRITE | VURS_ACCESS_CREATE } else { VURS_ACCESS_READ };
+    let host = resolver.host_path(&r.virt, access).map_err(|e| Action::Return(-(e as i64)))?;
+    if host.len() >= SUN_PATH {
+        return Ok(Decision::err(libc::ENAMETOOLONG, "socket path too long on the host"));
+    }
+    let mut new = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+    new.extend_from_slice(&host);
+    new.push(0);
+    let mut args = call.args;
+    args[1] = scratch.put(&new)?;
+    args[2] = new.len() as u64;
     Ok(Decision {
         action: Action::Rewrite(args),
-        exit,
-        note: format!("rewritten {}", notes.join(", ")),
+        exit: None,
+        note: format!("rewritten socket path -> {:?}", String::from_utf8_lossy(&host)),
     })
 }
 
@@ -411,16 +385,8 @@ fn exec_script(
         return Ok(false);
     }
     let cwd_v = cwd(mounts, c).unwrap_or_else(|| b"/".to_vec());
-    let start = if raw[0] == b'/' {
-        b"/".to_vec()
-    } else {
-        start_dir(mounts, c, call, p)?
-    };
-    let resolver = Resolver {
-        mounts,
-        tgid: c.tgid,
-        tid: c.tid,
-    };
+    let start = if raw[0] == b'/' { b"/".to_vec() } else { start_dir(mounts, c, call, p)? };
+    let resolver = Resolver { mounts, tgid: c.tgid, tid: c.tid };
     let Ok(r) = resolver.resolve(&start, &raw, true) else {
         return Ok(false);
     };
@@ -428,15 +394,7 @@ fn exec_script(
         return Ok(false);
     };
     let argv_arg = p.arg as usize + 1;
-    match crate::exec::script_args(
-        &resolver,
-        &cwd_v,
-        &host,
-        &raw,
-        call.args[argv_arg],
-        c.tid,
-        scratch,
-    )? {
+    match crate::exec::script_args(&resolver, &cwd_v, &host, &raw, call.args[argv_arg], c.tid, scratch)? {
         Some((path, argv)) => {
             args[p.arg as usize] = path;
             args[argv_arg] = argv;
@@ -453,6 +411,24 @@ fn is_empty_path(c: &Caller, call: &Call, p: &PathArg) -> bool {
     }
     let mut b = [0u8; 1];
     memory::read(c.tid, addr, &mut b).is_ok() && b[0] == 0
+}
+
+/// getdents64 on a real directory that has mount points missing on the host.
+fn getdents(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
+    let mounts = s.mounts.read();
+    if mounts.synthetic.is_empty() {
+        return Ok(Decision::pass());
+    }
+    let fd = call.fd_arg(0);
+    let host = readlink_host(&format!("/proc/{}/fd/{}", c.tid, fd)).ok_or(Action::Pass)?;
+    let dir = to_virtual(&mounts, host);
+    let entries: Vec<(Vec<u8>, u8)> =
+        mounts.synthetic.iter().filter(|(p, _, _)| *p == dir).map(|(_, n, k)| (n.clone(), *k)).collect();
+    if entries.is_empty() {
+        return Ok(Decision::pass());
+    }
+    let exit = ExitHook::Dirents { fd, buf: call.args[1], cap: call.args[2], entries };
+    Ok(Decision { action: Action::Pass, exit: Some(exit), note: "mount points listed".into() })
 }
 
 fn getcwd(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
@@ -489,22 +465,11 @@ fn readlink(
     let (buf, size) = (call.args[p.arg as usize + 1], call.args[p.arg as usize + 2]);
     // The link itself is resolved like any path; magic /proc links are translated back.
     let addr = call.args[p.arg as usize];
-    let raw = memory::read_cstring(c.tid, addr, PATH_MAX)
-        .map_err(|e| Action::Return(-(e.errno() as i64)))?;
-    let start = if raw.first() == Some(&b'/') {
-        b"/".to_vec()
-    } else {
-        start_dir(&mounts, c, call, p)?
-    };
-    let resolver = Resolver {
-        mounts: &mounts,
-        tgid: c.tgid,
-        tid: c.tid,
-    };
-    let magic = resolver
-        .resolve(&start, &raw, false)
-        .map(|r| crate::procfs::is_magic_link(&r.virt))
-        .unwrap_or(false);
+    let raw = memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(-(e.errno() as i64)))?;
+    let start = if raw.first() == Some(&b'/') { b"/".to_vec() } else { start_dir(&mounts, c, call, p)? };
+    let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
+    let magic =
+        resolver.resolve(&start, &raw, false).map(|r| crate::procfs::is_magic_link(&r.virt)).unwrap_or(false);
     let mut d = path_call(s, c, call, paths, scratch)?;
     if magic {
         d.exit = Some(ExitHook::ReverseLink { buf, size });
@@ -534,31 +499,19 @@ fn unsupported(s: &Session, call: &Call) -> Result<Decision, Action> {
         "core",
         &format!("{} is not virtualized: ENOSYS", call.name()),
     );
-    Ok(Decision::err(
-        libc::ENOSYS,
-        "not virtualized (fails closed)",
-    ))
+    Ok(Decision::err(libc::ENOSYS, "not virtualized (fails closed)"))
 }
 
 fn read_str(tid: Pid, addr: u64) -> Result<String, Action> {
-    let b = memory::read_cstring(tid, addr, PATH_MAX)
-        .map_err(|e| Action::Return(-(e.errno() as i64)))?;
+    let b = memory::read_cstring(tid, addr, PATH_MAX).map_err(|e| Action::Return(-(e.errno() as i64)))?;
     Ok(String::from_utf8_lossy(&b).into_owned())
 }
 
 /// Canonical virtual path of `path` for the caller (mount targets, umount).
 fn canonical(s: &Session, c: &Caller, path: &str) -> Result<Vec<u8>, i32> {
     let mounts = s.mounts.read();
-    let start = if path.starts_with('/') {
-        b"/".to_vec()
-    } else {
-        cwd(&mounts, c).ok_or(libc::ENOENT)?
-    };
-    let resolver = Resolver {
-        mounts: &mounts,
-        tgid: c.tgid,
-        tid: c.tid,
-    };
+    let start = if path.starts_with('/') { b"/".to_vec() } else { cwd(&mounts, c).ok_or(libc::ENOENT)? };
+    let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
     Ok(resolver.resolve(&start, path.as_bytes(), true)?.virt)
 }
 
@@ -566,11 +519,7 @@ fn canonical(s: &Session, c: &Caller, path: &str) -> Result<Vec<u8>, i32> {
 fn host_path(s: &Session, c: &Caller, path: &str) -> Result<String, i32> {
     let virt = canonical(s, c, path)?;
     let mounts = s.mounts.read();
-    let resolver = Resolver {
-        mounts: &mounts,
-        tgid: c.tgid,
-        tid: c.tid,
-    };
+    let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
     let host = resolver.host_path(&virt, VURS_ACCESS_READ)?;
     Ok(String::from_utf8_lossy(&host).into_owned())
 }
@@ -583,10 +532,8 @@ fn do_mount(
     target: &str,
     opts: &str,
 ) -> Result<(), (i32, String)> {
-    let target =
-        canonical(s, c, target).map_err(|e| (e, format!("mount: {target}: {}", errstr(e))))?;
-    let source =
-        host_path(s, c, source).map_err(|e| (e, format!("mount: {source}: {}", errstr(e))))?;
+    let target = canonical(s, c, target).map_err(|e| (e, format!("mount: {target}: {}", errstr(e))))?;
+    let source = host_path(s, c, source).map_err(|e| (e, format!("mount: {source}: {}", errstr(e))))?;
     s.mount(fstype, &source, &String::from_utf8_lossy(&target), opts)
 }
 
@@ -600,24 +547,15 @@ fn mount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> 
         return Ok(Decision::pass());
     }
     let fstype = read_str(c.tid, call.args[2])?;
-    let known =
-        s.find_module(&fstype).is_some() || crate::module::find_module_file(&fstype).is_ok();
+    let known = s.find_module(&fstype).is_some() || crate::module::find_module_file(&fstype).is_ok();
     if !known || fstype.contains('/') {
         return Ok(Decision::pass());
     }
     let source = read_str(c.tid, call.args[0])?;
     let target = read_str(c.tid, call.args[1])?;
-    let mut opts = if call.args[4] != 0 {
-        read_str(c.tid, call.args[4])?
-    } else {
-        String::new()
-    };
+    let mut opts = if call.args[4] != 0 { read_str(c.tid, call.args[4])? } else { String::new() };
     if call.args[3] & libc::MS_RDONLY != 0 {
-        opts = if opts.is_empty() {
-            "ro".into()
-        } else {
-            format!("ro,{opts}")
-        };
+        opts = if opts.is_empty() { "ro".into() } else { format!("ro,{opts}") };
     }
     match do_mount(s, c, &fstype, &source, &target, &opts) {
         Ok(()) => Ok(Decision::ret(0, format!("virtual mount {fstype}"))),
@@ -640,25 +578,15 @@ fn umount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action>
     }
 }
 
-fn control_umount(
-    s: &Session,
-    c: &Caller,
-    target: &str,
-    lazy: bool,
-) -> Result<String, (i32, String)> {
+fn control_umount(s: &Session, c: &Caller, target: &str, lazy: bool) -> Result<String, (i32, String)> {
     let v = canonical(s, c, target).map_err(|e| (e, format!("umount: {target}: {}", errstr(e))))?;
-    s.umount(&String::from_utf8_lossy(&v), lazy)
-        .map(|_| String::new())
+    s.umount(&String::from_utf8_lossy(&v), lazy).map(|_| String::new())
 }
 
 /// The in-session control call (`vurs mount ...`).
 fn control_call(s: &Session, c: &Caller, call: &Call) -> Decision {
-    let (req, req_len, ans, ans_cap) = (
-        call.args[0],
-        call.args[1] as usize,
-        call.args[2],
-        call.args[3] as usize,
-    );
+    let (req, req_len, ans, ans_cap) =
+        (call.args[0], call.args[1] as usize, call.args[2], call.args[3] as usize);
     if req_len > 64 * 1024 {
         return Decision::err(libc::E2BIG, "control");
     }
@@ -667,26 +595,22 @@ fn control_call(s: &Session, c: &Caller, call: &Call) -> Decision {
         return Decision::err(libc::EFAULT, "control");
     }
     let words = control::parse_request(&buf);
-    let result: Result<String, (i32, String)> = match words
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["mount", fstype, source, target, opts] => {
-            do_mount(s, c, fstype, source, target, opts).map(|_| String::new())
-        }
-        ["mount", fstype, source, target] => {
-            do_mount(s, c, fstype, source, target, "").map(|_| String::new())
-        }
-        ["umount", target] => control_umount(s, c, target, false),
-        ["umount", target, "lazy"] => control_umount(s, c, target, true),
-        ["insmod", spec] => s.insmod(spec).map(|_| String::new()),
-        ["rmmod", name] => s.rmmod(name).map(|_| String::new()),
-        ["lsmod"] => Ok(s.lsmod()),
-        ["mounts"] => Ok(s.mounts_text()),
-        _ => Err((libc::EINVAL, format!("bad control request {words:?}"))),
-    };
+    let result: Result<String, (i32, String)> =
+        match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["mount", fstype, source, target, opts] => {
+                do_mount(s, c, fstype, source, target, opts).map(|_| String::new())
+            }
+            ["mount", fstype, source, target] => {
+                do_mount(s, c, fstype, source, target, "").map(|_| String::new())
+            }
+            ["umount", target] => control_umount(s, c, target, false),
+            ["umount", target, "lazy"] => control_umount(s, c, target, true),
+            ["insmod", spec] => s.insmod(spec).map(|_| String::new()),
+            ["rmmod", name] => s.rmmod(name).map(|_| String::new()),
+            ["lsmod"] => Ok(s.lsmod()),
+            ["mounts"] => Ok(s.mounts_text()),
+            _ => Err((libc::EINVAL, format!("bad control request {words:?}"))),
+        };
     let (text, ret) = match result {
         Ok(t) => (t.into_bytes(), None),
         Err((e, msg)) => {
@@ -701,9 +625,6 @@ fn control_call(s: &Session, c: &Caller, call: &Call) -> Decision {
     }
     Decision::ret(
         ret.unwrap_or(n as i64),
-        format!(
-            "control {}",
-            words.first().map(String::as_str).unwrap_or("")
-        ),
+        format!("control {}", words.first().map(String::as_str).unwrap_or("")),
     )
 }

@@ -20,27 +20,12 @@ pub fn shebang(host_path: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
         return None;
     }
     let line = &head[2..head.iter().position(|&b| b == b'\n').unwrap_or(n)];
-    let line: Vec<u8> = line
-        .iter()
-        .copied()
-        .skip_while(|b| *b == b' ' || *b == b'\t')
-        .collect();
-    let end = line
-        .iter()
-        .position(|&b| b == b' ' || b == b'\t')
-        .unwrap_or(line.len());
+    let line: Vec<u8> = line.iter().copied().skip_while(|b| *b == b' ' || *b == b'\t').collect();
+    let end = line.iter().position(|&b| b == b' ' || b == b'\t').unwrap_or(line.len());
     let interp = line[..end].to_vec();
-    let rest: Vec<u8> = line[end..]
-        .iter()
-        .copied()
-        .skip_while(|b| *b == b' ' || *b == b'\t')
-        .collect();
-    let rest: Vec<u8> = rest
-        .iter()
-        .copied()
-        .rev()
-        .skip_while(|b| b.is_ascii_whitespace())
-        .collect::<Vec<_>>();
+    let rest: Vec<u8> = line[end..].iter().copied().skip_while(|b| *b == b' ' || *b == b'\t').collect();
+    let rest: Vec<u8> =
+        rest.iter().copied().rev().skip_while(|b| b.is_ascii_whitespace()).collect::<Vec<_>>();
     let rest: Vec<u8> = rest.into_iter().rev().collect();
     if interp.is_empty() {
         return None;
@@ -64,22 +49,14 @@ pub fn script_args(
     let Some((interp, optarg)) = shebang(script_host) else {
         return Ok(None);
     };
-    let start = if interp.first() == Some(&b'/') {
-        b"/".to_vec()
-    } else {
-        cwd.to_vec()
-    };
+    let start = if interp.first() == Some(&b'/') { b"/".to_vec() } else { cwd.to_vec() };
     let res = r.resolve(&start, &interp, true).map_err(fail)?;
     let Some(m) = res.mount.as_ref().filter(|_| res.crossed_mount) else {
         return Ok(None);
     };
     let host = m
         .module
-        .redirect(
-            m.mnt,
-            subpath(&res.virt, m.target.as_bytes()),
-            vurs_abi::VURS_ACCESS_EXEC,
-        )
+        .redirect(m.mnt, subpath(&res.virt, m.target.as_bytes()), vurs_abi::VURS_ACCESS_EXEC)
         .map_err(fail)?;
     // The caller's argv[1..].
     let mut rest = Vec::new();

@@ -30,12 +30,8 @@ pub struct OpenFile {
 impl Drop for OpenFile {
     fn drop(&mut self) {
         self.module.close(self.handle);
-        self.mount
-            .open_files
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        self.module
-            .users
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.mount.open_files.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.module.users.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -3,8 +3,7 @@
 use crate::fdtable::{VFD_BASE, VFD_COUNT};
 use crate::syscall::table;
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,13 +39,8 @@ impl FilterSpec {
                     continue; // already traps unconditionally
                 }
                 let conds = vec![
-                    SeccompCondition::new(
-                        arg,
-                        SeccompCmpArgLen::Dword,
-                        SeccompCmpOp::Ge,
-                        VFD_BASE as u64,
-                    )
-                    .expect("valid condition"),
+                    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Ge, VFD_BASE as u64)
+                        .expect("valid condition"),
                     SeccompCondition::new(
                         arg,
                         SeccompCmpArgLen::Dword,
@@ -55,10 +49,7 @@ impl FilterSpec {
                     )
                     .expect("valid condition"),
                 ];
-                rules
-                    .entry(nr)
-                    .or_default()
-                    .push(SeccompRule::new(conds).expect("valid rule"));
+                rules.entry(nr).or_default().push(SeccompRule::new(conds).expect("valid rule"));
             }
         }
         rules
@@ -69,13 +60,9 @@ impl FilterSpec {
             self.rules(),
             SeccompAction::Allow,
             SeccompAction::Trace(0),
-            std::env::consts::ARCH
-                .try_into()
-                .map_err(|e| format!("seccomp: {e:?}"))?,
+            std::env::consts::ARCH.try_into().map_err(|e| format!("seccomp: {e:?}"))?,
         )
         .map_err(|e| format!("seccomp filter: {e}"))?;
-        filter
-            .try_into()
-            .map_err(|e| format!("seccomp filter: {e}"))
+        filter.try_into().map_err(|e| format!("seccomp filter: {e}"))
     }
 }

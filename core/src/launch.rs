@@ -28,10 +28,8 @@ pub fn spawn(argv: &[OsString], filter: &BpfProgram) -> Result<Child, String> {
         .collect::<Result<_, _>>()?;
     let mut cptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
     cptrs.push(std::ptr::null());
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr() as *mut libc::sock_filter,
-    };
+    let prog =
+        libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut libc::sock_filter };
     let sync = pipe(libc::O_CLOEXEC)?;
     let err = pipe(libc::O_CLOEXEC)?;
 
@@ -89,10 +87,7 @@ pub fn spawn(argv: &[OsString], filter: &BpfProgram) -> Result<Child, String> {
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
         return Err(format!("ptrace(PTRACE_SEIZE): {e}"));
     }
-    Ok(Child {
-        pid,
-        err_fd: err[0],
-    })
+    Ok(Child { pid, err_fd: err[0] })
 }
 
 /// After the session: the errno of a failed exec, if the exec failed.

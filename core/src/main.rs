@@ -19,16 +19,10 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => match e.kind() {
-            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                e.exit()
-            }
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => e.exit(),
             _ => {
                 let text = e.to_string();
-                let first = text
-                    .lines()
-                    .next()
-                    .unwrap_or("bad usage")
-                    .trim_start_matches("error: ");
+                let first = text.lines().next().unwrap_or("bad usage").trim_start_matches("error: ");
                 die(EXIT_FAILURE, format!("{first} (see vurs --help)"))
             }
         },
@@ -37,22 +31,16 @@ fn main() {
         std::process::exit(run_control(ctl));
     }
     if cli.command.is_empty() {
-        die(
-            EXIT_FAILURE,
-            "no command given (usage: vurs [OPTIONS] -- COMMAND [ARGS...])",
-        );
+        die(EXIT_FAILURE, "no command given (usage: vurs [OPTIONS] -- COMMAND [ARGS...])");
     }
     std::process::exit(run_session(cli));
 }
 
 fn run_control(ctl: Control) -> i32 {
     let words: Vec<String> = match ctl {
-        Control::Mount {
-            fstype,
-            options,
-            source,
-            target,
-        } => vec!["mount".into(), fstype, source, target, options],
+        Control::Mount { fstype, options, source, target } => {
+            vec!["mount".into(), fstype, source, target, options]
+        }
         Control::Umount { lazy, target } => {
             let mut w = vec!["umount".to_string(), target];
             if lazy {
@@ -113,10 +101,7 @@ fn run_session(cli: Cli) -> i32 {
             die(EXIT_FAILURE, msg);
         }
     }
-    let filter = session
-        .filter
-        .compile()
-        .unwrap_or_else(|e| die(EXIT_FAILURE, e));
+    let filter = session.filter.compile().unwrap_or_else(|e| die(EXIT_FAILURE, e));
     // Ctrl-C and Ctrl-\ are for COMMAND; vurs goes on serving until it is gone.
     // SAFETY: setting dispositions of two signals before any thread exists.
     unsafe {
@@ -130,11 +115,7 @@ fn run_session(cli: Cli) -> i32 {
         let name = cli.command[0].to_string_lossy();
         let err = vurs::errno::strerror(errno);
         eprintln!("vurs: cannot run '{name}': {err}");
-        return if errno == libc::ENOENT {
-            EXIT_NOT_FOUND
-        } else {
-            EXIT_CANNOT_EXEC
-        };
+        return if errno == libc::ENOENT { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXEC };
     }
     status
 }

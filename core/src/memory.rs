@@ -24,10 +24,7 @@ impl MemError {
 
 fn readv(pid: Pid, addr: u64, buf: &mut [u8]) -> isize {
     let local = [IoSliceMut::new(buf)];
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: local[0].len(),
-    };
+    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: local[0].len() };
     // SAFETY: local iovec points at our buffer; the remote one is only read by the kernel.
     unsafe { libc::process_vm_readv(pid, local.as_ptr().cast(), 1, &remote, 1, 0) }
 }
@@ -50,10 +47,7 @@ pub fn write(pid: Pid, addr: u64, data: &[u8]) -> Result<(), MemError> {
         return Ok(());
     }
     let local = [IoSlice::new(data)];
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: data.len(),
-    };
+    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: data.len() };
     // SAFETY: local iovec points at our data; the kernel writes only the tracee.
     let n = unsafe { libc::process_vm_writev(pid, local.as_ptr().cast(), 1, &remote, 1, 0) };
     if n == data.len() as isize {
@@ -83,11 +77,7 @@ pub fn read_cstring(pid: Pid, addr: u64, max: usize) -> Result<Vec<u8>, MemError
         let got = &buf[..n as usize];
         if let Some(z) = got.iter().position(|&b| b == 0) {
             out.extend_from_slice(&got[..z]);
-            return if out.len() >= max {
-                Err(MemError::NameTooLong)
-            } else {
-                Ok(out)
-            };
+            return if out.len() >= max { Err(MemError::NameTooLong) } else { Ok(out) };
         }
         out.extend_from_slice(got);
         if out.len() >= max {

@@ -1,6 +1,7 @@
 //! The virtual mount table: which module serves which subtree. Longest prefix wins; of
 //! two mounts on the same target, the newer one.
 use crate::module::Module;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 pub struct Mount {
@@ -20,9 +21,7 @@ pub struct Mount {
 impl Drop for Mount {
     fn drop(&mut self) {
         self.module.umount(self.mnt);
-        self.module
-            .users
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.module.users.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -31,6 +30,12 @@ pub struct MountTable {
     /// Oldest first.
     pub mounts: Vec<Arc<Mount>>,
     next_id: u64,
+    /// Directory entries that exist only virtually: (parent dir, name, d_type) for mount
+    /// targets and their ancestors that are missing on the host.
+    pub synthetic: Vec<(Vec<u8>, Vec<u8>, u8)>,
+    /// Directories that exist only virtually (ancestors of mount targets missing on the
+    /// host): virtual path -> an empty private host directory standing in for it.
+    pub implicit: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// `path` lies at or below `prefix` (both canonical).
@@ -56,9 +61,7 @@ impl MountTable {
     pub fn find(&self, path: &[u8]) -> Option<&Arc<Mount>> {
         let mut best: Option<&Arc<Mount>> = None;
         for m in self.mounts.iter().rev() {
-            if under(path, m.target.as_bytes())
-                && best.is_none_or(|b| m.target.len() > b.target.len())
-            {
+            if under(path, m.target.as_bytes()) && best.is_none_or(|b| m.target.len() > b.target.len()) {
                 best = Some(m);
             }
         }
@@ -75,7 +78,9 @@ impl MountTable {
                 }
             }
         }
-        let (m, _) = best?;
+        let Some((m, _)) = best else {
+            return self.implicit.iter().find(|(_, h)| h.as_slice() == host).map(|(v, _)| v.clone());
+        };
         let root = m.host_root.as_ref()?;
         let sub = subpath(host, root);
         let mut v = m.target.as_bytes().to_vec();
@@ -102,9 +107,7 @@ impl MountTable {
         } else {
             None
         };
-        module
-            .users
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        module.users.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.mounts.push(Arc::new(Mount {
             id: self.next_id,
             target,
@@ -124,21 +127,52 @@ impl MountTable {
         Some(self.mounts.remove(i))
     }
 
-    /// Mount points strictly below `dir` that lie directly in it or deeper: the names of
-    /// the first component below `dir`, for listing synthetic directory entries.
-    pub fn children_of(&self, dir: &[u8]) -> Vec<Vec<u8>> {
-        let mut names: Vec<Vec<u8>> = Vec::new();
+    /// Recompute `synthetic` after the table changed. `host_of` maps a virtual path to
+    /// the host path behind it (through the mounts).
+    pub fn compute_synthetic(&mut self, host_of: impl Fn(&MountTable, &[u8]) -> Option<Vec<u8>>) {
+        let lstat = |p: &[u8]| std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(p)).ok();
+        let mut out: Vec<(Vec<u8>, Vec<u8>, u8)> = Vec::new();
+        let mut implicit = Vec::new();
+        self.implicit.clear();
         for m in &self.mounts {
-            let t = m.target.as_bytes();
-            if t != dir && under(t, dir) {
-                let sub = subpath(t, dir);
-                let first = sub.split(|&b| b == b'/').next().unwrap_or(b"").to_vec();
-                if !first.is_empty() && !names.contains(&first) {
-                    names.push(first);
+            let mut path = m.target.as_bytes().to_vec();
+            let is_file = host_of(self, &path).and_then(|h| lstat(&h)).is_some_and(|md| !md.is_dir());
+            let mut kind = if is_file { libc::DT_REG } else { libc::DT_DIR };
+            while path.len() > 1 {
+                let i = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
+                let parent = if i == 0 { b"/".to_vec() } else { path[..i].to_vec() };
+                let name = path[i + 1..].to_vec();
+                let listed = host_of(self, &parent).is_some_and(|mut h| {
+                    h.push(b'/');
+                    h.extend_from_slice(&name);
+                    lstat(&h).is_some()
+                });
+                if !listed && !out.iter().any(|(p, n, _)| *p == parent && *n == name) {
+                    out.push((parent.clone(), name, kind));
+                    if path != m.target.as_bytes() && !implicit.iter().any(|(v, _)| *v == path) {
+                        if let Some(dir) = crate::procfs::private_dir() {
+                            implicit.push((path.clone(), dir));
+                        }
+                    }
                 }
+                path = parent;
+                kind = libc::DT_DIR;
             }
         }
-        names
+        self.synthetic = out;
+        self.implicit = implicit;
+    }
+
+    /// Host path of `virt` when it lies in a virtual-only directory (its stand-in).
+    pub fn implicit_dir(&self, virt: &[u8]) -> Option<Vec<u8>> {
+        let (v, h) = self.implicit.iter().filter(|(v, _)| under(virt, v)).max_by_key(|(v, _)| v.len())?;
+        let sub = subpath(virt, v);
+        let mut out = h.clone();
+        if !sub.is_empty() {
+            out.push(b'/');
+            out.extend_from_slice(sub);
+        }
+        Some(out)
     }
 }
 

@@ -44,16 +44,12 @@ static SERIAL: AtomicU64 = AtomicU64::new(0);
 pub fn synth_mounts(mounts: &MountTable, tid: i32) -> Option<Vec<u8>> {
     let mut text = std::fs::read(format!("/proc/{tid}/mounts")).ok()?;
     for m in &mounts.mounts {
-        let opts = if m.options.is_empty() {
-            "rw".to_string()
-        } else {
-            m.options.clone()
-        };
+        let opts = if m.options.is_empty() { "rw".to_string() } else { m.options.clone() };
         text.extend_from_slice(
             format!("{} {} {} {} 0 0\n", m.source, m.target, m.module.name, opts).as_bytes(),
         );
     }
-    let dir = std::env::temp_dir().join(format!("vurs-{}", std::process::id()));
+    let dir = session_dir();
     let _ = std::fs::create_dir(&dir);
     let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
     let path = dir.join(format!("mounts.{}", SERIAL.fetch_add(1, Ordering::Relaxed)));
@@ -61,8 +57,23 @@ pub fn synth_mounts(mounts: &MountTable, tid: i32) -> Option<Vec<u8>> {
     Some(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec())
 }
 
+/// The session's private directory for synthesized files.
+fn session_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("vurs-{}", std::process::id()))
+}
+
+/// A new empty private directory (stands in for a directory that exists only virtually).
+pub fn private_dir() -> Option<Vec<u8>> {
+    let dir = session_dir();
+    let _ = std::fs::create_dir(&dir);
+    let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    let path = dir.join(format!("dir.{}", SERIAL.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir(&path).ok()?;
+    let _ = std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o555));
+    Some(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec())
+}
+
 /// Remove the private directory of synthesized files (at the end of the session).
 pub fn cleanup() {
-    let dir = std::env::temp_dir().join(format!("vurs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(session_dir());
 }

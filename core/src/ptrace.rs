@@ -50,14 +50,7 @@ fn check(r: libc::c_long) -> io::Result<libc::c_long> {
 
 fn req(request: libc::c_uint, pid: Pid, addr: u64, data: u64) -> io::Result<libc::c_long> {
     // SAFETY: ptrace with integer/pointer arguments that the callers make valid.
-    check(unsafe {
-        libc::ptrace(
-            request,
-            pid,
-            addr as *mut libc::c_void,
-            data as *mut libc::c_void,
-        )
-    })
+    check(unsafe { libc::ptrace(request, pid, addr as *mut libc::c_void, data as *mut libc::c_void) })
 }
 
 pub fn seize(pid: Pid) -> io::Result<()> {
@@ -82,12 +75,7 @@ pub fn event_msg(pid: Pid) -> io::Result<u64> {
 }
 pub fn get_syscall_info(pid: Pid) -> io::Result<SyscallInfo> {
     let mut info = SyscallInfo::default();
-    req(
-        PTRACE_GET_SYSCALL_INFO,
-        pid,
-        std::mem::size_of::<SyscallInfo>() as u64,
-        &mut info as *mut _ as u64,
-    )?;
+    req(PTRACE_GET_SYSCALL_INFO, pid, std::mem::size_of::<SyscallInfo>() as u64, &mut info as *mut _ as u64)?;
     Ok(info)
 }
 pub fn set_syscall_info(pid: Pid, info: &SyscallInfo) -> io::Result<()> {
@@ -95,13 +83,8 @@ pub fn set_syscall_info(pid: Pid, info: &SyscallInfo) -> io::Result<()> {
     i.reserved = 0;
     i.flags = 0;
     i.reserved2 = 0;
-    req(
-        PTRACE_SET_SYSCALL_INFO,
-        pid,
-        std::mem::size_of::<SyscallInfo>() as u64,
-        &i as *const _ as u64,
-    )
-    .map(drop)
+    req(PTRACE_SET_SYSCALL_INFO, pid, std::mem::size_of::<SyscallInfo>() as u64, &i as *const _ as u64)
+        .map(drop)
 }
 pub fn get_regs(pid: Pid) -> io::Result<arch::Regs> {
     // SAFETY: Regs is plain data; the kernel fills it.

@@ -46,7 +46,11 @@ fn host_of(mounts: &MountTable, virt: &[u8], access: u32) -> Result<(Vec<u8>, bo
             let sub = subpath(virt, m.target.as_bytes());
             Ok((m.module.redirect(m.mnt, sub, access)?, true))
         }
-        None => Ok((virt.to_vec(), false)),
+        None => match mounts.implicit_dir(virt) {
+            Some(_) if access & vurs_abi::VURS_ACCESS_WRITE != 0 => Err(libc::EROFS),
+            Some(h) => Ok((h, true)),
+            None => Ok((virt.to_vec(), false)),
+        },
     }
 }
 
@@ -78,11 +82,7 @@ impl<'a> Resolver<'a> {
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
             // A mount target need not exist on the host: it is a directory here.
-            return if self.is_mount_ancestor(virt) {
-                Node::Dir
-            } else {
-                Node::Missing
-            };
+            return if self.is_mount_ancestor(virt) { Node::Dir } else { Node::Missing };
         }
         match st.st_mode & libc::S_IFMT {
             libc::S_IFDIR => Node::Dir,
@@ -102,10 +102,7 @@ impl<'a> Resolver<'a> {
 
     /// A mount target lies at or below `virt`.
     fn is_mount_ancestor(&self, virt: &[u8]) -> bool {
-        self.mounts
-            .mounts
-            .iter()
-            .any(|m| crate::mounts::under(m.target.as_bytes(), virt))
+        self.mounts.mounts.iter().any(|m| crate::mounts::under(m.target.as_bytes(), virt))
     }
 
     /// Resolve `path` relative to the virtual directory `start`.
@@ -123,11 +120,8 @@ impl<'a> Resolver<'a> {
         let mut todo: Vec<Vec<u8>> = Vec::new();
         let mut cur: Vec<u8> = Vec::new();
         let push_components = |todo: &mut Vec<Vec<u8>>, p: &[u8]| {
-            let mut comps: Vec<Vec<u8>> = p
-                .split(|&b| b == b'/')
-                .filter(|c| !c.is_empty() && *c != b".")
-                .map(|c| c.to_vec())
-                .collect();
+            let mut comps: Vec<Vec<u8>> =
+                p.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").map(|c| c.to_vec()).collect();
             comps.reverse();
             todo.extend(comps);
         };
@@ -187,11 +181,6 @@ impl<'a> Resolver<'a> {
         }
         let mount = self.mounts.find(&cur).cloned();
         crossed |= mount.is_some();
-        Ok(Resolved {
-            virt: cur,
-            mount,
-            crossed_mount: crossed,
-            trailing_slash,
-        })
+        Ok(Resolved { virt: cur, mount, crossed_mount: crossed, trailing_slash })
     }
 }

@@ -14,18 +14,10 @@ use vurs_abi::vurs_stat;
 const MAX_IO: usize = 1 << 20;
 
 fn err(e: i32) -> Decision {
-    Decision {
-        action: Action::Return(-(e as i64)),
-        exit: None,
-        note: "served".into(),
-    }
+    Decision { action: Action::Return(-(e as i64)), exit: None, note: "served".into() }
 }
 fn ok(v: i64, note: &str) -> Decision {
-    Decision {
-        action: Action::Return(v),
-        exit: None,
-        note: note.into(),
-    }
+    Decision { action: Action::Return(v), exit: None, note: note.into() }
 }
 
 fn to_stat(v: &vurs_stat) -> libc::stat {
@@ -81,9 +73,7 @@ fn to_statx(v: &vurs_stat) -> libc::statx {
 
 fn write_pod<T>(tid: i32, addr: u64, v: &T) -> Result<(), i32> {
     // SAFETY: T is plain C data.
-    let b = unsafe {
-        std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
-    };
+    let b = unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) };
     memory::write(tid, addr, b).map_err(|e| e.errno())
 }
 
@@ -109,8 +99,7 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
         let flags = flags as i32;
         match module.open(m.mnt, sub, flags, mode as u32) {
             Ok(h) => {
-                m.open_files
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                m.open_files.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let file = Arc::new(OpenFile {
                     module: module.clone(),
                     mount: m.clone(),
@@ -119,13 +108,8 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
                     flags,
                     offset: parking_lot::Mutex::new(0),
                 });
-                module
-                    .users
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let entry = Entry {
-                    file,
-                    cloexec: flags & libc::O_CLOEXEC != 0,
-                };
+                module.users.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let entry = Entry { file, cloexec: flags & libc::O_CLOEXEC != 0 };
                 match c.fds.lock().alloc(VFD_BASE, entry) {
                     Some(fd) => ok(fd as i64, &format!("virtual fd by {}", module.name)),
                     None => err(libc::EMFILE),
@@ -138,10 +122,7 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
     match Sysno::new(nr as usize) {
         Some(Sysno::open) => open(a[1], a[2]),
         Some(Sysno::openat) => open(a[2], a[3]),
-        Some(Sysno::creat) => open(
-            (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64,
-            a[1],
-        ),
+        Some(Sysno::creat) => open((libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64, a[1]),
         Some(Sysno::openat2) => {
             let mut how = [0u64; 2];
             let mut b = [0u8; 16];
@@ -170,11 +151,7 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
             Err(e) => err(e),
         },
         Some(Sysno::readlink) | Some(Sysno::readlinkat) => {
-            let (buf, size) = if nr == Sysno::readlink as i64 {
-                (a[1], a[2])
-            } else {
-                (a[2], a[3])
-            };
+            let (buf, size) = if nr == Sysno::readlink as i64 { (a[1], a[2]) } else { (a[2], a[3]) };
             match module.readlink(m.mnt, sub) {
                 Ok(t) => {
                     let n = t.len().min(size as usize);
@@ -194,18 +171,11 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
 
 /// The virtual path of a virtual descriptor (for *at calls relative to it).
 pub fn fd_path(c: &Caller, fd: i32) -> Option<Vec<u8>> {
-    c.fds
-        .lock()
-        .get(fd)
-        .map(|e| e.file.path.clone().into_bytes())
+    c.fds.lock().get(fd).map(|e| e.file.path.clone().into_bytes())
 }
 
 fn entry(c: &Caller, fd: i32) -> Result<Entry, Decision> {
-    c.fds
-        .lock()
-        .get(fd)
-        .cloned()
-        .ok_or_else(|| err(libc::EBADF))
+    c.fds.lock().get(fd).cloned().ok_or_else(|| err(libc::EBADF))
 }
 
 /// A call on a virtual descriptor (`fd` is in the virtual range).
@@ -254,10 +224,7 @@ fn fd_call_inner(c: &Caller, call: &Call) -> Result<Decision, Decision> {
         Some(Sysno::mmap) => return Ok(err(libc::ENODEV)),
         Some(Sysno::close_range) => {
             let (lo, hi) = (a[0] as u32, a[1] as u32);
-            let (lo, hi) = (
-                lo.min(i32::MAX as u32) as i32,
-                hi.min(i32::MAX as u32) as i32,
-            );
+            let (lo, hi) = (lo.min(i32::MAX as u32) as i32, hi.min(i32::MAX as u32) as i32);
             let mut t = c.fds.lock();
             if a[2] & libc::CLOSE_RANGE_CLOEXEC as u64 != 0 {
                 t.set_cloexec_range(lo, hi);
@@ -265,11 +232,7 @@ fn fd_call_inner(c: &Caller, call: &Call) -> Result<Decision, Decision> {
                 t.remove_range(lo, hi);
             }
             // The kernel does the real descriptors of the range.
-            return Err(Decision {
-                action: Action::Pass,
-                exit: None,
-                note: String::new(),
-            });
+            return Err(Decision { action: Action::Pass, exit: None, note: String::new() });
         }
         _ => {}
     }
@@ -282,10 +245,7 @@ fn fd_call_inner(c: &Caller, call: &Call) -> Result<Decision, Decision> {
             *off += n as i64;
             ok(n as i64, "served read")
         }
-        Some(Sysno::pread64) => ok(
-            read_into(c, f, a[1], a[2] as usize, a[3] as i64)? as i64,
-            "served pread",
-        ),
+        Some(Sysno::pread64) => ok(read_into(c, f, a[1], a[2] as usize, a[3] as i64)? as i64, "served pread"),
         Some(Sysno::readv) | Some(Sysno::preadv) | Some(Sysno::preadv2) => {
             let positioned = sys != Some(Sysno::readv) && a[3] as i64 != -1;
             let mut off = f.offset.lock();
@@ -310,10 +270,9 @@ fn fd_call_inner(c: &Caller, call: &Call) -> Result<Decision, Decision> {
             *off += n as i64;
             ok(n as i64, "served write")
         }
-        Some(Sysno::pwrite64) => ok(
-            write_from(c, f, a[1], a[2] as usize, a[3] as i64)? as i64,
-            "served pwrite",
-        ),
+        Some(Sysno::pwrite64) => {
+            ok(write_from(c, f, a[1], a[2] as usize, a[3] as i64)? as i64, "served pwrite")
+        }
         Some(Sysno::writev) | Some(Sysno::pwritev) | Some(Sysno::pwritev2) => {
             let positioned = sys != Some(Sysno::writev) && a[3] as i64 != -1;
             let mut off = f.offset.lock();
@@ -337,27 +296,15 @@ fn fd_call_inner(c: &Caller, call: &Call) -> Result<Decision, Decision> {
                 libc::SEEK_END => f.module.fstat(f.handle).map_err(err)?.size,
                 _ => return Ok(err(libc::EINVAL)),
             };
-            let new = base
-                .checked_add(a[1] as i64)
-                .filter(|&n| n >= 0)
-                .ok_or_else(|| err(libc::EINVAL))?;
+            let new = base.checked_add(a[1] as i64).filter(|&n| n >= 0).ok_or_else(|| err(libc::EINVAL))?;
             *off = new;
             ok(new, "served lseek")
         }
-        Some(Sysno::fstat) => put_stat(
-            c.tid,
-            call.nr,
-            a[1],
-            &f.module.fstat(f.handle).map_err(err)?,
-        ),
+        Some(Sysno::fstat) => put_stat(c.tid, call.nr, a[1], &f.module.fstat(f.handle).map_err(err)?),
         Some(Sysno::newfstatat) | Some(Sysno::statx) => {
             // Only the AT_EMPTY_PATH form ("the descriptor itself") reaches here with a
             // virtual dirfd and an empty path; a non-empty path is resolved like any path.
-            let buf = if sys == Some(Sysno::statx) {
-                a[4]
-            } else {
-                a[2]
-            };
+            let buf = if sys == Some(Sysno::statx) { a[4] } else { a[2] };
             put_stat(c.tid, call.nr, buf, &f.module.fstat(f.handle).map_err(err)?)
         }
         Some(Sysno::getdents) => err(libc::ENOSYS),
@@ -367,10 +314,7 @@ fn fd_call_inner(c: &Caller, call: &Call) -> Result<Decision, Decision> {
             ok(0, "served close")
         }
         Some(Sysno::dup) => {
-            let entry = Entry {
-                file: e.file.clone(),
-                cloexec: false,
-            };
+            let entry = Entry { file: e.file.clone(), cloexec: false };
             match c.fds.lock().alloc(VFD_BASE, entry) {
                 Some(n) => ok(n as i64, "served dup"),
                 None => err(libc::EMFILE),
@@ -378,10 +322,9 @@ fn fd_call_inner(c: &Caller, call: &Call) -> Result<Decision, Decision> {
         }
         Some(Sysno::fcntl) => fcntl(c, fd, &e, a[1] as i32, a[2])?,
         Some(Sysno::ioctl) => err(libc::ENOTTY),
-        Some(Sysno::fsync)
-        | Some(Sysno::fdatasync)
-        | Some(Sysno::fadvise64)
-        | Some(Sysno::flock) => ok(0, "served"),
+        Some(Sysno::fsync) | Some(Sysno::fdatasync) | Some(Sysno::fadvise64) | Some(Sysno::flock) => {
+            ok(0, "served")
+        }
         Some(Sysno::fchdir) => err(libc::EOPNOTSUPP),
         _ => err(libc::EROFS),
     };
@@ -390,20 +333,10 @@ fn fd_call_inner(c: &Caller, call: &Call) -> Result<Decision, Decision> {
 
 fn fcntl(c: &Caller, fd: i32, e: &Entry, cmd: i32, arg: u64) -> Result<Decision, Decision> {
     Ok(match cmd {
-        libc::F_GETFD => ok(
-            if e.cloexec {
-                libc::FD_CLOEXEC as i64
-            } else {
-                0
-            },
-            "served fcntl",
-        ),
+        libc::F_GETFD => ok(if e.cloexec { libc::FD_CLOEXEC as i64 } else { 0 }, "served fcntl"),
         libc::F_SETFD => {
             let mut t = c.fds.lock();
-            let entry = Entry {
-                file: e.file.clone(),
-                cloexec: arg as i32 & libc::FD_CLOEXEC != 0,
-            };
+            let entry = Entry { file: e.file.clone(), cloexec: arg as i32 & libc::FD_CLOEXEC != 0 };
             t.set(fd, entry);
             ok(0, "served fcntl")
         }
@@ -411,10 +344,7 @@ fn fcntl(c: &Caller, fd: i32, e: &Entry, cmd: i32, arg: u64) -> Result<Decision,
         libc::F_SETFL => ok(0, "served fcntl"),
         libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
             // A minimum below the virtual range still gives a virtual number (documented).
-            let entry = Entry {
-                file: e.file.clone(),
-                cloexec: cmd == libc::F_DUPFD_CLOEXEC,
-            };
+            let entry = Entry { file: e.file.clone(), cloexec: cmd == libc::F_DUPFD_CLOEXEC };
             match c.fds.lock().alloc((arg as i32).max(VFD_BASE), entry) {
                 Some(n) => ok(n as i64, "served dup"),
                 None => err(libc::EMFILE),
@@ -442,10 +372,7 @@ fn dup2(c: &Caller, old: i32, new: i32, flags: u64) -> Result<Decision, Decision
     if old == new {
         return Ok(ok(new as i64, "served dup2"));
     }
-    let entry = Entry {
-        file: e.file.clone(),
-        cloexec: flags as i32 & libc::O_CLOEXEC != 0,
-    };
+    let entry = Entry { file: e.file.clone(), cloexec: flags as i32 & libc::O_CLOEXEC != 0 };
     c.fds.lock().set(new, entry);
     Ok(ok(new as i64, "served dup2"))
 }

@@ -23,13 +23,17 @@ pub struct Session {
 /// Errors of control operations: errno for the caller, message for the user.
 pub type CtlError = (i32, String);
 
+/// Recompute the directory entries that exist only virtually.
+fn refresh_synthetic(table: &mut MountTable) {
+    table.compute_synthetic(|t, v| {
+        crate::resolve::Resolver { mounts: t, tgid: 0, tid: 0 }.host_path(v, VURS_ACCESS_READ).ok()
+    });
+}
+
 impl Session {
     pub fn new(modules: Vec<Module>, extra_paths: bool) -> Session {
         let modules: Vec<Arc<Module>> = modules.into_iter().map(Arc::new).collect();
-        let mut filter = FilterSpec {
-            paths: extra_paths,
-            ..Default::default()
-        };
+        let mut filter = FilterSpec { paths: extra_paths, ..Default::default() };
         let mut owner = HashMap::new();
         for m in &modules {
             filter.paths |= m.is_path_module();
@@ -53,19 +57,11 @@ impl Session {
     }
 
     pub fn hide_vdso(&self) -> bool {
-        self.modules
-            .read()
-            .iter()
-            .any(|m| m.flags & VURS_F_HIDE_VDSO != 0)
+        self.modules.read().iter().any(|m| m.flags & VURS_F_HIDE_VDSO != 0)
     }
 
     pub fn find_module(&self, name: &str) -> Option<Arc<Module>> {
-        self.modules
-            .read()
-            .iter()
-            .rev()
-            .find(|m| m.name == name)
-            .cloned()
+        self.modules.read().iter().rev().find(|m| m.name == name).cloned()
     }
 
     /// Load a module into the running session.
@@ -82,16 +78,16 @@ impl Session {
             ));
         }
         if m.flags & VURS_F_PATH_SERVE != 0 && !self.filter.virtual_fds {
-            return Err((
-                libc::EOPNOTSUPP,
-                format!("{}: serving modules must be loaded at start", m.name),
-            ));
+            return Err((libc::EOPNOTSUPP, format!("{}: serving modules must be loaded at start", m.name)));
         }
         for &nr in &m.syscalls {
             if !self.filter.syscalls.contains(&(nr as i64)) {
                 return Err((
                     libc::EOPNOTSUPP,
-                    format!("{}: system call {nr} is not trapped in this session; load the module at start", m.name),
+                    format!(
+                        "{}: system call {nr} is not trapped in this session; load the module at start",
+                        m.name
+                    ),
                 ));
             }
         }
@@ -128,39 +124,21 @@ impl Session {
     }
 
     /// Mount `source` on canonical virtual `target` with module `fstype`.
-    pub fn mount(
-        &self,
-        fstype: &str,
-        source: &str,
-        target: &str,
-        options: &str,
-    ) -> Result<(), CtlError> {
+    pub fn mount(&self, fstype: &str, source: &str, target: &str, options: &str) -> Result<(), CtlError> {
         let m = match self.find_module(fstype) {
             Some(m) => m,
             None => self.insmod(fstype)?,
         };
         if !m.is_path_module() {
-            return Err((
-                libc::ENODEV,
-                format!("mount: {fstype} is not a path module"),
-            ));
+            return Err((libc::ENODEV, format!("mount: {fstype} is not a path module")));
         }
         if !self.filter.paths {
-            return Err((
-                libc::EOPNOTSUPP,
-                "mount: this session does not trap path calls".into(),
-            ));
+            return Err((libc::EOPNOTSUPP, "mount: this session does not trap path calls".into()));
         }
-        let mnt = m
-            .mount(source, target, options)
-            .map_err(|(e, msg)| (e, format!("mount: {msg}")))?;
-        self.mounts.write().add(
-            target.to_string(),
-            source.to_string(),
-            options.to_string(),
-            m,
-            mnt,
-        );
+        let mnt = m.mount(source, target, options).map_err(|(e, msg)| (e, format!("mount: {msg}")))?;
+        let mut table = self.mounts.write();
+        table.add(target.to_string(), source.to_string(), options.to_string(), m, mnt);
+        refresh_synthetic(&mut table);
         Ok(())
     }
 
@@ -180,6 +158,7 @@ impl Session {
             return Err((libc::EBUSY, format!("umount: {target}: target is busy")));
         }
         mounts.remove(target);
+        refresh_synthetic(&mut mounts);
         Ok(())
     }
 
@@ -225,11 +204,7 @@ impl Session {
     pub fn mounts_text(&self) -> String {
         let mut s = String::new();
         for m in &self.mounts.read().mounts {
-            let opts = if m.options.is_empty() {
-                "rw".to_string()
-            } else {
-                m.options.clone()
-            };
+            let opts = if m.options.is_empty() { "rw".to_string() } else { m.options.clone() };
             s += &format!("{} {} {} {} 0 0\n", m.source, m.target, m.module.name, opts);
         }
         s

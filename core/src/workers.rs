@@ -54,10 +54,7 @@ pub fn wait_wake(ms: i64) {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGCHLD);
         libc::sigaddset(&mut set, WAKE_SIGNAL);
-        let ts = libc::timespec {
-            tv_sec: ms / 1000,
-            tv_nsec: (ms % 1000) * 1_000_000,
-        };
+        let ts = libc::timespec { tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000 };
         libc::sigtimedwait(&set, std::ptr::null_mut(), &ts);
     }
 }
@@ -74,16 +71,8 @@ impl Workers {
                 .name(format!("vurs-worker-{i}"))
                 .spawn(move || {
                     for job in jobs {
-                        let caller = Caller {
-                            tid: job.tid,
-                            tgid: job.tgid,
-                            fds: job.fds,
-                        };
-                        let mut scratch = Scratch {
-                            tid: job.tid,
-                            slot: job.slot,
-                            used: 0,
-                        };
+                        let caller = Caller { tid: job.tid, tgid: job.tgid, fds: job.fds };
+                        let mut scratch = Scratch { tid: job.tid, slot: job.slot, used: 0 };
                         let decision = catch_unwind(AssertUnwindSafe(|| {
                             dispatch::decide(&session, &caller, &job.call, &mut scratch)
                         }))
@@ -92,20 +81,11 @@ impl Workers {
                             exit: None,
                             note: "module call panicked".into(),
                         });
-                        if done
-                            .send(Done {
-                                tid: job.tid,
-                                call: job.call,
-                                decision,
-                            })
-                            .is_err()
-                        {
+                        if done.send(Done { tid: job.tid, call: job.call, decision }).is_err() {
                             break;
                         }
                         // SAFETY: signal the tracer thread of our own process.
-                        unsafe {
-                            libc::syscall(libc::SYS_tgkill, tracer_pid, tracer_tid, WAKE_SIGNAL)
-                        };
+                        unsafe { libc::syscall(libc::SYS_tgkill, tracer_pid, tracer_tid, WAKE_SIGNAL) };
                     }
                 })
                 .expect("spawn worker thread");

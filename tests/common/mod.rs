@@ -16,17 +16,12 @@ pub fn module_dir() -> PathBuf {
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// Run `cmd` (argv) with a timeout (seconds); kill it on expiry and panic.
 pub fn run_with_timeout(mut cmd: Command, secs: u64) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().expect("spawn");
     let pid = child.id() as i32;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -61,10 +56,7 @@ pub fn stderr(o: &Output) -> String {
 pub struct TempDir(pub PathBuf);
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let n = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
+        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let p = std::env::temp_dir().join(format!("vurs-test-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&p).unwrap();
         std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
@@ -87,12 +79,7 @@ impl Drop for TempDir {
 pub fn build_c(name: &str, dir: &Path) -> PathBuf {
     let src = repo().join("tests/progs").join(format!("{name}.c"));
     let out = dir.join(name);
-    let st = Command::new("gcc")
-        .args(["-O1", "-pthread", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("gcc");
+    let st = Command::new("gcc").args(["-O1", "-pthread", "-o"]).arg(&out).arg(&src).status().expect("gcc");
     assert!(st.success(), "gcc {name}");
     out
 }
@@ -100,7 +87,6 @@ pub fn build_c(name: &str, dir: &Path) -> PathBuf {
 /// Running as root: commands to re-run a test as an unprivileged user (nobody).
 pub fn as_nobody(cmd: &[&str]) -> Command {
     let mut c = Command::new("setpriv");
-    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .args(cmd);
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).args(cmd);
     c
 }

@@ -10,11 +10,7 @@ const MIN_DESC_SIZE: usize = std::mem::size_of::<vurs_module>();
 /// Where `NAME` is looked for: $VURS_MODULE_PATH, next to the vurs binary, ../lib/vurs.
 pub fn search_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("VURS_MODULE_PATH")
-        .map(|v| {
-            std::env::split_paths(&v)
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect()
-        })
+        .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
         .unwrap_or_default();
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
@@ -41,11 +37,7 @@ pub fn find_module_file(name: &str) -> Result<PathBuf, String> {
     let candidates = if name.ends_with(".so") {
         vec![name.to_string()]
     } else {
-        vec![
-            name.to_string(),
-            format!("{name}.so"),
-            format!("lib{name}.so"),
-        ]
+        vec![name.to_string(), format!("{name}.so"), format!("lib{name}.so")]
     };
     for dir in search_dirs() {
         for c in &candidates {
@@ -55,9 +47,7 @@ pub fn find_module_file(name: &str) -> Result<PathBuf, String> {
             }
         }
     }
-    Err(format!(
-        "module {name} not found (searched $VURS_MODULE_PATH, next to vurs, ../lib/vurs)"
-    ))
+    Err(format!("module {name} not found (searched $VURS_MODULE_PATH, next to vurs, ../lib/vurs)"))
 }
 
 /// Load and initialize a module.
@@ -70,23 +60,18 @@ fn load_file(path: &Path, options: &str) -> Result<Module, String> {
     let shown = path.display();
     // SAFETY: loading a shared object runs its constructors; that is what loading a
     // module means, and the user asked for it.
-    let lib =
-        unsafe { libloading::Library::new(path) }.map_err(|e| format!("module {shown}: {e}"))?;
+    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| format!("module {shown}: {e}"))?;
     // SAFETY: we only read the symbol's address; the descriptor is checked below.
     let desc: *const vurs_module = unsafe {
         match lib.get::<*const vurs_module>(format!("{VURS_MODULE_SYMBOL}\0").as_bytes()) {
             Ok(sym) => *sym,
             Err(_) => {
-                return Err(format!(
-                    "module {shown}: not a vurs module (no symbol {VURS_MODULE_SYMBOL})"
-                ))
+                return Err(format!("module {shown}: not a vurs module (no symbol {VURS_MODULE_SYMBOL})"))
             }
         }
     };
     if desc.is_null() {
-        return Err(format!(
-            "module {shown}: not a vurs module (null descriptor)"
-        ));
+        return Err(format!("module {shown}: not a vurs module (null descriptor)"));
     }
     // SAFETY: the symbol is a descriptor; we read its header first.
     let d = unsafe { &*desc };
@@ -97,10 +82,7 @@ fn load_file(path: &Path, options: &str) -> Result<Module, String> {
         ));
     }
     if (d.size as usize) < MIN_DESC_SIZE {
-        return Err(format!(
-            "module {shown}: descriptor of {} bytes is too small for ABI 1.0",
-            d.size
-        ));
+        return Err(format!("module {shown}: descriptor of {} bytes is too small for ABI 1.0", d.size));
     }
     // SAFETY: strings in the descriptor are NUL-terminated by contract.
     let name = unsafe { c_str_lossy(d.name) };
@@ -114,27 +96,14 @@ fn load_file(path: &Path, options: &str) -> Result<Module, String> {
         // SAFETY: the module declares nsyscalls entries.
         unsafe { std::slice::from_raw_parts(d.syscalls, d.nsyscalls as usize) }.to_vec()
     };
-    let init = d
-        .init
-        .ok_or_else(|| format!("module {shown}: descriptor has no init"))?;
+    let init = d.init.ok_or_else(|| format!("module {shown}: descriptor has no init"))?;
     let copts = CString::new(options).map_err(|_| format!("module {shown}: NUL in options"))?;
     let mut err = [0u8; 512];
     // SAFETY: services table is 'static; options and err are valid for the call.
-    let inst = unsafe {
-        init(
-            services::table(),
-            copts.as_ptr(),
-            err.as_mut_ptr().cast(),
-            err.len(),
-        )
-    };
+    let inst = unsafe { init(services::table(), copts.as_ptr(), err.as_mut_ptr().cast(), err.len()) };
     if inst.is_null() {
         let reason = super::err_string(&err);
-        let reason = if reason.is_empty() {
-            "init failed".to_string()
-        } else {
-            reason
-        };
+        let reason = if reason.is_empty() { "init failed".to_string() } else { reason };
         return Err(format!("module {name} ({shown}): {reason}"));
     }
     Ok(Module {

@@ -60,33 +60,18 @@ impl Module {
     }
 
     pub fn mount(&self, source: &str, target: &str, options: &str) -> Result<usize, (i32, String)> {
-        let f = self
-            .d()
-            .mount
-            .ok_or((libc::ENODEV, format!("{} has no mounts", self.name)))?;
+        let f = self.d().mount.ok_or((libc::ENODEV, format!("{} has no mounts", self.name)))?;
         let (s, t, o) = (cstring(source)?, cstring(target)?, cstring(options)?);
         let mut mnt: *mut c_void = std::ptr::null_mut();
         let mut err = [0u8; 512];
         let _g = self.guard();
         // SAFETY: valid NUL-terminated strings and out-pointers for the duration of the call.
         let r = unsafe {
-            f(
-                self.inst(),
-                s.as_ptr(),
-                t.as_ptr(),
-                o.as_ptr(),
-                &mut mnt,
-                err.as_mut_ptr().cast(),
-                err.len(),
-            )
+            f(self.inst(), s.as_ptr(), t.as_ptr(), o.as_ptr(), &mut mnt, err.as_mut_ptr().cast(), err.len())
         };
         if r < 0 {
             let msg = err_string(&err);
-            let msg = if msg.is_empty() {
-                crate::errno::strerror(-r)
-            } else {
-                msg
-            };
+            let msg = if msg.is_empty() { crate::errno::strerror(-r) } else { msg };
             return Err((-r, msg));
         }
         Ok(mnt as usize)
@@ -108,14 +93,7 @@ impl Module {
         let _g = self.guard();
         // SAFETY: valid string and a buffer of out.len() bytes.
         let r = unsafe {
-            f(
-                self.inst(),
-                mnt as *mut c_void,
-                sub.as_ptr(),
-                access,
-                out.as_mut_ptr().cast(),
-                out.len(),
-            )
+            f(self.inst(), mnt as *mut c_void, sub.as_ptr(), access, out.as_mut_ptr().cast(), out.len())
         };
         if r < 0 {
             return Err(-r);
@@ -134,10 +112,7 @@ impl Module {
         let Some(f) = self.d().syscall else {
             return Verdict::Pass;
         };
-        let mut res = vurs_result {
-            size: std::mem::size_of::<vurs_result>() as u32,
-            ..Default::default()
-        };
+        let mut res = vurs_result { size: std::mem::size_of::<vurs_result>() as u32, ..Default::default() };
         let _g = self.guard();
         // SAFETY: call and res are valid for the call.
         let r = unsafe { f(self.inst(), call, &mut res) };
@@ -146,10 +121,7 @@ impl Module {
         }
         match res.verdict {
             VURS_RETURN => Verdict::Return(res.retval),
-            VURS_REWRITE => Verdict::Rewrite {
-                mask: res.args_mask & 0x3f,
-                args: res.args,
-            },
+            VURS_REWRITE => Verdict::Rewrite { mask: res.args_mask & 0x3f, args: res.args },
             _ => Verdict::Pass,
         }
     }
@@ -173,16 +145,7 @@ impl Module {
         let mut h: *mut c_void = std::ptr::null_mut();
         let _g = self.guard();
         // SAFETY: valid string and out-pointer.
-        let r = unsafe {
-            f(
-                self.inst(),
-                mnt as *mut c_void,
-                sub.as_ptr(),
-                flags,
-                mode,
-                &mut h,
-            )
-        };
+        let r = unsafe { f(self.inst(), mnt as *mut c_void, sub.as_ptr(), flags, mode, &mut h) };
         if r < 0 {
             Err(-r)
         } else {
@@ -210,15 +173,8 @@ impl Module {
         let mut buf = vec![0u8; crate::memory::PATH_MAX];
         let _g = self.guard();
         // SAFETY: valid string and buffer.
-        let r = unsafe {
-            f(
-                self.inst(),
-                mnt as *mut c_void,
-                sub.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
+        let r =
+            unsafe { f(self.inst(), mnt as *mut c_void, sub.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if r < 0 {
             return Err(-r as i32);
         }
@@ -230,15 +186,7 @@ impl Module {
         let f = self.d().pread.ok_or(libc::EINVAL)?;
         let _g = self.guard();
         // SAFETY: buffer of buf.len() bytes.
-        let r = unsafe {
-            f(
-                self.inst(),
-                handle as *mut c_void,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                off,
-            )
-        };
+        let r = unsafe { f(self.inst(), handle as *mut c_void, buf.as_mut_ptr().cast(), buf.len(), off) };
         if r < 0 {
             Err(-r as i32)
         } else {
@@ -250,15 +198,7 @@ impl Module {
         let f = self.d().pwrite.ok_or(libc::EBADF)?;
         let _g = self.guard();
         // SAFETY: data of data.len() bytes.
-        let r = unsafe {
-            f(
-                self.inst(),
-                handle as *mut c_void,
-                data.as_ptr().cast(),
-                data.len(),
-                off,
-            )
-        };
+        let r = unsafe { f(self.inst(), handle as *mut c_void, data.as_ptr().cast(), data.len(), off) };
         if r < 0 {
             Err(-r as i32)
         } else {
@@ -293,12 +233,7 @@ impl Module {
         if r == 0 {
             return Ok(None);
         }
-        let name: Vec<u8> = d
-            .name
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
+        let name: Vec<u8> = d.name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
         Ok(Some((d.ino, d.type_, name)))
     }
 

@@ -28,12 +28,7 @@ impl Call {
                     if m == 0 {
                         READ_METHOD.store(1, Ordering::Relaxed);
                     }
-                    (
-                        i.nr_or_rval as i64,
-                        i.args,
-                        i.instruction_pointer,
-                        i.stack_pointer,
-                    )
+                    (i.nr_or_rval as i64, i.args, i.instruction_pointer, i.stack_pointer)
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(e),
                 _ => {
@@ -42,13 +37,7 @@ impl Call {
                 }
             },
         };
-        Ok(Call {
-            nr,
-            args,
-            ip,
-            sp,
-            spec: table::path_spec(nr),
-        })
+        Ok(Call { nr, args, ip, sp, spec: table::path_spec(nr) })
     }
 
     pub fn name(&self) -> String {
@@ -114,16 +103,10 @@ impl Call {
 
 fn open_follows(flags: u64) -> bool {
     let f = flags as i32;
-    f & libc::O_NOFOLLOW == 0
-        && f & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL)
+    f & libc::O_NOFOLLOW == 0 && f & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL)
 }
 
 fn from_regs(tid: Pid) -> std::io::Result<(i64, [u64; 6], u64, u64)> {
     let r = ptrace::get_regs(tid)?;
-    Ok((
-        arch::regs_nr(&r) as i64,
-        arch::regs_args(&r),
-        arch::regs_ip(&r),
-        arch::regs_sp(&r),
-    ))
+    Ok((arch::regs_nr(&r) as i64, arch::regs_args(&r), arch::regs_ip(&r), arch::regs_sp(&r)))
 }

@@ -64,6 +64,9 @@ pub enum Kind {
     Path,
     /// getcwd: answered from the virtual cwd.
     Getcwd,
+    /// getdents64 on a real directory: entries for mount points missing on the host are
+    /// added at its end.
+    Getdents,
     /// readlink of /proc/<pid>/{cwd,exe,fd/N}: the result is reverse-translated.
     Readlink,
     /// AF_UNIX socket path in a sockaddr (bind, connect).
@@ -89,34 +92,13 @@ const AT_EMPTY_PATH: u64 = libc::AT_EMPTY_PATH as u64;
 const IN_DONT_FOLLOW: u64 = libc::IN_DONT_FOLLOW as u64;
 
 const fn p(arg: u8, follow: Follow, access: Access) -> PathArg {
-    PathArg {
-        arg,
-        dirfd: None,
-        follow,
-        access,
-        empty: None,
-        null_ok: false,
-    }
+    PathArg { arg, dirfd: None, follow, access, empty: None, null_ok: false }
 }
 const fn at(dirfd: u8, arg: u8, follow: Follow, access: Access) -> PathArg {
-    PathArg {
-        arg,
-        dirfd: Some(dirfd),
-        follow,
-        access,
-        empty: None,
-        null_ok: false,
-    }
+    PathArg { arg, dirfd: Some(dirfd), follow, access, empty: None, null_ok: false }
 }
 const fn at_e(dirfd: u8, arg: u8, follow: Follow, access: Access, flags: u8) -> PathArg {
-    PathArg {
-        arg,
-        dirfd: Some(dirfd),
-        follow,
-        access,
-        empty: Some((flags, AT_EMPTY_PATH)),
-        null_ok: false,
-    }
+    PathArg { arg, dirfd: Some(dirfd), follow, access, empty: Some((flags, AT_EMPTY_PATH)), null_ok: false }
 }
 const fn nofollow_at(flags: u8) -> Follow {
     Follow::UnlessFlag(flags, AT_SYMLINK_NOFOLLOW)
@@ -133,42 +115,23 @@ macro_rules! spec {
 
 /// Every path-taking system call of x86_64 Linux 6.18.
 pub static PATH_CALLS: &[Spec] = &[
-    spec!(
-        Sysno::open,
-        Path,
-        [p(0, Follow::OpenFlags(1), Access::OpenFlags(1))]
-    ),
-    spec!(
-        Sysno::openat,
-        Path,
-        [at(0, 1, Follow::OpenFlags(2), Access::OpenFlags(2))]
-    ),
-    spec!(
-        Sysno::openat2,
-        Path,
-        [at(0, 1, Follow::OpenHow(2), Access::OpenHow(2))]
-    ),
+    spec!(Sysno::open, Path, [p(0, Follow::OpenFlags(1), Access::OpenFlags(1))]),
+    spec!(Sysno::openat, Path, [at(0, 1, Follow::OpenFlags(2), Access::OpenFlags(2))]),
+    spec!(Sysno::openat2, Path, [at(0, 1, Follow::OpenHow(2), Access::OpenHow(2))]),
     spec!(Sysno::creat, Path, [p(0, Always, Create)]),
     spec!(Sysno::stat, Path, [p(0, Always, Read)]),
     spec!(Sysno::lstat, Path, [p(0, Never, Read)]),
-    spec!(
-        Sysno::newfstatat,
-        Path,
-        [at_e(0, 1, nofollow_at(3), Read, 3)]
-    ),
+    spec!(Sysno::newfstatat, Path, [at_e(0, 1, nofollow_at(3), Read, 3)]),
     spec!(Sysno::statx, Path, [at_e(0, 1, nofollow_at(2), Read, 2)]),
     spec!(Sysno::access, Path, [p(0, Always, Mode(1))]),
     spec!(Sysno::faccessat, Path, [at(0, 1, Always, Mode(2))]),
-    spec!(
-        Sysno::faccessat2,
-        Path,
-        [at_e(0, 1, nofollow_at(3), Mode(2), 3)]
-    ),
+    spec!(Sysno::faccessat2, Path, [at_e(0, 1, nofollow_at(3), Mode(2), 3)]),
     spec!(Sysno::execve, Path, [p(0, Always, Exec)]),
     spec!(Sysno::execveat, Path, [at_e(0, 1, nofollow_at(4), Exec, 4)]),
     spec!(Sysno::chdir, Path, [p(0, Always, Read)]),
     spec!(Sysno::chroot, Path, [p(0, Always, Read)]),
     spec!(Sysno::getcwd, Getcwd, []),
+    spec!(Sysno::getdents64, Getdents, []),
     spec!(Sysno::readlink, Readlink, [p(0, Never, Read)]),
     spec!(Sysno::readlinkat, Readlink, [at_e(0, 1, Never, Read, 99)]),
     spec!(Sysno::mkdir, Path, [p(0, Never, Create)]),
@@ -178,65 +141,28 @@ pub static PATH_CALLS: &[Spec] = &[
     spec!(Sysno::rmdir, Path, [p(0, Never, Write)]),
     spec!(Sysno::unlink, Path, [p(0, Never, Write)]),
     spec!(Sysno::unlinkat, Path, [at(0, 1, Never, Write)]),
-    spec!(
-        Sysno::rename,
-        Path,
-        [p(0, Never, Write), p(1, Never, Create)]
-    ),
-    spec!(
-        Sysno::renameat,
-        Path,
-        [at(0, 1, Never, Write), at(2, 3, Never, Create)]
-    ),
-    spec!(
-        Sysno::renameat2,
-        Path,
-        [at(0, 1, Never, Write), at(2, 3, Never, Create)]
-    ),
+    spec!(Sysno::rename, Path, [p(0, Never, Write), p(1, Never, Create)]),
+    spec!(Sysno::renameat, Path, [at(0, 1, Never, Write), at(2, 3, Never, Create)]),
+    spec!(Sysno::renameat2, Path, [at(0, 1, Never, Write), at(2, 3, Never, Create)]),
     spec!(Sysno::link, Path, [p(0, Never, Read), p(1, Never, Create)]),
     spec!(
         Sysno::linkat,
         Path,
-        [
-            at_e(0, 1, Follow::IfFlag(4, AT_SYMLINK_FOLLOW), Read, 4),
-            at(2, 3, Never, Create)
-        ]
+        [at_e(0, 1, Follow::IfFlag(4, AT_SYMLINK_FOLLOW), Read, 4), at(2, 3, Never, Create)]
     ),
     spec!(Sysno::symlink, Path, [p(1, Never, Create)]),
     spec!(Sysno::symlinkat, Path, [at(1, 2, Never, Create)]),
     spec!(Sysno::chmod, Path, [p(0, Always, Write)]),
     spec!(Sysno::fchmodat, Path, [at(0, 1, Always, Write)]),
-    spec!(
-        Sysno::fchmodat2,
-        Path,
-        [at_e(0, 1, nofollow_at(3), Write, 3)]
-    ),
+    spec!(Sysno::fchmodat2, Path, [at_e(0, 1, nofollow_at(3), Write, 3)]),
     spec!(Sysno::chown, Path, [p(0, Always, Write)]),
     spec!(Sysno::lchown, Path, [p(0, Never, Write)]),
-    spec!(
-        Sysno::fchownat,
-        Path,
-        [at_e(0, 1, nofollow_at(4), Write, 4)]
-    ),
+    spec!(Sysno::fchownat, Path, [at_e(0, 1, nofollow_at(4), Write, 4)]),
     spec!(Sysno::truncate, Path, [p(0, Always, Write)]),
     spec!(Sysno::utime, Path, [p(0, Always, Write)]),
     spec!(Sysno::utimes, Path, [p(0, Always, Write)]),
-    spec!(
-        Sysno::futimesat,
-        Path,
-        [PathArg {
-            null_ok: true,
-            ..at(0, 1, Always, Write)
-        }]
-    ),
-    spec!(
-        Sysno::utimensat,
-        Path,
-        [PathArg {
-            null_ok: true,
-            ..at_e(0, 1, nofollow_at(3), Write, 3)
-        }]
-    ),
+    spec!(Sysno::futimesat, Path, [PathArg { null_ok: true, ..at(0, 1, Always, Write) }]),
+    spec!(Sysno::utimensat, Path, [PathArg { null_ok: true, ..at_e(0, 1, nofollow_at(3), Write, 3) }]),
     spec!(Sysno::statfs, Path, [p(0, Always, Read)]),
     spec!(Sysno::setxattr, Path, [p(0, Always, Write)]),
     spec!(Sysno::lsetxattr, Path, [p(0, Never, Write)]),
@@ -246,36 +172,12 @@ pub static PATH_CALLS: &[Spec] = &[
     spec!(Sysno::llistxattr, Path, [p(0, Never, Read)]),
     spec!(Sysno::removexattr, Path, [p(0, Always, Write)]),
     spec!(Sysno::lremovexattr, Path, [p(0, Never, Write)]),
-    spec!(
-        newer::SETXATTRAT,
-        Path,
-        [at_e(0, 1, nofollow_at(2), Write, 2)]
-    ),
-    spec!(
-        newer::GETXATTRAT,
-        Path,
-        [at_e(0, 1, nofollow_at(2), Read, 2)]
-    ),
-    spec!(
-        newer::LISTXATTRAT,
-        Path,
-        [at_e(0, 1, nofollow_at(2), Read, 2)]
-    ),
-    spec!(
-        newer::REMOVEXATTRAT,
-        Path,
-        [at_e(0, 1, nofollow_at(2), Write, 2)]
-    ),
-    spec!(
-        Sysno::inotify_add_watch,
-        Path,
-        [p(1, Follow::UnlessFlag(2, IN_DONT_FOLLOW), Read)]
-    ),
-    spec!(
-        Sysno::name_to_handle_at,
-        Path,
-        [at_e(0, 1, Follow::IfFlag(4, AT_SYMLINK_FOLLOW), Read, 4)]
-    ),
+    spec!(newer::SETXATTRAT, Path, [at_e(0, 1, nofollow_at(2), Write, 2)]),
+    spec!(newer::GETXATTRAT, Path, [at_e(0, 1, nofollow_at(2), Read, 2)]),
+    spec!(newer::LISTXATTRAT, Path, [at_e(0, 1, nofollow_at(2), Read, 2)]),
+    spec!(newer::REMOVEXATTRAT, Path, [at_e(0, 1, nofollow_at(2), Write, 2)]),
+    spec!(Sysno::inotify_add_watch, Path, [p(1, Follow::UnlessFlag(2, IN_DONT_FOLLOW), Read)]),
+    spec!(Sysno::name_to_handle_at, Path, [at_e(0, 1, Follow::IfFlag(4, AT_SYMLINK_FOLLOW), Read, 4)]),
     spec!(Sysno::bind, SockAddr, []),
     spec!(Sysno::connect, SockAddr, []),
     spec!(Sysno::mount, Mount, []),

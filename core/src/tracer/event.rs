@@ -35,9 +35,7 @@ pub fn classify(status: c_int) -> Stop {
         0 if sig == libc::SIGTRAP | 0x80 => Stop::SyscallExit,
         0 => Stop::Signal(sig),
         libc::PTRACE_EVENT_SECCOMP => Stop::Seccomp,
-        libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
-            Stop::NewTask
-        }
+        libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => Stop::NewTask,
         libc::PTRACE_EVENT_EXEC => Stop::Exec,
         libc::PTRACE_EVENT_STOP => match sig {
             libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => Stop::GroupStop(sig),

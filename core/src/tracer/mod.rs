@@ -34,15 +34,15 @@ pub struct Tracer {
     workers: Option<Workers>,
     /// Calls handed to workers and not answered yet.
     outstanding: usize,
+    /// (process, directory fd) whose synthetic entries were already returned this pass.
+    dirents_done: std::collections::HashSet<(Pid, i32)>,
 }
 
 impl Tracer {
     pub fn new(session: Arc<Session>, root: Pid) -> Tracer {
         let hide_vdso = session.hide_vdso();
         workers::block_wake_signals();
-        let workers = session
-            .may_block()
-            .then(|| Workers::start(session.clone(), 4));
+        let workers = session.may_block().then(|| Workers::start(session.clone(), 4));
         let mut t = Tracer {
             session,
             threads: HashMap::new(),
@@ -53,25 +53,11 @@ impl Tracer {
             hide_vdso,
             workers,
             outstanding: 0,
+            dirents_done: Default::default(),
         };
         t.session.live.lock().insert(root);
-        t.procs.insert(
-            root,
-            Proc {
-                mm: Default::default(),
-                fds: Default::default(),
-                threads: 1,
-            },
-        );
-        t.threads.insert(
-            root,
-            Thread {
-                tgid: root,
-                slot: None,
-                exit_hook: None,
-                injected: None,
-            },
-        );
+        t.procs.insert(root, Proc { mm: Default::default(), fds: Default::default(), threads: 1 });
+        t.threads.insert(root, Thread { tgid: root, slot: None, exit_hook: None, injected: None });
         t
     }
 
@@ -151,22 +137,12 @@ impl Tracer {
             let fd = crate::syscall::table::FD_CALLS
                 .iter()
                 .find(|&&(sys, arg)| {
-                    sys as i64 == call.nr
-                        && crate::fdtable::is_virtual(call.args[arg as usize] as i64)
+                    sys as i64 == call.nr && crate::fdtable::is_virtual(call.args[arg as usize] as i64)
                 })
                 .map(|&(_, arg)| call.args[arg as usize] as i32);
-            return fd
-                .and_then(|fd| fds.lock().get(fd).map(|e| e.file.module.may_block()))
-                .unwrap_or(false);
+            return fd.and_then(|fd| fds.lock().get(fd).map(|e| e.file.module.may_block())).unwrap_or(false);
         }
-        call.spec.is_some()
-            && self
-                .session
-                .mounts
-                .read()
-                .mounts
-                .iter()
-                .any(|m| m.module.may_block())
+        call.spec.is_some() && self.session.mounts.read().mounts.iter().any(|m| m.module.may_block())
     }
 
     fn on_exit(&mut self, tid: Pid, status: i32) {
@@ -195,11 +171,7 @@ impl Tracer {
         let child = child as Pid;
         let flags = clone_flags(parent);
         let ptgid = self.threads[&parent].tgid;
-        let tgid = if flags & CLONE_THREAD != 0 {
-            ptgid
-        } else {
-            child
-        };
+        let tgid = if flags & CLONE_THREAD != 0 { ptgid } else { child };
         if tgid == ptgid {
             if let Some(p) = self.procs.get_mut(&ptgid) {
                 p.threads += 1;
@@ -210,10 +182,7 @@ impl Tracer {
             } else {
                 // The child's copy of the address space has the same scratch regions, all free.
                 let old = pp.mm.lock();
-                let mut mm = Mm {
-                    failed: old.failed,
-                    ..Default::default()
-                };
+                let mut mm = Mm { failed: old.failed, ..Default::default() };
                 mm.free = old.free.clone();
                 drop(old);
                 for t in self.threads.values().filter(|t| t.tgid == ptgid) {
@@ -228,25 +197,10 @@ impl Tracer {
             } else {
                 Arc::new(Mutex::new(pp.fds.lock().clone()))
             };
-            self.procs.insert(
-                tgid,
-                Proc {
-                    mm,
-                    fds,
-                    threads: 1,
-                },
-            );
+            self.procs.insert(tgid, Proc { mm, fds, threads: 1 });
             self.session.live.lock().insert(tgid);
         }
-        self.threads.insert(
-            child,
-            Thread {
-                tgid,
-                slot: None,
-                exit_hook: None,
-                injected: None,
-            },
-        );
+        self.threads.insert(child, Thread { tgid, slot: None, exit_hook: None, injected: None });
         resume(parent, 0);
         if let Some(status) = self.parked.remove(&child) {
             self.on_status(child, status);
@@ -258,24 +212,11 @@ impl Tracer {
         let former = ptrace::event_msg(pid).map(|m| m as Pid).unwrap_or(pid);
         let tgid = self.threads.get(&former).map(|t| t.tgid).unwrap_or(pid);
         // Every other thread of the group is gone now.
-        let gone: Vec<Pid> = self
-            .threads
-            .iter()
-            .filter(|(_, t)| t.tgid == tgid)
-            .map(|(&k, _)| k)
-            .collect();
+        let gone: Vec<Pid> = self.threads.iter().filter(|(_, t)| t.tgid == tgid).map(|(&k, _)| k).collect();
         for k in gone {
             self.threads.remove(&k);
         }
-        self.threads.insert(
-            pid,
-            Thread {
-                tgid: pid,
-                slot: None,
-                exit_hook: None,
-                injected: None,
-            },
-        );
+        self.threads.insert(pid, Thread { tgid: pid, slot: None, exit_hook: None, injected: None });
         let fds = self.procs.get(&tgid).map(|p| {
             let mut t = p.fds.lock().clone();
             t.exec();
@@ -289,11 +230,7 @@ impl Tracer {
         }
         self.procs.insert(
             pid,
-            Proc {
-                mm: Default::default(),
-                fds: Arc::new(Mutex::new(fds.unwrap_or_default())),
-                threads: 1,
-            },
+            Proc { mm: Default::default(), fds: Arc::new(Mutex::new(fds.unwrap_or_default())), threads: 1 },
         );
         if self.hide_vdso {
             crate::vdso::hide(pid);
@@ -320,13 +257,7 @@ impl Tracer {
             return resume(tid, 0);
         };
         if self.for_worker(&call, &fds) {
-            let job = Job {
-                tid,
-                tgid,
-                call,
-                fds,
-                slot,
-            };
+            let job = Job { tid, tgid, call, fds, slot };
             self.workers.as_ref().expect("workers").submit(job);
             self.outstanding += 1;
             return;
@@ -338,11 +269,7 @@ impl Tracer {
 
     fn apply(&mut self, tid: Pid, call: &Call, d: Decision) {
         let tracing = tracelog::enabled();
-        let line = if tracing {
-            Some(format_call(tid, call, &d))
-        } else {
-            None
-        };
+        let line = if tracing { Some(format_call(tid, call, &d)) } else { None };
         let mut exit = d.exit.clone();
         if exit.is_none() && tracing && !matches!(d.action, Action::Return(_)) {
             exit = Some(ExitHook::Log);
@@ -379,11 +306,7 @@ impl Tracer {
     /// original call runs (and traps) again.
     fn inject_mmap(&mut self, tid: Pid, call: &Call) {
         let tgid = self.threads[&tid].tgid;
-        let failed = self
-            .procs
-            .get(&tgid)
-            .map(|p| p.mm.lock().failed)
-            .unwrap_or(true);
+        let failed = self.procs.get(&tgid).map(|p| p.mm.lock().failed).unwrap_or(true);
         if failed {
             let _ = apply::skip(tid, -(libc::ENOMEM as i64));
             return resume(tid, 0);
@@ -399,11 +322,8 @@ impl Tracer {
         if apply::set_call(tid, call, libc::SYS_mmap, &args).is_err() {
             return;
         }
-        self.threads.get_mut(&tid).expect("known thread").injected = Some(Injected {
-            nr: call.nr as u64,
-            args: call.args,
-            ip: call.ip,
-        });
+        self.threads.get_mut(&tid).expect("known thread").injected =
+            Some(Injected { nr: call.nr as u64, args: call.args, ip: call.ip });
         let _ = ptrace::syscall(tid, 0);
     }
 
@@ -429,6 +349,20 @@ impl Tracer {
             return resume(tid, 0);
         };
         let mut ret = apply::result(tid).unwrap_or(0);
+        if let ExitHook::Dirents { fd, buf, cap, entries } = &hook {
+            let key = (self.threads[&tid].tgid, *fd);
+            if ret > 0 {
+                self.dirents_done.remove(&key);
+            } else if ret == 0 && self.dirents_done.insert(key) {
+                let data = dirents(entries, *cap as usize);
+                if !data.is_empty()
+                    && crate::memory::write(tid, *buf, &data).is_ok()
+                    && apply::set_result(tid, data.len() as i64).is_ok()
+                {
+                    ret = data.len() as i64;
+                }
+            }
+        }
         if let ExitHook::Unlink(path) = &hook {
             let _ = std::fs::remove_file(std::ffi::OsStr::from_bytes(path));
         }
@@ -444,6 +378,26 @@ impl Tracer {
         }
         resume(tid, 0);
     }
+}
+
+/// linux_dirent64 records for synthetic entries (as many as fit in `cap`).
+fn dirents(entries: &[(Vec<u8>, u8)], cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, (name, kind)) in entries.iter().enumerate() {
+        let reclen = (8 + 8 + 2 + 1 + name.len() + 1 + 7) & !7;
+        if out.len() + reclen > cap {
+            break;
+        }
+        let start = out.len();
+        let ino = 0x7653_0000u64 + i as u64;
+        out.extend_from_slice(&ino.to_ne_bytes());
+        out.extend_from_slice(&(i64::MAX - entries.len() as i64 + i as i64).to_ne_bytes());
+        out.extend_from_slice(&(reclen as u16).to_ne_bytes());
+        out.push(*kind);
+        out.extend_from_slice(name);
+        out.resize(start + reclen, 0);
+    }
+    out
 }
 
 fn resume(tid: Pid, sig: i32) {

@@ -47,6 +47,8 @@ pub struct Injected {
 pub enum ExitHook {
     /// Reverse-translate the link text a readlink wrote to `buf` (of `size` bytes).
     ReverseLink { buf: u64, size: u64 },
+    /// At the end of a real directory, add entries for mount points missing on the host.
+    Dirents { fd: i32, buf: u64, cap: u64, entries: Vec<(Vec<u8>, u8)> },
     /// Remove a synthesized file the call has opened.
     Unlink(Vec<u8>),
     /// Only log the result (--trace).

@@ -19,49 +19,27 @@ impl Module for Fsremap {
 
     fn init(_svc: Services, options: &Options) -> Result<Self, String> {
         if let Some((k, _)) = options.0.first() {
-            return Err(format!(
-                "unknown option {k:?} (fsremap takes options per mount: ro)"
-            ));
+            return Err(format!("unknown option {k:?} (fsremap takes options per mount: ro)"));
         }
         Ok(Fsremap)
     }
 
-    fn mount(
-        &self,
-        source: &str,
-        _target: &str,
-        options: &Options,
-    ) -> Result<Mnt, (Errno, String)> {
+    fn mount(&self, source: &str, _target: &str, options: &Options) -> Result<Mnt, (Errno, String)> {
         for (k, _) in &options.0 {
             if k != "ro" && k != "rw" {
-                return Err((
-                    Errno(libc::EINVAL),
-                    format!("fsremap: unknown mount option {k:?}"),
-                ));
+                return Err((Errno(libc::EINVAL), format!("fsremap: unknown mount option {k:?}")));
             }
         }
-        let source = std::fs::canonicalize(source).map_err(|e| {
-            (
-                Errno(e.raw_os_error().unwrap_or(libc::ENOENT)),
-                format!("{source}: {e}"),
-            )
-        })?;
-        Ok(Mnt {
-            source,
-            ro: options.has("ro") && !options.has("rw"),
-        })
+        let source = std::fs::canonicalize(source)
+            .map_err(|e| (Errno(e.raw_os_error().unwrap_or(libc::ENOENT)), format!("{source}: {e}")))?;
+        Ok(Mnt { source, ro: options.has("ro") && !options.has("rw") })
     }
 
     fn redirect(&self, m: &Mnt, subpath: &str, access: u32) -> Result<CString, Errno> {
-        let host = if subpath.is_empty() {
-            m.source.clone()
-        } else {
-            m.source.join(subpath)
-        };
+        let host = if subpath.is_empty() { m.source.clone() } else { m.source.join(subpath) };
         if m.ro {
             let creates_only = access & VURS_ACCESS_CREATE != 0 && access & VURS_ACCESS_WRITE == 0;
-            if access & VURS_ACCESS_WRITE != 0
-                || (creates_only && std::fs::symlink_metadata(&host).is_err())
+            if access & VURS_ACCESS_WRITE != 0 || (creates_only && std::fs::symlink_metadata(&host).is_err())
             {
                 return Err(Errno(libc::EROFS));
             }

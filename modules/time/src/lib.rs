@@ -10,10 +10,7 @@ use vurs_abi::*;
 const NS: i128 = 1_000_000_000;
 
 fn now(clock: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime into a local.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as i128 * NS + ts.tv_nsec as i128
@@ -44,13 +41,10 @@ enum Group {
 
 fn group(clock: i64) -> Group {
     match clock as i32 {
-        libc::CLOCK_REALTIME
-        | libc::CLOCK_REALTIME_COARSE
-        | libc::CLOCK_REALTIME_ALARM
-        | libc::CLOCK_TAI => Group::Real,
-        libc::CLOCK_MONOTONIC | libc::CLOCK_MONOTONIC_RAW | libc::CLOCK_MONOTONIC_COARSE => {
-            Group::Mono
+        libc::CLOCK_REALTIME | libc::CLOCK_REALTIME_COARSE | libc::CLOCK_REALTIME_ALARM | libc::CLOCK_TAI => {
+            Group::Real
         }
+        libc::CLOCK_MONOTONIC | libc::CLOCK_MONOTONIC_RAW | libc::CLOCK_MONOTONIC_COARSE => Group::Mono,
         libc::CLOCK_BOOTTIME | libc::CLOCK_BOOTTIME_ALARM => Group::Boot,
         _ => Group::Other,
     }
@@ -72,10 +66,7 @@ fn ret(r: Result<(), Errno>) -> Verdict {
 }
 
 fn timespec(ns: i128) -> libc::timespec {
-    libc::timespec {
-        tv_sec: ns.div_euclid(NS) as i64,
-        tv_nsec: ns.rem_euclid(NS) as i64,
-    }
+    libc::timespec { tv_sec: ns.div_euclid(NS) as i64, tv_nsec: ns.rem_euclid(NS) as i64 }
 }
 
 impl Time {
@@ -117,11 +108,7 @@ impl Time {
             Ok(v) => v,
             Err(Errno(e)) => return Verdict::Return(-(e as i64)),
         };
-        let host = if abs {
-            self.to_host_abs(g, v).max(0)
-        } else {
-            self.to_host_duration(v)
-        };
+        let host = if abs { self.to_host_abs(g, v).max(0) } else { self.to_host_duration(v) };
         let ts = timespec(host);
         // SAFETY: timespec is plain data.
         let bytes = unsafe {
@@ -150,9 +137,7 @@ impl Module for Time {
         let mut rate = 1f64;
         for (k, v) in &options.0 {
             let v = v.as_deref().unwrap_or("");
-            let num = v
-                .parse::<f64>()
-                .map_err(|_| format!("{k}={v}: not a number"))?;
+            let num = v.parse::<f64>().map_err(|_| format!("{k}={v}: not a number"))?;
             match k.as_str() {
                 "offset" if num.is_finite() => offset = num,
                 "rate" if num.is_finite() && num > 0.0 => rate = num,
@@ -165,18 +150,9 @@ impl Module for Time {
         let boot_now = now(libc::CLOCK_BOOTTIME);
         Ok(Time {
             rate,
-            real: RwLock::new(Line {
-                host0: real_now,
-                virt0: real_now + (offset * 1e9) as i128,
-            }),
-            mono: Line {
-                host0: mono_now,
-                virt0: mono_now,
-            },
-            boot: Line {
-                host0: boot_now,
-                virt0: boot_now,
-            },
+            real: RwLock::new(Line { host0: real_now, virt0: real_now + (offset * 1e9) as i128 }),
+            mono: Line { host0: mono_now, virt0: mono_now },
+            boot: Line { host0: boot_now, virt0: boot_now },
         })
     }
 
@@ -221,10 +197,7 @@ impl Module for Time {
                 }
                 match Self::read_timespec(call, call.arg(1)) {
                     Ok(v) => {
-                        *self.real.write() = Line {
-                            host0: now(libc::CLOCK_REALTIME),
-                            virt0: v,
-                        };
+                        *self.real.write() = Line { host0: now(libc::CLOCK_REALTIME), virt0: v };
                         Verdict::Return(0)
                     }
                     Err(Errno(e)) => Verdict::Return(-(e as i64)),
@@ -237,10 +210,7 @@ impl Module for Time {
                 match call.read_pod::<libc::timeval>(call.arg(0)) {
                     Ok(tv) if tv.tv_usec >= 0 && tv.tv_usec < 1_000_000 => {
                         let v = tv.tv_sec as i128 * NS + tv.tv_usec as i128 * 1000;
-                        *self.real.write() = Line {
-                            host0: now(libc::CLOCK_REALTIME),
-                            virt0: v,
-                        };
+                        *self.real.write() = Line { host0: now(libc::CLOCK_REALTIME), virt0: v };
                         Verdict::Return(0)
                     }
                     Ok(_) => Verdict::Return(-(libc::EINVAL as i64)),

@@ -5,14 +5,7 @@ use parking_lot::RwLock;
 use vurs_abi::sdk::{Call, Errno, Module, Options, Services, Verdict};
 
 const FIELD: usize = 65; // __NEW_UTS_LEN + 1
-const FIELDS: [&str; 6] = [
-    "sysname",
-    "nodename",
-    "release",
-    "version",
-    "machine",
-    "domainname",
-];
+const FIELDS: [&str; 6] = ["sysname", "nodename", "release", "version", "machine", "domainname"];
 
 pub struct Uname {
     /// The six utsname fields, in kernel order.
@@ -24,21 +17,10 @@ fn host_uname() -> [String; 6] {
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
     unsafe { libc::uname(&mut u) };
     let s = |f: &[libc::c_char]| {
-        let b: Vec<u8> = f
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
+        let b: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
         String::from_utf8_lossy(&b).into_owned()
     };
-    [
-        s(&u.sysname),
-        s(&u.nodename),
-        s(&u.release),
-        s(&u.version),
-        s(&u.machine),
-        s(&u.domainname),
-    ]
+    [s(&u.sysname), s(&u.nodename), s(&u.release), s(&u.version), s(&u.machine), s(&u.domainname)]
 }
 
 impl Uname {
@@ -63,19 +45,17 @@ impl Module for Uname {
     fn init(_svc: Services, options: &Options) -> Result<Self, String> {
         let mut fields = host_uname();
         for (k, v) in &options.0 {
-            let i = FIELDS.iter().position(|f| f == k).ok_or(format!(
-                "unknown option {k:?} (known: {})",
-                FIELDS.join(", ")
-            ))?;
+            let i = FIELDS
+                .iter()
+                .position(|f| f == k)
+                .ok_or(format!("unknown option {k:?} (known: {})", FIELDS.join(", ")))?;
             let v = v.clone().unwrap_or_default();
             if v.len() >= FIELD {
                 return Err(format!("{k}: longer than {} bytes", FIELD - 1));
             }
             fields[i] = v;
         }
-        Ok(Uname {
-            fields: RwLock::new(fields),
-        })
+        Ok(Uname { fields: RwLock::new(fields) })
     }
 
     fn syscall(&self, call: &Call<'_>) -> Verdict {
