@@ -65,7 +65,6 @@ struct vurs_caller {
     int32_t pid;       /* thread-group id */
     int32_t tid;       /* thread id */
     uint32_t uid, euid, gid, egid;
-    const char *cwd;   /* its virtual working directory (NUL-terminated) */
 };
 
 /* One trapped system call, as the module sees it. */
@@ -120,6 +119,10 @@ struct vurs_services {
     uint64_t (*scratch)(void *ctx, const void *data, size_t len);
     /* Write one line to vurs's log (--trace / stderr). */
     void (*log)(int level, const char *module, const char *msg);
+    /* The caller's virtual working directory (NUL-terminated) into buf; returns its
+     * length, -ERANGE if cap is too small, or another -errno. Costs a /proc lookup, so
+     * it is not part of struct vurs_caller. */
+    int64_t (*cwd)(void *ctx, char *buf, size_t cap);
 };
 
 /* The module descriptor exported as VURS_MODULE_SYMBOL. Callbacks a module does not

@@ -41,7 +41,6 @@ pub struct vurs_caller {
     pub euid: u32,
     pub gid: u32,
     pub egid: u32,
-    pub cwd: *const c_char,
 }
 
 #[repr(C)]
@@ -100,6 +99,7 @@ pub type WriteMemFn = unsafe extern "C" fn(*mut c_void, u64, *const c_void, usiz
 pub type ReadStringFn = unsafe extern "C" fn(*mut c_void, u64, *mut c_char, usize) -> i64;
 pub type ScratchFn = unsafe extern "C" fn(*mut c_void, *const c_void, usize) -> u64;
 pub type LogFn = unsafe extern "C" fn(c_int, *const c_char, *const c_char);
+pub type CwdFn = unsafe extern "C" fn(*mut c_void, *mut c_char, usize) -> i64;
 
 #[repr(C)]
 pub struct vurs_services {
@@ -110,6 +110,7 @@ pub struct vurs_services {
     pub read_string: Option<ReadStringFn>,
     pub scratch: Option<ScratchFn>,
     pub log: Option<LogFn>,
+    pub cwd: Option<CwdFn>,
 }
 
 pub type InitFn =
@@ -186,13 +187,13 @@ pub fn layout_report() -> Vec<(String, usize)> {
         }};
     }
     let mut v = rows! {
-        vurs_caller { pid, tid, uid, euid, gid, egid, cwd }
+        vurs_caller { pid, tid, uid, euid, gid, egid }
         vurs_call { size, nr, args, caller, ctx }
         vurs_result { size, verdict, retval, args_mask, reserved, args }
         vurs_stat { dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, atime_sec,
                     mtime_sec, ctime_sec, atime_nsec, mtime_nsec, ctime_nsec, reserved }
         vurs_dirent { ino, name }
-        vurs_services { size, abi_minor, read_mem, write_mem, read_string, scratch, log }
+        vurs_services { size, abi_minor, read_mem, write_mem, read_string, scratch, log, cwd }
         vurs_module { abi_major, abi_minor, size, flags, name, description, syscalls, nsyscalls,
                       reserved, init, fini, mount, umount, redirect, open, stat, readlink,
                       pread, pwrite, fstat, readdir, close, syscall }
@@ -213,6 +214,10 @@ pub fn layout_report() -> Vec<(String, usize)> {
         ("VURS_ACCESS_WRITE", VURS_ACCESS_WRITE),
         ("VURS_ACCESS_EXEC", VURS_ACCESS_EXEC),
         ("VURS_ACCESS_CREATE", VURS_ACCESS_CREATE),
+        ("VURS_LOG_ERROR", VURS_LOG_ERROR as u32),
+        ("VURS_LOG_WARN", VURS_LOG_WARN as u32),
+        ("VURS_LOG_INFO", VURS_LOG_INFO as u32),
+        ("VURS_LOG_DEBUG", VURS_LOG_DEBUG as u32),
     ] {
         v.push((name.to_string(), value as usize));
     }

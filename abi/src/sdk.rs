@@ -109,6 +109,18 @@ impl<'a> Call<'a> {
             unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) };
         self.write(addr, bytes)
     }
+    /// The caller's virtual working directory.
+    pub fn cwd(&self) -> Result<Vec<u8>, Errno> {
+        let f = self.svc.table().cwd.ok_or(Errno(libc::ENOSYS))?;
+        let mut buf = vec![0u8; 4097];
+        // SAFETY: buf is valid for its length.
+        let n = unsafe { f(self.raw.ctx, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(Errno(-n as i32));
+        }
+        buf.truncate(n as usize);
+        Ok(buf)
+    }
     pub fn read_string(&self, addr: u64, cap: usize) -> Result<Vec<u8>, Errno> {
         let f = self.svc.table().read_string.ok_or(Errno(libc::ENOSYS))?;
         let mut buf = vec![0u8; cap.max(1)];
@@ -200,11 +212,31 @@ fn write_err(err: *mut c_char, errlen: usize, msg: &str) {
 fn guarded<M: Module, R>(inst: &Instance<M>, what: &str, on_panic: R, f: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
-        Err(_) => {
-            inst.svc.log(VURS_LOG_ERROR, inst.name, &format!("panic in {what}; the call fails with EIO"));
+        Err(payload) => {
+            let msg = panic_text(&*payload);
+            inst.svc.log(
+                VURS_LOG_ERROR,
+                inst.name,
+                &format!("panic in {what} ({msg}); the call fails with EIO"),
+            );
             on_panic
         }
     }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+/// Panics are reported through vurs's log as one line, not by the default hook on the
+/// traced session's stderr. Installed once, at the first init.
+fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
 }
 
 unsafe fn cstr<'a>(p: *const c_char) -> &'a str {
@@ -228,6 +260,7 @@ pub mod trampolines {
         errlen: usize,
         name: &'static str,
     ) -> *mut c_void {
+        quiet_panics();
         let svc = Services(svc);
         let opts = Options::parse(cstr(options));
         match catch_unwind(AssertUnwindSafe(|| M::init(svc, &opts))) {
@@ -236,8 +269,8 @@ pub mod trampolines {
                 write_err(err, errlen, &msg);
                 std::ptr::null_mut()
             }
-            Err(_) => {
-                write_err(err, errlen, "init panicked");
+            Err(payload) => {
+                write_err(err, errlen, &format!("init panicked: {}", panic_text(&*payload)));
                 std::ptr::null_mut()
             }
         }

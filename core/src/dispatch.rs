@@ -92,7 +92,12 @@ fn to_virtual(mounts: &MountTable, host: Vec<u8>) -> Vec<u8> {
 
 /// The caller's virtual cwd.
 pub fn cwd(mounts: &MountTable, c: &Caller) -> Option<Vec<u8>> {
-    readlink_host(&format!("/proc/{}/cwd", c.tid)).map(|h| to_virtual(mounts, h))
+    cwd_of(mounts, c.tid)
+}
+
+/// The virtual cwd of thread `tid`.
+pub fn cwd_of(mounts: &MountTable, tid: Pid) -> Option<Vec<u8>> {
+    readlink_host(&format!("/proc/{tid}/cwd")).map(|h| to_virtual(mounts, h))
 }
 
 /// Decide what to do with `call`.
@@ -144,13 +149,12 @@ fn syscall_service(
     m: &crate::module::Module,
     scratch: &mut Scratch,
 ) -> Decision {
-    let cwd = cwd(&s.mounts.read(), c).unwrap_or_else(|| b"/".to_vec());
-    let cwd = std::ffi::CString::new(cwd).unwrap_or_default();
     // SAFETY: getuid and friends cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    let caller = vurs_caller { pid: c.tgid, tid: c.tid, uid, euid: uid, gid, egid: gid, cwd: cwd.as_ptr() };
+    let caller = vurs_caller { pid: c.tgid, tid: c.tid, uid, euid: uid, gid, egid: gid };
     let ctx = CallCtx {
         tid: c.tid,
+        session: s,
         scratch: scratch.slot.map(|a| (a + scratch.used as u64, SLOT_SIZE as usize - scratch.used)),
         scratch_used: Cell::new(0),
         scratch_missing: Cell::new(false),

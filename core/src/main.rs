@@ -88,7 +88,7 @@ fn run_session(cli: Cli) -> i32 {
     }
     // A mount's module is loaded now if no -m named it, so the filter traps paths.
     for m in &mounts {
-        if !modules.iter().any(|x: &module::Module| x.name == m.fstype) {
+        if !modules.iter().any(|x: &module::Module| x.is_named(&m.fstype)) {
             match module::load(&m.fstype, "") {
                 Ok(x) => modules.push(x),
                 Err(e) => die(EXIT_FAILURE, e),
@@ -130,7 +130,9 @@ fn start_mount(session: &Session, m: &cli::MountSpec) -> Result<(), (i32, String
             here.join(p).to_string_lossy().into_owned()
         }
     };
-    let source = abs(&m.source);
+    // A source that is not a host path (a served module's) is passed as given.
+    let source =
+        if std::path::Path::new(&abs(&m.source)).exists() { abs(&m.source) } else { m.source.clone() };
     let target = vurs::mounts::normalize(&abs(&m.target));
     session.mount(&m.fstype, &source, &target, &m.options)
 }

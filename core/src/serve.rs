@@ -321,6 +321,11 @@ fn fd_call_inner(c: &Caller, call: &Call) -> Result<Decision, Decision> {
             }
         }
         Some(Sysno::fcntl) => fcntl(c, fd, &e, a[1] as i32, a[2])?,
+        Some(Sysno::ioctl) if matches!(a[1], libc::FIOCLEX | libc::FIONCLEX) => {
+            let entry = Entry { file: e.file.clone(), cloexec: a[1] == libc::FIOCLEX };
+            c.fds.lock().set(fd, entry);
+            ok(0, "served ioctl")
+        }
         Some(Sysno::ioctl) => err(libc::ENOTTY),
         Some(Sysno::fsync) | Some(Sysno::fdatasync) | Some(Sysno::fadvise64) | Some(Sysno::flock) => {
             ok(0, "served")

@@ -61,7 +61,7 @@ impl Session {
     }
 
     pub fn find_module(&self, name: &str) -> Option<Arc<Module>> {
-        self.modules.read().iter().rev().find(|m| m.name == name).cloned()
+        self.modules.read().iter().rev().find(|m| m.is_named(name)).cloned()
     }
 
     /// Load a module into the running session.

@@ -35,7 +35,7 @@ pub fn find_module_file(name: &str) -> Result<PathBuf, String> {
         };
     }
     let candidates = if name.ends_with(".so") {
-        vec![name.to_string()]
+        vec![name.to_string(), format!("lib{name}")]
     } else {
         vec![name.to_string(), format!("{name}.so"), format!("lib{name}.so")]
     };

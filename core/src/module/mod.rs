@@ -126,6 +126,16 @@ impl Module {
         }
     }
 
+    /// Whether `name` (a module name, or a path to its file) names this module.
+    pub fn is_named(&self, name: &str) -> bool {
+        if name.contains('/') {
+            let canon = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+            canon(std::path::Path::new(name)).is_some_and(|p| Some(p) == canon(&self.path))
+        } else {
+            self.name == name
+        }
+    }
+
     pub fn may_block(&self) -> bool {
         self.flags & VURS_F_MAY_BLOCK != 0
     }

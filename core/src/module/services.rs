@@ -6,8 +6,9 @@ use std::ffi::{c_char, c_int, c_void};
 use vurs_abi::*;
 
 /// Per-call context behind the opaque `ctx` pointer.
-pub struct CallCtx {
+pub struct CallCtx<'a> {
     pub tid: Pid,
+    pub session: &'a crate::session::Session,
     /// Scratch memory of the caller's thread: (address, capacity), if mapped already.
     pub scratch: Option<(u64, usize)>,
     pub scratch_used: Cell<usize>,
@@ -68,6 +69,19 @@ unsafe extern "C" fn scratch(ctx: *mut c_void, data: *const c_void, len: usize) 
     base + start as u64
 }
 
+unsafe extern "C" fn cwd(ctx: *mut c_void, buf: *mut c_char, cap: usize) -> i64 {
+    let ctx = &*(ctx as *const CallCtx);
+    let Some(cwd) = crate::dispatch::cwd_of(&ctx.session.mounts.read(), ctx.tid) else {
+        return -(libc::ENOENT as i64);
+    };
+    if cwd.len() + 1 > cap {
+        return -(libc::ERANGE as i64);
+    }
+    std::ptr::copy_nonoverlapping(cwd.as_ptr(), buf.cast::<u8>(), cwd.len());
+    *buf.add(cwd.len()) = 0;
+    cwd.len() as i64
+}
+
 unsafe extern "C" fn log(level: c_int, module: *const c_char, msg: *const c_char) {
     let module = super::c_str_lossy(module);
     let msg = super::c_str_lossy(msg);
@@ -82,6 +96,7 @@ static SERVICES: vurs_services = vurs_services {
     read_string: Some(read_string),
     scratch: Some(scratch),
     log: Some(log),
+    cwd: Some(cwd),
 };
 
 pub fn table() -> *const vurs_services {
