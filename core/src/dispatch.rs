@@ -280,6 +280,9 @@ fn path_call(
     if mounts.is_empty() {
         return Ok(Decision::pass());
     }
+    if changes_tree(call) {
+        mounts.nodecache.clear();
+    }
     let mut args = call.args;
     let mut notes = Vec::new();
     let mut seen_mounts = Vec::new();
@@ -364,6 +367,15 @@ fn sockaddr_call(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) ->
         exit: None,
         note: format!("rewritten socket path -> {:?}", String::from_utf8_lossy(&host)),
     })
+}
+
+/// Calls that may turn a cached path into something else (a symlink, say).
+fn changes_tree(call: &Call) -> bool {
+    match call.nr {
+        libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2 | libc::SYS_rmdir => true,
+        libc::SYS_unlink | libc::SYS_unlinkat => true,
+        _ => false,
+    }
 }
 
 fn is_open(nr: i64) -> bool {

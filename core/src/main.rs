@@ -95,12 +95,16 @@ fn run_session(cli: Cli) -> i32 {
             }
         }
     }
-    let session = Arc::new(Session::new(modules, false));
+    let mut session = Session::new(modules, false);
     for m in &mounts {
         if let Err((_, msg)) = start_mount(&session, m) {
             die(EXIT_FAILURE, msg);
         }
     }
+    // Listing mount points that are missing on the host costs a stop per getdents64: trap
+    // it only if a start mount needs it, or if mounts may come at run time.
+    session.filter.dirents = mounts.is_empty() || !session.mounts.read().synthetic.is_empty();
+    let session = Arc::new(session);
     let filter = session.filter.compile().unwrap_or_else(|e| die(EXIT_FAILURE, e));
     // Ctrl-C and Ctrl-\ are for COMMAND; vurs goes on serving until it is gone.
     // SAFETY: setting dispositions of two signals before any thread exists.

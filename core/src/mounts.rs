@@ -25,8 +25,10 @@ impl Drop for Mount {
     }
 }
 
-#[derive(Default, Clone)]
+#[derive(Default)]
 pub struct MountTable {
+    /// Virtual paths known not to be symlinks (see resolve.rs).
+    pub nodecache: crate::resolve::NodeCache,
     /// Oldest first.
     pub mounts: Vec<Arc<Mount>>,
     next_id: u64,
@@ -127,13 +129,14 @@ impl MountTable {
         Some(self.mounts.remove(i))
     }
 
-    /// Recompute `synthetic` after the table changed. `host_of` maps a virtual path to
+    /// Recompute `synthetic` after the table changed (and forget cached directories). `host_of` maps a virtual path to
     /// the host path behind it (through the mounts).
     pub fn compute_synthetic(&mut self, host_of: impl Fn(&MountTable, &[u8]) -> Option<Vec<u8>>) {
         let lstat = |p: &[u8]| std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(p)).ok();
         let mut out: Vec<(Vec<u8>, Vec<u8>, u8)> = Vec::new();
         let mut implicit = Vec::new();
         self.implicit.clear();
+        self.nodecache.clear();
         for m in &self.mounts {
             let mut path = m.target.as_bytes().to_vec();
             let is_file = host_of(self, &path).and_then(|h| lstat(&h)).is_some_and(|md| !md.is_dir());

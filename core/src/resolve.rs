@@ -33,6 +33,34 @@ enum Node {
     Other,
 }
 
+/// Virtual paths known not to be symlinks (directories and other files), so a walk need
+/// not lstat them again. Cleared when the session mounts, unmounts, renames or removes
+/// something; a change made outside the session to a cached path (a file replaced by a
+/// symlink into a mount) is not seen: see docs/paths.md.
+#[derive(Default)]
+pub struct NodeCache {
+    nodes: parking_lot::RwLock<std::collections::HashMap<Vec<u8>, bool>>,
+}
+
+const NODE_CACHE_MAX: usize = 1 << 16;
+
+impl NodeCache {
+    /// Some(true) for a directory, Some(false) for another non-symlink.
+    fn get(&self, p: &[u8]) -> Option<bool> {
+        self.nodes.read().get(p).copied()
+    }
+    fn insert(&self, p: &[u8], is_dir: bool) {
+        let mut d = self.nodes.write();
+        if d.len() >= NODE_CACHE_MAX {
+            d.clear();
+        }
+        d.insert(p.to_vec(), is_dir);
+    }
+    pub fn clear(&self) {
+        self.nodes.write().clear();
+    }
+}
+
 pub struct Resolver<'a> {
     pub mounts: &'a MountTable,
     /// The caller, for /proc/self and /proc/thread-self.
@@ -60,6 +88,10 @@ impl<'a> Resolver<'a> {
         host_of(self.mounts, virt, access).map(|(p, _)| p)
     }
 
+    fn in_mount(&self, virt: &[u8]) -> bool {
+        self.mounts.find(virt).is_some() || self.mounts.implicit_dir(virt).is_some()
+    }
+
     fn lstat(&self, virt: &[u8], crossed: &mut bool) -> Node {
         // /proc/self is the caller's, not ours; magic links are the kernel's to follow.
         if virt == b"/proc/self" {
@@ -70,6 +102,10 @@ impl<'a> Resolver<'a> {
         }
         if crate::procfs::is_magic_link(virt) {
             return Node::Missing;
+        }
+        if let Some(is_dir) = self.mounts.nodecache.get(virt) {
+            *crossed |= self.in_mount(virt);
+            return if is_dir { Node::Dir } else { Node::Other };
         }
         let Ok((host, in_mount)) = host_of(self.mounts, virt, vurs_abi::VURS_ACCESS_READ) else {
             return Node::Missing;
@@ -85,7 +121,10 @@ impl<'a> Resolver<'a> {
             return if self.is_mount_ancestor(virt) { Node::Dir } else { Node::Missing };
         }
         match st.st_mode & libc::S_IFMT {
-            libc::S_IFDIR => Node::Dir,
+            libc::S_IFDIR => {
+                self.mounts.nodecache.insert(virt, true);
+                Node::Dir
+            }
             libc::S_IFLNK => {
                 let mut buf = vec![0u8; PATH_MAX];
                 // SAFETY: buffer of buf.len() bytes.
@@ -96,7 +135,10 @@ impl<'a> Resolver<'a> {
                 buf.truncate(n as usize);
                 Node::Symlink(buf)
             }
-            _ => Node::Other,
+            _ => {
+                self.mounts.nodecache.insert(virt, false);
+                Node::Other
+            }
         }
     }
 
@@ -125,13 +167,13 @@ impl<'a> Resolver<'a> {
             comps.reverse();
             todo.extend(comps);
         };
+        push_components(&mut todo, path);
         if path[0] != b'/' {
-            push_components(&mut todo, path);
-            let mut s = Vec::new();
-            push_components(&mut s, start);
-            todo.extend(s);
-        } else {
-            push_components(&mut todo, path);
+            // The start directory comes from the kernel (/proc/<tid>/cwd or fd/N, translated
+            // back): already canonical, so its components need no walk. Starting inside a
+            // mount means the kernel's own walk would not match ours.
+            cur = start.strip_suffix(b"/").unwrap_or(start).to_vec();
+            crossed = self.in_mount(&cur);
         }
         while let Some(comp) = todo.pop() {
             if comp == b".." {
