@@ -60,7 +60,9 @@ extern "C" {
 #define VURS_LOG_INFO  2
 #define VURS_LOG_DEBUG 3
 
-/* The process that made the call. */
+/* The process that made the call. In ABI 1.0 the credentials are those of vurs itself
+ * (tracees run with no_new_privs, so they cannot gain others; a root session whose
+ * processes drop privileges is not tracked yet). */
 struct vurs_caller {
     int32_t pid;       /* thread-group id */
     int32_t tid;       /* thread id */
@@ -115,7 +117,10 @@ struct vurs_services {
      * -EFAULT or -ENAMETOOLONG. */
     int64_t (*read_string)(void *ctx, uint64_t addr, char *buf, size_t cap);
     /* Copy `len` bytes into memory of the caller that no program owns and that stays
-     * valid until the call completes; returns its address, or 0 if none is left. */
+     * valid until the call completes; returns its address, or 0 if none is left.
+     * The first time a process needs scratch memory it has none yet: the call returns 0,
+     * vurs maps some and calls the handler again for the same system call. So ask for
+     * scratch before doing anything that must not happen twice. */
     uint64_t (*scratch)(void *ctx, const void *data, size_t len);
     /* Write one line to vurs's log (--trace / stderr). */
     void (*log)(int level, const char *module, const char *msg);
@@ -157,7 +162,10 @@ struct vurs_module {
     int (*redirect)(void *inst, void *mnt, const char *subpath, uint32_t access, char *out,
                     size_t outcap);
 
-    /* Serve service: paths under the mount are implemented by the module. */
+    /* Serve service: paths under the mount are implemented by the module. vurs resolves
+     * symlinks and ".." inside the mount itself (with stat and readlink), so `subpath` is
+     * canonical; `stat` never follows a final symlink (lstat semantics); `open` is called
+     * with the final component already followed unless O_NOFOLLOW. */
     int (*open)(void *inst, void *mnt, const char *subpath, int32_t flags, uint32_t mode,
                 void **handle);
     int (*stat)(void *inst, void *mnt, const char *subpath, struct vurs_stat *st);
@@ -169,7 +177,8 @@ struct vurs_module {
     int (*readdir)(void *inst, void *handle, uint64_t index, struct vurs_dirent *out);
     void (*close)(void *inst, void *handle);
 
-    /* Syscall service: called for each call whose number is in `syscalls`. */
+    /* Syscall service: called for each call whose number is in `syscalls`. Return 0 and
+     * fill `res`; a negative return -E is a shortcut for VURS_RETURN with retval -E. */
     int (*syscall)(void *inst, const struct vurs_call *call, struct vurs_result *res);
 };
 

@@ -82,6 +82,22 @@ fn host_of(mounts: &MountTable, virt: &[u8], access: u32) -> Result<(Vec<u8>, bo
     }
 }
 
+/// lstat inside a served mount: asked of its module.
+fn served_node(m: &Mount, virt: &[u8]) -> Node {
+    let sub = subpath(virt, m.target.as_bytes());
+    match m.module.stat(m.mnt, sub) {
+        Ok(st) => match st.mode & libc::S_IFMT {
+            libc::S_IFDIR => Node::Dir,
+            libc::S_IFLNK => match m.module.readlink(m.mnt, sub) {
+                Ok(t) => Node::Symlink(t),
+                Err(_) => Node::Other,
+            },
+            _ => Node::Other,
+        },
+        Err(_) => Node::Missing,
+    }
+}
+
 impl<'a> Resolver<'a> {
     /// Host path for a canonical virtual path (its mount's redirect, or itself).
     pub fn host_path(&self, virt: &[u8], access: u32) -> Result<Vec<u8>, i32> {
@@ -106,6 +122,10 @@ impl<'a> Resolver<'a> {
         if let Some(is_dir) = self.mounts.nodecache.get(virt) {
             *crossed |= self.in_mount(virt);
             return if is_dir { Node::Dir } else { Node::Other };
+        }
+        if let Some(m) = self.mounts.find(virt).filter(|m| m.module.serves_paths()) {
+            *crossed = true;
+            return served_node(m, virt);
         }
         let Ok((host, in_mount)) = host_of(self.mounts, virt, vurs_abi::VURS_ACCESS_READ) else {
             return Node::Missing;

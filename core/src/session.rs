@@ -16,6 +16,8 @@ pub struct Session {
     pub syscall_owner: RwLock<HashMap<i64, Arc<Module>>>,
     /// What the filter installed at start traps; fixed for the session's life.
     pub filter: FilterSpec,
+    /// A loaded module has VURS_F_MAY_BLOCK.
+    blocking: std::sync::atomic::AtomicBool,
     /// Thread-group ids of the live tracees (kept by the tracer).
     pub live: parking_lot::Mutex<std::collections::HashSet<i32>>,
 }
@@ -33,6 +35,7 @@ fn refresh_synthetic(table: &mut MountTable) {
 impl Session {
     pub fn new(modules: Vec<Module>, extra_paths: bool) -> Session {
         let modules: Vec<Arc<Module>> = modules.into_iter().map(Arc::new).collect();
+        let modules_block = modules.iter().any(|m| m.may_block());
         let mut filter = FilterSpec { paths: extra_paths, ..Default::default() };
         let mut owner = HashMap::new();
         for m in &modules {
@@ -49,11 +52,13 @@ impl Session {
             syscall_owner: RwLock::new(owner),
             filter,
             live: Default::default(),
+            blocking: modules_block.into(),
         }
     }
 
+    /// Whether a loaded module may block (then its calls go to worker threads).
     pub fn may_block(&self) -> bool {
-        self.modules.read().iter().any(|m| m.may_block())
+        self.blocking.load(Ordering::Relaxed)
     }
 
     pub fn hide_vdso(&self) -> bool {
@@ -97,6 +102,9 @@ impl Session {
             for &nr in &m.syscalls {
                 owner.insert(nr as i64, m.clone());
             }
+        }
+        if m.may_block() {
+            self.blocking.store(true, Ordering::Relaxed);
         }
         self.modules.write().push(m.clone());
         Ok(m)

@@ -30,8 +30,20 @@ pub struct Done {
 }
 
 pub struct Workers {
-    tx: Sender<Job>,
+    tx: Option<Sender<Job>>,
     pub rx: Receiver<Done>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Workers {
+    /// Close the queue and wait for the threads, so their hold on the session (and so on
+    /// the modules, whose fini runs when the session goes) ends here.
+    fn drop(&mut self) {
+        self.tx.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Block the signals the tracer collects synchronously (call before starting threads).
@@ -65,9 +77,10 @@ impl Workers {
         let (done, rx) = unbounded::<Done>();
         // SAFETY: gettid/getpid cannot fail.
         let (tracer_pid, tracer_tid) = unsafe { (libc::getpid(), libc::gettid()) };
+        let mut threads = Vec::new();
         for i in 0..n {
             let (jobs, done, session) = (jobs.clone(), done.clone(), session.clone());
-            std::thread::Builder::new()
+            let t = std::thread::Builder::new()
                 .name(format!("vurs-worker-{i}"))
                 .spawn(move || {
                     for job in jobs {
@@ -89,11 +102,14 @@ impl Workers {
                     }
                 })
                 .expect("spawn worker thread");
+            threads.push(t);
         }
-        Workers { tx, rx }
+        Workers { tx: Some(tx), rx, threads }
     }
 
     pub fn submit(&self, job: Job) {
-        let _ = self.tx.send(job);
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(job);
+        }
     }
 }

@@ -90,7 +90,10 @@ fn load_file(path: &Path, options: &str) -> Result<Module, String> {
         return Err(format!("module {shown}: invalid module name {name:?}"));
     }
     let description = unsafe { c_str_lossy(d.description) };
-    let syscalls = if d.syscalls.is_null() || d.nsyscalls == 0 || d.nsyscalls > 1024 {
+    if d.nsyscalls > 1024 {
+        return Err(format!("module {shown}: declares {} system calls (at most 1024)", d.nsyscalls));
+    }
+    let syscalls = if d.syscalls.is_null() || d.nsyscalls == 0 {
         Vec::new()
     } else {
         // SAFETY: the module declares nsyscalls entries.

@@ -129,9 +129,16 @@ impl Tracer {
     }
 
     /// Whether this call may reach a module that blocks: then a worker decides it.
-    fn for_worker(&self, call: &Call, fds: &Arc<Mutex<crate::fdtable::FdTable>>) -> bool {
+    fn for_worker(&mut self, call: &Call, fds: &Arc<Mutex<crate::fdtable::FdTable>>) -> bool {
         if self.workers.is_none() {
-            return false;
+            if !self.session.may_block() {
+                return false;
+            }
+            // A blocking module was inserted at run time.
+            self.workers = Some(Workers::start(self.session.clone(), 4));
+        }
+        if let Some(m) = self.session.syscall_owner.read().get(&call.nr) {
+            return m.may_block();
         }
         if dispatch::on_virtual_fd(call) {
             let fd = crate::syscall::table::FD_CALLS
