@@ -180,6 +180,11 @@ struct vurs_module {
     /* Syscall service: called for each call whose number is in `syscalls`. Return 0 and
      * fill `res`; a negative return -E is a shortcut for VURS_RETURN with retval -E. */
     int (*syscall)(void *inst, const struct vurs_call *call, struct vurs_result *res);
+
+    /* Targets a serving module mounts itself when loaded at start (NULL-terminated list,
+     * or NULL): each gets mount(inst, "", target, "", ...). E.g. the uname module serves
+     * /proc/sys/kernel/hostname. */
+    const char *const *auto_mounts;
 };
 
 /* The symbol a module exports. */

@@ -165,6 +165,7 @@ pub struct vurs_module {
     pub readdir: Option<ReaddirFn>,
     pub close: Option<CloseFn>,
     pub syscall: Option<SyscallFn>,
+    pub auto_mounts: *const *const c_char,
 }
 
 /// The exported symbol's type: a descriptor in a `static` (raw pointers are not `Sync`).
@@ -196,7 +197,7 @@ pub fn layout_report() -> Vec<(String, usize)> {
         vurs_services { size, abi_minor, read_mem, write_mem, read_string, scratch, log, cwd }
         vurs_module { abi_major, abi_minor, size, flags, name, description, syscalls, nsyscalls,
                       reserved, init, fini, mount, umount, redirect, open, stat, readlink,
-                      pread, pwrite, fstat, readdir, close, syscall }
+                      pread, pwrite, fstat, readdir, close, syscall, auto_mounts }
     };
     v.push(("vurs_dirent.type".into(), offset_of!(vurs_dirent, type_)));
     for (name, value) in [

@@ -187,7 +187,42 @@ pub trait Module: Sized + Send + Sync + 'static {
     fn syscall(&self, _call: &Call<'_>) -> Verdict {
         Verdict::Pass
     }
+
+    // Serve service (set VURS_F_PATH_SERVE). `subpath` is canonical (vurs resolves
+    // symlinks and `..` with `stat` and `readlink`); `stat` never follows a final symlink.
+    fn open(&self, _mnt: &Self::Mount, _subpath: &str, _flags: i32, _mode: u32) -> Result<Handle, Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    fn stat(&self, _mnt: &Self::Mount, _subpath: &str) -> Result<vurs_stat, Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    fn readlink(&self, _mnt: &Self::Mount, _subpath: &str) -> Result<Vec<u8>, Errno> {
+        Err(Errno(libc::EINVAL))
+    }
+    fn pread(&self, _h: &Handle, _buf: &mut [u8], _off: i64) -> Result<usize, Errno> {
+        Err(Errno(libc::EINVAL))
+    }
+    fn pwrite(&self, _h: &Handle, _data: &[u8], _off: i64) -> Result<usize, Errno> {
+        Err(Errno(libc::EBADF))
+    }
+    fn fstat(&self, _h: &Handle) -> Result<vurs_stat, Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// Entry `index` of an open directory: (inode, d_type, name), or None at the end.
+    fn readdir(&self, _h: &Handle, _index: u64) -> Result<Option<(u64, u8, Vec<u8>)>, Errno> {
+        Err(Errno(libc::ENOTDIR))
+    }
+    fn close(&self, _h: Handle) {}
 }
+
+/// An open file of a serving module: whatever the module wants to keep per open.
+pub type Handle = Box<dyn std::any::Any + Send + Sync>;
+
+/// A NULL-terminated array of C strings in a `static` (for `auto_mounts`).
+#[repr(transparent)]
+pub struct PtrArray<const N: usize>(pub [*const c_char; N]);
+// SAFETY: the pointers point at 'static string literals.
+unsafe impl<const N: usize> Sync for PtrArray<N> {}
 
 /// Instance wrapper handed to vurs as the opaque instance pointer.
 pub struct Instance<M: Module> {
@@ -347,6 +382,157 @@ pub mod trampolines {
             Err(Errno(e)) => -e,
         }
     }
+    unsafe fn sub<'a>(p: *const c_char) -> Result<&'a str, Errno> {
+        CStr::from_ptr(p).to_str().map_err(|_| Errno(libc::EILSEQ))
+    }
+    fn errno(r: Result<i64, Errno>) -> i64 {
+        match r {
+            Ok(v) => v,
+            Err(Errno(e)) => -(e as i64),
+        }
+    }
+
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn open<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        subpath: *const c_char,
+        flags: i32,
+        mode: u32,
+        handle: *mut *mut c_void,
+    ) -> c_int {
+        let inst = &*inst.cast::<Instance<M>>();
+        let m = &*mnt.cast::<M::Mount>();
+        let r =
+            guarded(inst, "open", Err(Errno(libc::EIO)), || inst.module.open(m, sub(subpath)?, flags, mode));
+        match r {
+            Ok(h) => {
+                *handle = Box::into_raw(Box::new(h)).cast();
+                0
+            }
+            Err(Errno(e)) => -e,
+        }
+    }
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn stat<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        subpath: *const c_char,
+        st: *mut vurs_stat,
+    ) -> c_int {
+        let inst = &*inst.cast::<Instance<M>>();
+        let m = &*mnt.cast::<M::Mount>();
+        match guarded(inst, "stat", Err(Errno(libc::EIO)), || inst.module.stat(m, sub(subpath)?)) {
+            Ok(v) => {
+                *st = v;
+                0
+            }
+            Err(Errno(e)) => -e,
+        }
+    }
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn readlink<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        subpath: *const c_char,
+        buf: *mut c_char,
+        cap: usize,
+    ) -> i64 {
+        let inst = &*inst.cast::<Instance<M>>();
+        let m = &*mnt.cast::<M::Mount>();
+        errno(guarded(inst, "readlink", Err(Errno(libc::EIO)), || {
+            let t = inst.module.readlink(m, sub(subpath)?)?;
+            let n = t.len().min(cap);
+            std::ptr::copy_nonoverlapping(t.as_ptr(), buf.cast::<u8>(), n);
+            Ok(n as i64)
+        }))
+    }
+    /// # Safety
+    /// `h` comes from `open`; `buf` is valid for `len` bytes.
+    pub unsafe extern "C" fn pread<M: Module>(
+        inst: *mut c_void,
+        h: *mut c_void,
+        buf: *mut c_void,
+        len: usize,
+        off: i64,
+    ) -> i64 {
+        let inst = &*inst.cast::<Instance<M>>();
+        let h = &*h.cast::<Handle>();
+        let out = std::slice::from_raw_parts_mut(buf.cast::<u8>(), len);
+        errno(guarded(inst, "pread", Err(Errno(libc::EIO)), || {
+            inst.module.pread(h, out, off).map(|n| n as i64)
+        }))
+    }
+    /// # Safety
+    /// `h` comes from `open`; `buf` is valid for `len` bytes.
+    pub unsafe extern "C" fn pwrite<M: Module>(
+        inst: *mut c_void,
+        h: *mut c_void,
+        buf: *const c_void,
+        len: usize,
+        off: i64,
+    ) -> i64 {
+        let inst = &*inst.cast::<Instance<M>>();
+        let h = &*h.cast::<Handle>();
+        let data = std::slice::from_raw_parts(buf.cast::<u8>(), len);
+        errno(guarded(inst, "pwrite", Err(Errno(libc::EIO)), || {
+            inst.module.pwrite(h, data, off).map(|n| n as i64)
+        }))
+    }
+    /// # Safety
+    /// `h` comes from `open`.
+    pub unsafe extern "C" fn fstat<M: Module>(
+        inst: *mut c_void,
+        h: *mut c_void,
+        st: *mut vurs_stat,
+    ) -> c_int {
+        let inst = &*inst.cast::<Instance<M>>();
+        let h = &*h.cast::<Handle>();
+        match guarded(inst, "fstat", Err(Errno(libc::EIO)), || inst.module.fstat(h)) {
+            Ok(v) => {
+                *st = v;
+                0
+            }
+            Err(Errno(e)) => -e,
+        }
+    }
+    /// # Safety
+    /// `h` comes from `open`.
+    pub unsafe extern "C" fn readdir<M: Module>(
+        inst: *mut c_void,
+        h: *mut c_void,
+        index: u64,
+        out: *mut vurs_dirent,
+    ) -> c_int {
+        let inst = &*inst.cast::<Instance<M>>();
+        let h = &*h.cast::<Handle>();
+        match guarded(inst, "readdir", Err(Errno(libc::EIO)), || inst.module.readdir(h, index)) {
+            Ok(Some((ino, kind, name))) => {
+                let d = &mut *out;
+                d.ino = ino;
+                d.type_ = kind;
+                let n = name.len().min(255);
+                for (i, b) in name[..n].iter().enumerate() {
+                    d.name[i] = *b as c_char;
+                }
+                d.name[n] = 0;
+                1
+            }
+            Ok(None) => 0,
+            Err(Errno(e)) => -e,
+        }
+    }
+    /// # Safety
+    /// `h` comes from `open` and is not used after this.
+    pub unsafe extern "C" fn close<M: Module>(inst: *mut c_void, h: *mut c_void) {
+        let inst = &*inst.cast::<Instance<M>>();
+        let h = *Box::from_raw(h.cast::<Handle>());
+        guarded(inst, "close", (), move || inst.module.close(h));
+    }
+
     /// # Safety
     /// Valid pointers per the header.
     pub unsafe extern "C" fn syscall<M: Module>(
@@ -389,10 +575,18 @@ pub mod trampolines {
 #[macro_export]
 macro_rules! export_module {
     (module: $m:ty, name: $name:literal, description: $desc:literal, flags: $flags:expr,
-     syscalls: [$($nr:expr),* $(,)?] $(,)?) => {
+     syscalls: [$($nr:expr),* $(,)?] $(, auto_mounts: [$($am:literal),* $(,)?])? $(,)?) => {
         const _: () = {
             use $crate::sdk::trampolines as t;
             static SYSCALLS: &[i32] = &[$($nr as i32),*];
+            const NAUTO: usize = {
+                let names: &[&str] = &[$($($am),*)?];
+                names.len()
+            };
+            static AUTO: $crate::sdk::PtrArray<{ NAUTO + 1 }> = $crate::sdk::PtrArray([
+                $($(concat!($am, "\0").as_ptr().cast(),)*)?
+                ::std::ptr::null(),
+            ]);
             unsafe extern "C" fn init(
                 svc: *const $crate::vurs_services,
                 options: *const ::std::ffi::c_char,
@@ -418,15 +612,16 @@ macro_rules! export_module {
                 mount: Some(t::mount::<$m>),
                 umount: Some(t::umount::<$m>),
                 redirect: Some(t::redirect::<$m>),
-                open: None,
-                stat: None,
-                readlink: None,
-                pread: None,
-                pwrite: None,
-                fstat: None,
-                readdir: None,
-                close: None,
+                open: Some(t::open::<$m>),
+                stat: Some(t::stat::<$m>),
+                readlink: Some(t::readlink::<$m>),
+                pread: Some(t::pread::<$m>),
+                pwrite: Some(t::pwrite::<$m>),
+                fstat: Some(t::fstat::<$m>),
+                readdir: Some(t::readdir::<$m>),
+                close: Some(t::close::<$m>),
                 syscall: Some(t::syscall::<$m>),
+                auto_mounts: if NAUTO == 0 { ::std::ptr::null() } else { AUTO.0.as_ptr() },
             });
         };
     };

@@ -96,6 +96,9 @@ fn run_session(cli: Cli) -> i32 {
         }
     }
     let mut session = Session::new(modules, false);
+    if let Err((_, msg)) = session.auto_mount() {
+        die(EXIT_FAILURE, msg);
+    }
     for m in &mounts {
         if let Err((_, msg)) = start_mount(&session, m) {
             die(EXIT_FAILURE, msg);

@@ -61,6 +61,18 @@ impl Session {
         self.blocking.load(Ordering::Relaxed)
     }
 
+    /// Mount what the modules loaded at start serve by themselves.
+    pub fn auto_mount(&self) -> Result<(), CtlError> {
+        let mods: Vec<Arc<Module>> = self.modules.read().clone();
+        for m in mods {
+            for target in &m.auto_mounts {
+                self.mount(&m.name, &m.name, target, "")
+                    .map_err(|(e, msg)| (e, format!("module {}: {msg}", m.name)))?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn hide_vdso(&self) -> bool {
         self.modules.read().iter().any(|m| m.flags & VURS_F_HIDE_VDSO != 0)
     }
@@ -73,6 +85,17 @@ impl Session {
     pub fn insmod(&self, spec: &str) -> Result<Arc<Module>, CtlError> {
         let (name, opts) = spec.split_once(',').unwrap_or((spec, ""));
         let m = module::load(name, opts).map_err(|e| (libc::EINVAL, e))?;
+        for &nr in &m.syscalls {
+            if !self.filter.syscalls.contains(&(nr as i64)) {
+                return Err((
+                    libc::EOPNOTSUPP,
+                    format!(
+                        "{}: system call {nr} is not trapped in this session; load the module at start",
+                        m.name
+                    ),
+                ));
+            }
+        }
         if m.is_path_module() && !self.filter.paths {
             return Err((
                 libc::EOPNOTSUPP,
@@ -84,17 +107,6 @@ impl Session {
         }
         if m.flags & VURS_F_PATH_SERVE != 0 && !self.filter.virtual_fds {
             return Err((libc::EOPNOTSUPP, format!("{}: serving modules must be loaded at start", m.name)));
-        }
-        for &nr in &m.syscalls {
-            if !self.filter.syscalls.contains(&(nr as i64)) {
-                return Err((
-                    libc::EOPNOTSUPP,
-                    format!(
-                        "{}: system call {nr} is not trapped in this session; load the module at start",
-                        m.name
-                    ),
-                ));
-            }
         }
         let m = Arc::new(m);
         {

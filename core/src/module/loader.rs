@@ -99,6 +99,17 @@ fn load_file(path: &Path, options: &str) -> Result<Module, String> {
         // SAFETY: the module declares nsyscalls entries.
         unsafe { std::slice::from_raw_parts(d.syscalls, d.nsyscalls as usize) }.to_vec()
     };
+    let mut auto_mounts = Vec::new();
+    if !d.auto_mounts.is_null() {
+        for i in 0..64 {
+            // SAFETY: a NULL-terminated array of strings, by contract.
+            let p = unsafe { *d.auto_mounts.add(i) };
+            if p.is_null() {
+                break;
+            }
+            auto_mounts.push(unsafe { c_str_lossy(p) });
+        }
+    }
     let init = d.init.ok_or_else(|| format!("module {shown}: descriptor has no init"))?;
     let copts = CString::new(options).map_err(|_| format!("module {shown}: NUL in options"))?;
     let mut err = [0u8; 512];
@@ -115,6 +126,7 @@ fn load_file(path: &Path, options: &str) -> Result<Module, String> {
         description,
         flags: d.flags,
         syscalls,
+        auto_mounts,
         options: options.to_string(),
         desc,
         inst: inst as usize,

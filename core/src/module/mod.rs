@@ -16,6 +16,8 @@ pub struct Module {
     pub description: String,
     pub flags: u32,
     pub syscalls: Vec<i32>,
+    /// Targets the module mounts itself (serving modules).
+    pub auto_mounts: Vec<String>,
     pub options: String,
     desc: *const vurs_module,
     inst: usize,
