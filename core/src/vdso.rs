@@ -9,10 +9,25 @@ const AT_NULL: u64 = 0;
 const AT_IGNORE: u64 = 1;
 const AT_SYSINFO_EHDR: u64 = 33;
 
-fn word(pid: Pid, addr: u64) -> Option<u64> {
-    let mut b = [0u8; 8];
-    memory::read(pid, addr, &mut b).ok()?;
-    Some(u64::from_ne_bytes(b))
+/// Reads the new stack word by word, a page at a time (one process_vm_readv per page).
+struct StackReader {
+    pid: Pid,
+    base: u64,
+    page: Vec<u8>,
+}
+
+impl StackReader {
+    fn word(&mut self, addr: u64) -> Option<u64> {
+        if addr < self.base || addr + 8 > self.base + self.page.len() as u64 {
+            let start = addr & !4095;
+            let mut page = vec![0u8; 4096];
+            memory::read(self.pid, start, &mut page).ok()?;
+            self.base = start;
+            self.page = page;
+        }
+        let off = (addr - self.base) as usize;
+        Some(u64::from_ne_bytes(self.page[off..off + 8].try_into().ok()?))
+    }
 }
 
 /// Returns whether the entry was found and hidden.
@@ -21,13 +36,14 @@ pub fn hide(pid: Pid) -> bool {
         return false;
     };
     let sp = crate::arch::regs_sp(&regs);
-    let Some(argc) = word(pid, sp) else {
+    let mut r = StackReader { pid, base: 0, page: Vec::new() };
+    let Some(argc) = r.word(sp) else {
         return false;
     };
     // argc, argv[argc], NULL, envp..., NULL, auxv pairs.
     let mut p = sp + 8 * (argc + 2);
     for _ in 0..100_000 {
-        match word(pid, p) {
+        match r.word(p) {
             Some(0) => break,
             Some(_) => p += 8,
             None => return false,
@@ -35,7 +51,7 @@ pub fn hide(pid: Pid) -> bool {
     }
     p += 8;
     for _ in 0..64 {
-        let Some(kind) = word(pid, p) else {
+        let Some(kind) = r.word(p) else {
             return false;
         };
         if kind == AT_NULL {

@@ -36,13 +36,17 @@ pub struct Tracer {
     outstanding: usize,
     /// (process, directory fd) whose synthetic entries were already returned this pass.
     dirents_done: std::collections::HashSet<(Pid, i32)>,
+    force_workers: bool,
 }
 
 impl Tracer {
     pub fn new(session: Arc<Session>, root: Pid) -> Tracer {
         let hide_vdso = session.hide_vdso();
         workers::block_wake_signals();
-        let workers = session.may_block().then(|| Workers::start(session.clone(), 4));
+        // VURS_FORCE_WORKERS=1 (a benchmark knob): decide every call on a worker thread, to
+        // measure the thread hop against inline decisions (docs/benchmarks.md).
+        let force_workers = std::env::var_os("VURS_FORCE_WORKERS").is_some_and(|v| v == "1");
+        let workers = (force_workers || session.may_block()).then(|| Workers::start(session.clone(), 4));
         let mut t = Tracer {
             session,
             threads: HashMap::new(),
@@ -54,6 +58,7 @@ impl Tracer {
             workers,
             outstanding: 0,
             dirents_done: Default::default(),
+            force_workers,
         };
         t.session.live.lock().insert(root);
         t.procs.insert(root, Proc { mm: Default::default(), fds: Default::default(), threads: 1 });
@@ -130,6 +135,9 @@ impl Tracer {
 
     /// Whether this call may reach a module that blocks: then a worker decides it.
     fn for_worker(&mut self, call: &Call, fds: &Arc<Mutex<crate::fdtable::FdTable>>) -> bool {
+        if self.force_workers {
+            return true;
+        }
         if self.workers.is_none() {
             if !self.session.may_block() {
                 return false;
@@ -270,7 +278,15 @@ impl Tracer {
             return;
         }
         let caller = Caller { tid, tgid, fds };
-        let d = dispatch::decide(&self.session, &caller, &call, &mut scratch);
+        // A bug in a decision must not take the session down: the call fails with EIO.
+        let d = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            dispatch::decide(&self.session, &caller, &call, &mut scratch)
+        }))
+        .unwrap_or_else(|_| Decision {
+            action: Action::Return(-(libc::EIO as i64)),
+            exit: None,
+            note: "internal error (panic) while deciding".into(),
+        });
         self.apply(tid, &call, d);
     }
 
