@@ -2,8 +2,10 @@
 //! [`export_module!`](crate::export_module). Every callback runs behind `catch_unwind`: a
 //! panic becomes `-EIO` for the traced program and a logged line, never a dead session.
 use crate::*;
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 
 /// A negative-errno style error (`Errno(libc::ENOENT)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,8 +181,9 @@ pub trait Module: Sized + Send + Sync + 'static {
         Err((Errno(libc::ENODEV), "this module has no mounts".into()))
     }
     fn umount(&self, _mnt: Self::Mount) {}
-    /// Redirect service: the host path that `subpath` of the mount stands for.
-    fn redirect(&self, _mnt: &Self::Mount, _subpath: &str, _access: u32) -> Result<CString, Errno> {
+    /// Redirect service: the host path that `subpath` of the mount stands for (subpaths are
+    /// bytes, not necessarily UTF-8: hence `Path`).
+    fn redirect(&self, _mnt: &Self::Mount, _subpath: &Path, _access: u32) -> Result<PathBuf, Errno> {
         Err(Errno(libc::ENOSYS))
     }
     /// Syscall service.
@@ -190,13 +193,13 @@ pub trait Module: Sized + Send + Sync + 'static {
 
     // Serve service (set VURS_F_PATH_SERVE). `subpath` is canonical (vurs resolves
     // symlinks and `..` with `stat` and `readlink`); `stat` never follows a final symlink.
-    fn open(&self, _mnt: &Self::Mount, _subpath: &str, _flags: i32, _mode: u32) -> Result<Handle, Errno> {
+    fn open(&self, _mnt: &Self::Mount, _subpath: &Path, _flags: i32, _mode: u32) -> Result<Handle, Errno> {
         Err(Errno(libc::ENOSYS))
     }
-    fn stat(&self, _mnt: &Self::Mount, _subpath: &str) -> Result<vurs_stat, Errno> {
+    fn stat(&self, _mnt: &Self::Mount, _subpath: &Path) -> Result<vurs_stat, Errno> {
         Err(Errno(libc::ENOSYS))
     }
-    fn readlink(&self, _mnt: &Self::Mount, _subpath: &str) -> Result<Vec<u8>, Errno> {
+    fn readlink(&self, _mnt: &Self::Mount, _subpath: &Path) -> Result<Vec<u8>, Errno> {
         Err(Errno(libc::EINVAL))
     }
     fn pread(&self, _h: &Handle, _buf: &mut [u8], _off: i64) -> Result<usize, Errno> {
@@ -364,26 +367,23 @@ pub mod trampolines {
     ) -> c_int {
         let inst = &*inst.cast::<Instance<M>>();
         let m = &*mnt.cast::<M::Mount>();
-        let sub = CStr::from_ptr(subpath).to_bytes();
-        let sub = std::str::from_utf8(sub).ok();
-        let r = guarded(inst, "redirect", Err(Errno(libc::EIO)), || match sub {
-            Some(s) => inst.module.redirect(m, s, access),
-            None => Err(Errno(libc::EILSEQ)),
-        });
+        let sub = Path::new(OsStr::from_bytes(CStr::from_ptr(subpath).to_bytes()));
+        let r = guarded(inst, "redirect", Err(Errno(libc::EIO)), || inst.module.redirect(m, sub, access));
         match r {
             Ok(p) => {
-                let b = p.as_bytes_with_nul();
-                if b.len() > outcap {
+                let b = p.as_os_str().as_bytes();
+                if b.len() + 1 > outcap {
                     return -libc::ENAMETOOLONG;
                 }
                 std::ptr::copy_nonoverlapping(b.as_ptr(), out.cast::<u8>(), b.len());
+                *out.add(b.len()) = 0;
                 0
             }
             Err(Errno(e)) => -e,
         }
     }
-    unsafe fn sub<'a>(p: *const c_char) -> Result<&'a str, Errno> {
-        CStr::from_ptr(p).to_str().map_err(|_| Errno(libc::EILSEQ))
+    unsafe fn sub<'a>(p: *const c_char) -> Result<&'a Path, Errno> {
+        Ok(Path::new(OsStr::from_bytes(CStr::from_ptr(p).to_bytes())))
     }
     fn errno(r: Result<i64, Errno>) -> i64 {
         match r {

@@ -235,8 +235,13 @@ fn translate(
     }
     let start = if raw[0] == b'/' { b"/".to_vec() } else { start_dir(mounts, c, call, p)? };
     let resolver = Resolver { mounts, tgid: c.tgid, tid: c.tid };
-    let r =
-        resolver.resolve(&start, &raw, call.follows(c.tid, p)).map_err(|e| Action::Return(-(e as i64)))?;
+    let follow = call.follows(c.tid, p);
+    if !follow {
+        if let Some(t) = dot_final(&resolver, &start, &raw)? {
+            return Ok(Some(t));
+        }
+    }
+    let r = resolver.resolve(&start, &raw, follow).map_err(|e| Action::Return(-(e as i64)))?;
     if !r.crossed_mount {
         if is_open(call.nr) && crate::procfs::is_mounts_file(&r.virt) {
             if let Some(host) = crate::procfs::synth_mounts(mounts, c.tid) {
@@ -267,6 +272,28 @@ fn translate(
         host.push(b'/');
     }
     Ok(Some(Translated { host, mount: r.mount, served: None, synthesized: false }))
+}
+
+/// A call on the final component itself (rmdir, unlink, mkdir, rename...) whose path
+/// ends in "." or "..": the kernel's answer depends on that name (rmdir(".") is EINVAL,
+/// rmdir("..") ENOTEMPTY), so only the directory part is translated and the name kept.
+fn dot_final(r: &Resolver<'_>, start: &[u8], raw: &[u8]) -> Result<Option<Translated>, Action> {
+    let trimmed = raw.strip_suffix(b"/").unwrap_or(raw);
+    let (dir, last) = match trimmed.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&trimmed[..i.max(1)], &trimmed[i + 1..]),
+        None => (&b"."[..], trimmed),
+    };
+    if last != b"." && last != b".." {
+        return Ok(None);
+    }
+    let res = r.resolve(start, dir, true).map_err(|e| Action::Return(-(e as i64)))?;
+    if !res.crossed_mount {
+        return Ok(None);
+    }
+    let mut host = r.host_path(&res.virt, VURS_ACCESS_READ).map_err(|e| Action::Return(-(e as i64)))?;
+    host.push(b'/');
+    host.extend_from_slice(last);
+    Ok(Some(Translated { host, mount: res.mount, served: None, synthesized: false }))
 }
 
 fn path_call(
@@ -410,7 +437,14 @@ fn exec_script(
         return Ok(false);
     };
     let argv_arg = p.arg as usize + 1;
-    match crate::exec::script_args(&resolver, &cwd_v, &host, &raw, call.args[argv_arg], c.tid, scratch)? {
+    let args_in = crate::exec::ScriptCall {
+        script_host: &host,
+        script_arg: &raw,
+        script_in_mount: r.crossed_mount,
+        argv: call.args[argv_arg],
+        tid: c.tid,
+    };
+    match crate::exec::script_args(&resolver, &cwd_v, &args_in, scratch)? {
         Some((path, argv)) => {
             args[p.arg as usize] = path;
             args[argv_arg] = argv;

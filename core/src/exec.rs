@@ -33,31 +33,43 @@ pub fn shebang(host_path: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     Some((interp, (!rest.is_empty()).then_some(rest)))
 }
 
-/// New (path, argv) arguments for an execve of `script_host`, when its interpreter lies in
-/// a mount. `script_arg` is the path as the caller gave it; `argv` the caller's argv pointer.
-#[allow(clippy::too_many_arguments)]
+/// The execve being looked at.
+pub struct ScriptCall<'a> {
+    /// Host path of the program.
+    pub script_host: &'a [u8],
+    /// The path as the caller gave it (what the interpreter gets as its script argument).
+    pub script_arg: &'a [u8],
+    /// The program lies in a mount (then the kernel would pass the interpreter the host
+    /// path: vurs does the rewrite itself so `$0` stays the caller's path).
+    pub script_in_mount: bool,
+    /// The caller's argv pointer.
+    pub argv: u64,
+    pub tid: i32,
+}
+
+/// New (path, argv) arguments for an execve of a `#!` script when the script or its
+/// interpreter lies in a mount; None when the kernel can do it alone.
 pub fn script_args(
     r: &Resolver<'_>,
     cwd: &[u8],
-    script_host: &[u8],
-    script_arg: &[u8],
-    argv: u64,
-    tid: i32,
+    sc: &ScriptCall<'_>,
     scratch: &mut Scratch,
 ) -> Result<Option<(u64, u64)>, Action> {
     let fail = |e: i32| Action::Return(-(e as i64));
-    let Some((interp, optarg)) = shebang(script_host) else {
-        return Ok(None);
-    };
+    let Some((interp, optarg)) = shebang(sc.script_host) else { return Ok(None) };
     let start = if interp.first() == Some(&b'/') { b"/".to_vec() } else { cwd.to_vec() };
     let res = r.resolve(&start, &interp, true).map_err(fail)?;
-    let Some(m) = res.mount.as_ref().filter(|_| res.crossed_mount) else {
+    if !res.crossed_mount && !sc.script_in_mount {
         return Ok(None);
-    };
-    let host = m
-        .module
-        .redirect(m.mnt, subpath(&res.virt, m.target.as_bytes()), vurs_abi::VURS_ACCESS_EXEC)
-        .map_err(fail)?;
+    }
+    let host = match res.mount.as_ref() {
+        Some(m) => {
+            m.module.redirect(m.mnt, subpath(&res.virt, m.target.as_bytes()), vurs_abi::VURS_ACCESS_EXEC)
+        }
+        None => r.host_path(&res.virt, vurs_abi::VURS_ACCESS_EXEC),
+    }
+    .map_err(fail)?;
+    let (argv, tid, script_arg) = (sc.argv, sc.tid, sc.script_arg);
     // The caller's argv[1..].
     let mut rest = Vec::new();
     if argv != 0 {

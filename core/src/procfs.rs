@@ -57,9 +57,17 @@ pub fn synth_mounts(mounts: &MountTable, tid: i32) -> Option<Vec<u8>> {
     Some(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec())
 }
 
-/// The session's private directory for synthesized files.
+/// The session's private directory for synthesized files: in $TMPDIR if that is a real
+/// host directory (a session may point TMPDIR into a virtual tree), else in /tmp.
 fn session_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("vurs-{}", std::process::id()))
+    static BASE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let base = BASE.get_or_init(|| {
+        std::env::var_os("TMPDIR")
+            .map(std::path::PathBuf::from)
+            .filter(|p| p.is_absolute() && p.is_dir())
+            .unwrap_or_else(|| "/tmp".into())
+    });
+    base.join(format!("vurs-{}", std::process::id()))
 }
 
 /// A new empty private directory (stands in for a directory that exists only virtually).

@@ -75,8 +75,17 @@ fn host_of(mounts: &MountTable, virt: &[u8], access: u32) -> Result<(Vec<u8>, bo
             Ok((m.module.redirect(m.mnt, sub, access)?, true))
         }
         None => match mounts.implicit_dir(virt) {
-            Some(_) if access & vurs_abi::VURS_ACCESS_WRITE != 0 => Err(libc::EROFS),
-            Some(h) => Ok((h, true)),
+            Some(h) => {
+                // A virtual-only directory: creating it again gives the kernel's EEXIST,
+                // removing or renaming it EBUSY (as for a mount point), writing in it EROFS.
+                let exact = mounts.implicit.iter().any(|(v, _)| v.as_slice() == virt);
+                match (exact, access & vurs_abi::VURS_ACCESS_WRITE != 0) {
+                    (_, false) => Ok((h, true)),
+                    (true, true) if access & vurs_abi::VURS_ACCESS_CREATE != 0 => Ok((h, true)),
+                    (true, true) => Err(libc::EBUSY),
+                    (false, true) => Err(libc::EROFS),
+                }
+            }
             None => Ok((virt.to_vec(), false)),
         },
     }
@@ -208,7 +217,7 @@ impl<'a> Resolver<'a> {
             let is_last = todo.is_empty();
             if is_last && !follow_last && !trailing_slash {
                 // Don't follow, but still note whether this lands in a mount.
-                crossed |= self.mounts.find(&cur).is_some();
+                crossed |= self.in_mount(&cur);
                 break;
             }
             match self.lstat(&cur, &mut crossed) {

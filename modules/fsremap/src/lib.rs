@@ -1,9 +1,7 @@
 //! fsremap: show a host file or directory (SOURCE) at another path (TARGET).
 //! A redirect module: paths below TARGET map to paths below SOURCE, and the kernel does
 //! the work on real descriptors. Option `ro`: every write fails with EROFS.
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use vurs_abi::sdk::{Errno, Module, Options, Services};
 use vurs_abi::*;
 
@@ -35,8 +33,8 @@ impl Module for Fsremap {
         Ok(Mnt { source, ro: options.has("ro") && !options.has("rw") })
     }
 
-    fn redirect(&self, m: &Mnt, subpath: &str, access: u32) -> Result<CString, Errno> {
-        let host = if subpath.is_empty() { m.source.clone() } else { m.source.join(subpath) };
+    fn redirect(&self, m: &Mnt, subpath: &Path, access: u32) -> Result<PathBuf, Errno> {
+        let host = if subpath.as_os_str().is_empty() { m.source.clone() } else { m.source.join(subpath) };
         if m.ro {
             let creates_only = access & VURS_ACCESS_CREATE != 0 && access & VURS_ACCESS_WRITE == 0;
             if access & VURS_ACCESS_WRITE != 0 || (creates_only && std::fs::symlink_metadata(&host).is_err())
@@ -44,7 +42,7 @@ impl Module for Fsremap {
                 return Err(Errno(libc::EROFS));
             }
         }
-        CString::new(host.as_os_str().as_bytes()).map_err(|_| Errno(libc::EINVAL))
+        Ok(host)
     }
 }
 

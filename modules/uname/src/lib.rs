@@ -79,8 +79,8 @@ impl Module for Uname {
             .ok_or((Errno(libc::EINVAL), format!("uname serves only {:?}", PROC_FILES.map(|(p, _)| p))))
     }
 
-    fn open(&self, mnt: &usize, subpath: &str, flags: i32, _mode: u32) -> Result<Handle, Errno> {
-        if !subpath.is_empty() {
+    fn open(&self, mnt: &usize, subpath: &std::path::Path, flags: i32, _mode: u32) -> Result<Handle, Errno> {
+        if !subpath.as_os_str().is_empty() {
             return Err(Errno(libc::ENOTDIR));
         }
         let writes = flags & libc::O_ACCMODE != libc::O_RDONLY;
@@ -93,8 +93,8 @@ impl Module for Uname {
         Ok(Box::new(*mnt))
     }
 
-    fn stat(&self, mnt: &usize, subpath: &str) -> Result<vurs_stat, Errno> {
-        if !subpath.is_empty() {
+    fn stat(&self, mnt: &usize, subpath: &std::path::Path) -> Result<vurs_stat, Errno> {
+        if !subpath.as_os_str().is_empty() {
             return Err(Errno(libc::ENOTDIR));
         }
         Ok(file_stat(*mnt))
