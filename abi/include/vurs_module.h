@@ -182,7 +182,7 @@ struct vurs_module {
     int (*syscall)(void *inst, const struct vurs_call *call, struct vurs_result *res);
 
     /* Targets a serving module mounts itself when loaded at start (NULL-terminated list,
-     * or NULL): each gets mount(inst, "", target, "", ...). E.g. the uname module serves
+     * or NULL): each gets mount(inst, NAME, target, "", ...). E.g. the uname module serves
      * /proc/sys/kernel/hostname. */
     const char *const *auto_mounts;
 };
