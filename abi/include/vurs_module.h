@@ -42,6 +42,10 @@ extern "C" {
 #define VURS_F_MAY_BLOCK     0x0004u /* calls may block: run them on worker threads */
 #define VURS_F_SERIAL        0x0008u /* never call this instance from two threads at once */
 #define VURS_F_HIDE_VDSO     0x0010u /* clock calls must trap: hide the vDSO from tracees */
+#define VURS_F_SUBTREE       0x0020u /* redirect maps the mount one-to-one onto a host tree:
+                                        redirect(sub) is redirect("") + "/" + sub for reads,
+                                        so the kernel may resolve a plain name relative to a
+                                        directory inside it without asking the module */
 
 /* verdict of a handler (vurs_result.verdict) */
 #define VURS_PASS    0u /* let the kernel run the call unchanged */

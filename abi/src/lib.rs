@@ -17,6 +17,7 @@ pub const VURS_F_PATH_SERVE: u32 = 0x0002;
 pub const VURS_F_MAY_BLOCK: u32 = 0x0004;
 pub const VURS_F_SERIAL: u32 = 0x0008;
 pub const VURS_F_HIDE_VDSO: u32 = 0x0010;
+pub const VURS_F_SUBTREE: u32 = 0x0020;
 
 pub const VURS_PASS: u32 = 0;
 pub const VURS_RETURN: u32 = 1;
@@ -208,6 +209,7 @@ pub fn layout_report() -> Vec<(String, usize)> {
         ("VURS_F_MAY_BLOCK", VURS_F_MAY_BLOCK),
         ("VURS_F_SERIAL", VURS_F_SERIAL),
         ("VURS_F_HIDE_VDSO", VURS_F_HIDE_VDSO),
+        ("VURS_F_SUBTREE", VURS_F_SUBTREE),
         ("VURS_PASS", VURS_PASS),
         ("VURS_RETURN", VURS_RETURN),
         ("VURS_REWRITE", VURS_REWRITE),

@@ -233,9 +233,20 @@ fn translate(
         }
         return Err(Action::Return(-(libc::ENOENT as i64)));
     }
+    let follow = call.follows(c.tid, p);
+    // The fast path: a plain name, not followed, read-only, relative to a real directory.
+    if !follow
+        && raw[0] != b'/'
+        && mounts.plain_name_passes(&raw)
+        && call.access(c.tid, p) == VURS_ACCESS_READ
+    {
+        let dirfd = p.dirfd.map(|i| call.fd_arg(i as usize)).unwrap_or(libc::AT_FDCWD);
+        if !fdtable::is_virtual(dirfd as i64) {
+            return Ok(None);
+        }
+    }
     let start = if raw[0] == b'/' { b"/".to_vec() } else { start_dir(mounts, c, call, p)? };
     let resolver = Resolver { mounts, tgid: c.tgid, tid: c.tid };
-    let follow = call.follows(c.tid, p);
     if !follow {
         if let Some(t) = dot_final(&resolver, &start, &raw)? {
             return Ok(Some(t));

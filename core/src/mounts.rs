@@ -38,6 +38,10 @@ pub struct MountTable {
     /// Directories that exist only virtually (ancestors of mount targets missing on the
     /// host): virtual path -> an empty private host directory standing in for it.
     pub implicit: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Last components of mount targets and virtual-only directories, and whether every
+    /// mount is a plain subtree (VURS_F_SUBTREE): see `plain_name_passes`.
+    basenames: std::collections::HashSet<Vec<u8>>,
+    all_subtrees: bool,
 }
 
 /// `path` lies at or below `prefix` (both canonical).
@@ -164,6 +168,25 @@ impl MountTable {
         }
         self.synthetic = out;
         self.implicit = implicit;
+        let last = |p: &[u8]| p.rsplit(|&b| b == b'/').next().unwrap_or(b"").to_vec();
+        self.basenames = self.mounts.iter().map(|m| last(m.target.as_bytes())).collect();
+        self.basenames.extend(self.implicit.iter().map(|(v, _)| last(v)));
+        // /proc/<pid>/mounts, opened relative to a /proc directory, is synthesized too.
+        self.basenames.insert(b"mounts".to_vec());
+        self.all_subtrees = self.mounts.iter().all(|m| m.module.flags & vurs_abi::VURS_F_SUBTREE != 0);
+    }
+
+    /// Whether a lookup of the single name `name` (not followed, for reading) relative to a
+    /// real directory gives the same object whether the kernel or vurs resolves it: true
+    /// when every mount is a plain subtree and `name` is not the name of a mount point or
+    /// virtual-only directory. Then the directory's path need not be read at all.
+    pub fn plain_name_passes(&self, name: &[u8]) -> bool {
+        self.all_subtrees
+            && !name.is_empty()
+            && name != b"."
+            && name != b".."
+            && !name.contains(&b'/')
+            && !self.basenames.contains(name)
     }
 
     /// Host path of `virt` when it lies in a virtual-only directory (its stand-in).

@@ -50,6 +50,6 @@ vurs_abi::export_module! {
     module: Fsremap,
     name: "fsremap",
     description: "show a host file or directory at another path (redirect; option ro)",
-    flags: VURS_F_PATH_REDIRECT,
+    flags: VURS_F_PATH_REDIRECT | VURS_F_SUBTREE,
     syscalls: [],
 }
