@@ -235,7 +235,10 @@ fn translate(
     }
     let follow = call.follows(c.tid, p);
     // The fast path: a plain name, not followed, read-only, relative to a real directory.
-    if !follow
+    // (Not for link/rename: their two paths must be compared for EXDEV.)
+    let single = call.spec.is_some_and(|sp| sp.paths.len() == 1);
+    if single
+        && !follow
         && raw[0] != b'/'
         && mounts.plain_name_passes(&raw)
         && call.access(c.tid, p) == VURS_ACCESS_READ
