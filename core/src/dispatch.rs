@@ -112,7 +112,7 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) -> De
     if let Some(spec) = call.spec {
         if s.filter.paths || matches!(spec.kind, Kind::Mount | Kind::Umount) {
             let r = match spec.kind {
-                Kind::Path => path_call(s, c, call, spec.paths, scratch),
+                Kind::Path => path_call(s, c, call, spec.paths, scratch, None),
                 Kind::Getcwd => getcwd(s, c, call),
                 Kind::Getdents => getdents(s, c, call),
                 Kind::Readlink => readlink(s, c, call, spec.paths, scratch),
@@ -214,17 +214,26 @@ struct Translated {
     synthesized: bool,
 }
 
+/// Resolve path argument `p` (`pre`: its text, if already read) and translate it if it
+/// lies in a mount. `virt_out` receives the resolved virtual path when one was computed.
 fn translate(
     mounts: &MountTable,
     c: &Caller,
     call: &Call,
     p: &PathArg,
+    pre: Option<Vec<u8>>,
+    virt_out: &mut Option<Vec<u8>>,
 ) -> Result<Option<Translated>, Action> {
     let addr = call.args[p.arg as usize];
     if addr == 0 && p.null_ok {
         return Ok(None);
     }
-    let raw = memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(-(e.errno() as i64)))?;
+    let raw = match pre {
+        Some(r) => r,
+        None => {
+            memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(-(e.errno() as i64)))?
+        }
+    };
     if raw.is_empty() {
         if let Some((a, bit)) = p.empty {
             if call.args[a as usize] & bit != 0 {
@@ -256,6 +265,7 @@ fn translate(
         }
     }
     let r = resolver.resolve(&start, &raw, follow).map_err(|e| Action::Return(-(e as i64)))?;
+    *virt_out = Some(r.virt.clone());
     if !r.crossed_mount {
         if is_open(call.nr) && crate::procfs::is_mounts_file(&r.virt) {
             if let Some(host) = crate::procfs::synth_mounts(mounts, c.tid) {
@@ -316,13 +326,11 @@ fn path_call(
     call: &Call,
     paths: &[PathArg],
     scratch: &mut Scratch,
+    mut pre: Option<Vec<u8>>,
 ) -> Result<Decision, Action> {
     let mounts = s.mounts.read();
     if mounts.is_empty() {
         return Ok(Decision::pass());
-    }
-    if changes_tree(call) {
-        mounts.nodecache.clear();
     }
     let mut args = call.args;
     let mut notes = Vec::new();
@@ -335,7 +343,18 @@ fn path_call(
                 return Ok(crate::serve::fd_call(c, call));
             }
         }
-        let t = translate(&mounts, c, call, p)?;
+        let mut virt = None;
+        let t = translate(&mounts, c, call, p, pre.take(), &mut virt);
+        // What this call may change, the resolution cache must forget.
+        match tree_change(call) {
+            TreeChange::None => {}
+            TreeChange::All => mounts.nodecache.clear(),
+            TreeChange::Exact => match &virt {
+                Some(v) => mounts.nodecache.forget(v),
+                None => mounts.nodecache.clear(),
+            },
+        }
+        let t = t?;
         if let Some((m, (virt, access))) =
             t.as_ref().and_then(|t| Some((t.mount.as_ref()?, t.served.clone()?)))
         {
@@ -410,12 +429,28 @@ fn sockaddr_call(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) ->
     })
 }
 
-/// Calls that may turn a cached path into something else (a symlink, say).
-fn changes_tree(call: &Call) -> bool {
+/// What a call may change about the paths the resolution cache knows.
+enum TreeChange {
+    None,
+    /// Only the object at its path (created, or a file removed).
+    Exact,
+    /// Whole subtrees (a directory removed or renamed).
+    All,
+}
+
+fn tree_change(call: &Call) -> TreeChange {
+    let creates = |flags: u64| flags & libc::O_CREAT as u64 != 0;
+    let exact_if = |b: bool| if b { TreeChange::Exact } else { TreeChange::None };
     match call.nr {
-        libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2 | libc::SYS_rmdir => true,
-        libc::SYS_unlink | libc::SYS_unlinkat => true,
-        _ => false,
+        libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2 | libc::SYS_rmdir => TreeChange::All,
+        libc::SYS_unlinkat if call.args[2] & libc::AT_REMOVEDIR as u64 != 0 => TreeChange::All,
+        libc::SYS_unlink | libc::SYS_unlinkat => TreeChange::Exact,
+        libc::SYS_mkdir | libc::SYS_mkdirat | libc::SYS_mknod | libc::SYS_mknodat => TreeChange::Exact,
+        libc::SYS_symlink | libc::SYS_symlinkat | libc::SYS_link | libc::SYS_linkat => TreeChange::Exact,
+        libc::SYS_creat | libc::SYS_openat2 => TreeChange::Exact,
+        libc::SYS_open => exact_if(creates(call.args[1])),
+        libc::SYS_openat => exact_if(creates(call.args[2])),
+        _ => TreeChange::None,
     }
 }
 
@@ -530,11 +565,14 @@ fn readlink(
     // The link itself is resolved like any path; magic /proc links are translated back.
     let addr = call.args[p.arg as usize];
     let raw = memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(-(e.errno() as i64)))?;
-    let start = if raw.first() == Some(&b'/') { b"/".to_vec() } else { start_dir(&mounts, c, call, p)? };
-    let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
-    let magic =
-        resolver.resolve(&start, &raw, false).map(|r| crate::procfs::is_magic_link(&r.virt)).unwrap_or(false);
-    let mut d = path_call(s, c, call, paths, scratch)?;
+    // Only paths under /proc (directly, through /dev/fd, or relative) can name one.
+    let maybe_magic = raw.first() != Some(&b'/') || raw.starts_with(b"/proc/") || raw.starts_with(b"/dev/");
+    let magic = maybe_magic && {
+        let start = if raw.first() == Some(&b'/') { b"/".to_vec() } else { start_dir(&mounts, c, call, p)? };
+        let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
+        resolver.resolve(&start, &raw, false).map(|r| crate::procfs::is_magic_link(&r.virt)).unwrap_or(false)
+    };
+    let mut d = path_call(s, c, call, paths, scratch, Some(raw))?;
     if magic {
         d.exit = Some(ExitHook::ReverseLink { buf, size });
     }

@@ -33,31 +33,42 @@ enum Node {
     Other,
 }
 
-/// Virtual paths known not to be symlinks (directories and other files), so a walk need
-/// not lstat them again. Cleared when the session mounts, unmounts, renames or removes
-/// something; a change made outside the session to a cached path (a file replaced by a
-/// symlink into a mount) is not seen: see docs/paths.md.
+/// What a walk found at a virtual path, remembered so the next walk need not lstat it:
+/// a directory, another non-symlink, or nothing. Cleared when the session mounts,
+/// unmounts, creates, renames or removes something. A change made outside the session is
+/// not seen; it matters only if it puts a symlink into a mount where the cache says there
+/// is none (the kernel still resolves the path itself): see docs/paths.md.
 #[derive(Default)]
 pub struct NodeCache {
-    nodes: parking_lot::RwLock<std::collections::HashMap<Vec<u8>, bool>>,
+    nodes: parking_lot::RwLock<std::collections::HashMap<Vec<u8>, Cached>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cached {
+    Dir,
+    Other,
+    Missing,
 }
 
 const NODE_CACHE_MAX: usize = 1 << 16;
 
 impl NodeCache {
-    /// Some(true) for a directory, Some(false) for another non-symlink.
-    fn get(&self, p: &[u8]) -> Option<bool> {
+    fn get(&self, p: &[u8]) -> Option<Cached> {
         self.nodes.read().get(p).copied()
     }
-    fn insert(&self, p: &[u8], is_dir: bool) {
+    fn insert(&self, p: &[u8], c: Cached) {
         let mut d = self.nodes.write();
         if d.len() >= NODE_CACHE_MAX {
             d.clear();
         }
-        d.insert(p.to_vec(), is_dir);
+        d.insert(p.to_vec(), c);
     }
     pub fn clear(&self) {
         self.nodes.write().clear();
+    }
+    /// Forget one path (a file created or removed there).
+    pub fn forget(&self, p: &[u8]) {
+        self.nodes.write().remove(p);
     }
 }
 
@@ -128,9 +139,13 @@ impl<'a> Resolver<'a> {
         if crate::procfs::is_magic_link(virt) {
             return Node::Missing;
         }
-        if let Some(is_dir) = self.mounts.nodecache.get(virt) {
+        if let Some(c) = self.mounts.nodecache.get(virt) {
             *crossed |= self.in_mount(virt);
-            return if is_dir { Node::Dir } else { Node::Other };
+            return match c {
+                Cached::Dir => Node::Dir,
+                Cached::Other => Node::Other,
+                Cached::Missing => Node::Missing,
+            };
         }
         if let Some(m) = self.mounts.find(virt).filter(|m| m.module.serves_paths()) {
             *crossed = true;
@@ -147,11 +162,15 @@ impl<'a> Resolver<'a> {
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
             // A mount target need not exist on the host: it is a directory here.
-            return if self.is_mount_ancestor(virt) { Node::Dir } else { Node::Missing };
+            if self.is_mount_ancestor(virt) {
+                return Node::Dir;
+            }
+            self.mounts.nodecache.insert(virt, Cached::Missing);
+            return Node::Missing;
         }
         match st.st_mode & libc::S_IFMT {
             libc::S_IFDIR => {
-                self.mounts.nodecache.insert(virt, true);
+                self.mounts.nodecache.insert(virt, Cached::Dir);
                 Node::Dir
             }
             libc::S_IFLNK => {
@@ -165,7 +184,7 @@ impl<'a> Resolver<'a> {
                 Node::Symlink(buf)
             }
             _ => {
-                self.mounts.nodecache.insert(virt, false);
+                self.mounts.nodecache.insert(virt, Cached::Other);
                 Node::Other
             }
         }
