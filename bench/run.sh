@@ -5,10 +5,13 @@
 #     (../shared/bench/floor/wl.c, prints ns/op of its timed loop; startup is excluded):
 #       getpid  native | vurs | vurs -m fsremap            (never trapped: seccomp filter cost)
 #       stat    native | vurs | vurs -m fsremap            (fsremap traps stat; no mount matches)
-#       clock   native | vurs -m time                      (clock_gettime via the vDSO)
+#       stat    vurs -b (resolved) | the same decided on a worker thread (VURS_FORCE_WORKERS=1)
+#       clock   native | vurs (vDSO untouched) | vurs -m time  (clock_gettime traps)
 #     each cell is the median of RUNS runs; "+ns" is the added cost per call vs native;
 #  3. macro: ../shared/bench/run.sh (native | floor | proot | vurs | vurs with a bind) over the
-#     five reference workloads, hyperfine tables, quote the "Relative" column.
+#     five reference workloads, hyperfine tables, quote the "Relative" column;
+#  4. a remapped tree: find and tar over a copy of /usr/include shown at another path,
+#     native (on the copy) | vurs -b | proot -b.
 #
 # usage: bench/run.sh [OPTIONS] [LETTERS]       LETTERS: macro workloads, default abcde
 #   --native-only   micro benchmark natively only, skip build and macro (plumbing check)
@@ -101,8 +104,11 @@ if [ "$micro" = 1 ]; then
     "stat|${WL_N_STAT:-200000}|native|"
     "stat|${WL_N_STAT:-200000}|vurs (untrapped)|$vurs --"
     "stat|${WL_N_STAT:-200000}|vurs -m fsremap (trapped, passed)|$vurs -m fsremap --"
+    "stat|${WL_N_STAT:-200000}|vurs -b (trapped, resolved)|$vurs -b /etc/hostname:/etc/passwd --"
+    "stat|${WL_N_STAT:-200000}|vurs -b, decided on a worker|env VURS_FORCE_WORKERS=1 $vurs -b /etc/hostname:/etc/passwd --"
     "clock|${WL_N_CLOCK:-1000000}|native|"
-    "clock|${WL_N_CLOCK:-1000000}|vurs -m time|$vurs -m time --"
+    "clock|${WL_N_CLOCK:-1000000}|vurs (no time module: vDSO)|$vurs --"
+    "clock|${WL_N_CLOCK:-200000}|vurs -m time|$vurs -m time --"
   )
   echo
   echo "== micro: ns per call, median of $runs runs ($(nproc) cpus, $(uname -r))"
@@ -140,5 +146,19 @@ if [ "$macro" = 1 ]; then
   echo "== macro: $shared/run.sh $letters"
   VURS_CMDS="vurs=$vurs --;vurs-fsremap=$vurs -b /etc/hostname:/etc/passwd --" \
     "$shared/run.sh" "$letters" || status=$?
+
+  # --- 4. a remapped tree: find and tar over a copy of /usr/include seen at another path
+  tree=$work/include
+  cp -a /usr/include "$tree"
+  target=/opt/vurs-bench-include
+  for job in "find $target -name '*.h' | wc -l" "tar cf - $target 2>/dev/null | wc -c"; do
+    echo
+    echo "=== remapped tree: $job  (native: the same on the copy itself)"
+    native_job=${job//$target/$tree}
+    args=(-N --warmup 1 --runs 5 -n native "bash -c \"$native_job\""
+      -n vurs "$vurs -b $tree:$target -- bash -c \"$job\"")
+    command -v proot >/dev/null && args+=(-n proot "proot -b $tree:$target bash -c \"$job\"")
+    hyperfine "${args[@]}" || status=$?
+  done
 fi
 exit "$status"

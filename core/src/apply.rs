@@ -40,9 +40,9 @@ pub fn set_call(tid: Pid, call: &Call, nr: i64, args: &[u64; 6]) -> io::Result<(
     if nr != call.nr {
         ptrace::poke_user(tid, arch::OFF_ORIG_RAX, nr as u64)?;
     }
-    for i in 0..6 {
-        if args[i] != call.args[i] {
-            ptrace::poke_user(tid, arch::arg_offset(i), args[i])?;
+    for (i, (&new, &old)) in args.iter().zip(call.args.iter()).enumerate() {
+        if new != old {
+            ptrace::poke_user(tid, arch::arg_offset(i), new)?;
         }
     }
     Ok(())

@@ -1,3 +1,6 @@
+// Helpers here return Result<Decision, Decision>: both arms are the tracee's answer, Err
+// only short-circuits with `?`, so the large Err variant is intended.
+#![allow(clippy::result_large_err)]
 //! Served trees and virtual descriptors: calls on paths below a serving module's mount,
 //! and on descriptors it owns (numbers in the virtual range, see fdtable.rs), are
 //! answered by the module; the kernel never sees them.
@@ -385,10 +388,7 @@ fn dup2(c: &Caller, old: i32, new: i32, flags: u64) -> Result<Decision, Decision
 fn getdents(c: &Caller, f: &OpenFile, buf: u64, cap: usize) -> Result<Decision, Decision> {
     let mut out = Vec::with_capacity(cap.min(64 * 1024));
     let mut off = f.offset.lock();
-    loop {
-        let Some((ino, kind, name)) = f.module.readdir(f.handle, *off as u64).map_err(err)? else {
-            break;
-        };
+    while let Some((ino, kind, name)) = f.module.readdir(f.handle, *off as u64).map_err(err)? {
         // struct linux_dirent64: ino, off, reclen, type, name, NUL, padded to 8.
         let reclen = (8 + 8 + 2 + 1 + name.len() + 1 + 7) & !7;
         if out.len() + reclen > cap {
