@@ -180,15 +180,6 @@ fn c_header_and_rust_mirror_agree() {
     );
 }
 
-/// A python3 to run under vurs (the system one, not a wrapper script, if present).
-fn python() -> String {
-    let sys = Path::new("/usr/bin/python3");
-    if sys.exists() {
-        sys.display().to_string()
-    } else {
-        "python3".into()
-    }
-}
 
 /// Build tests/modules/tiny.c with `defines` into dir/lib{name}.so.
 fn tiny(dir: &TempDir, name: &str, defines: &[&str]) -> PathBuf {

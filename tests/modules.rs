@@ -15,15 +15,6 @@ fn v() -> String {
     vurs().display().to_string()
 }
 
-/// A python3 to run under vurs (the system one, not a wrapper script, if present).
-fn python() -> String {
-    let sys = Path::new("/usr/bin/python3");
-    if sys.exists() {
-        sys.display().to_string()
-    } else {
-        "python3".into()
-    }
-}
 
 fn run(args: &[&str]) -> Output {
     let mut c = Command::new(vurs());

@@ -90,3 +90,13 @@ pub fn as_nobody(cmd: &[&str]) -> Command {
     c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).args(cmd);
     c
 }
+
+/// A python3 to run under vurs (the system one, not a wrapper script, if present).
+pub fn python() -> String {
+    let sys = Path::new("/usr/bin/python3");
+    if sys.exists() {
+        sys.display().to_string()
+    } else {
+        "python3".into()
+    }
+}
