@@ -180,7 +180,6 @@ fn c_header_and_rust_mirror_agree() {
     );
 }
 
-
 /// Build tests/modules/tiny.c with `defines` into dir/lib{name}.so.
 fn tiny(dir: &TempDir, name: &str, defines: &[&str]) -> PathBuf {
     let out = dir.join(&format!("lib{name}.so"));

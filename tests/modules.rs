@@ -15,7 +15,6 @@ fn v() -> String {
     vurs().display().to_string()
 }
 
-
 fn run(args: &[&str]) -> Output {
     let mut c = Command::new(vurs());
     c.args(args);
@@ -657,4 +656,33 @@ fn rust_module_panic_in_init_is_a_load_error() {
     // The panic message may precede it (Rust's panic hook); vurs's own line is the last.
     let last = stderr(&o).lines().last().unwrap_or("").to_string();
     assert!(last.starts_with("vurs: ") && last.contains("init panicked"), "{}", show(&o));
+}
+
+/// Modules see the caller's credentials, also after the program changed them (root
+/// session dropping to nobody); the credentials of another process are not affected.
+#[test]
+fn modules_see_credential_changes() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: setresuid to another user is impossible, nothing to check");
+        return;
+    }
+    let dir = TempDir::new("credprobe");
+    let so = build_so(&dir, "credprobe", &repo().join("tests/modules/credprobe.c"), &[]);
+    let so = so.display().to_string();
+    let py = python();
+    let o = run(&[
+        "-m",
+        &so,
+        "--",
+        &py,
+        "-c",
+        "import os, subprocess\n\
+         print(os.getpid())\n\
+         pid = os.fork()\n\
+         if pid == 0:\n\
+         \x20   os.setresuid(65534, 65534, 65534); print(os.getpid()); os._exit(0)\n\
+         os.waitpid(pid, 0)\n\
+         print(os.getpid())",
+    ]);
+    assert_eq!(stdout(&o), "0\n65534\n0\n", "{}", show(&o));
 }

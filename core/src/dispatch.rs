@@ -79,6 +79,7 @@ pub struct Caller {
     pub tgid: Pid,
     /// The process's virtual descriptors.
     pub fds: std::sync::Arc<parking_lot::Mutex<fdtable::FdTable>>,
+    pub creds: crate::tracer::tasks::Creds,
 }
 
 fn readlink_host(p: &str) -> Option<Vec<u8>> {
@@ -106,6 +107,9 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) -> De
         return control_call(s, c, call);
     }
     let path_kind = call.spec.is_some_and(|sp| sp.kind == Kind::Path);
+    if crate::syscall::table::is_state_call(call.nr) {
+        return Decision { action: Action::Pass, exit: Some(ExitHook::RefreshCreds), note: String::new() };
+    }
     if s.filter.virtual_fds && !path_kind && on_virtual_fd(call) {
         return crate::serve::fd_call(c, call);
     }
@@ -149,9 +153,9 @@ fn syscall_service(
     m: &crate::module::Module,
     scratch: &mut Scratch,
 ) -> Decision {
-    // SAFETY: getuid and friends cannot fail.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    let caller = vurs_caller { pid: c.tgid, tid: c.tid, uid, euid: uid, gid, egid: gid };
+    let cr = c.creds;
+    let caller =
+        vurs_caller { pid: c.tgid, tid: c.tid, uid: cr.uid, euid: cr.euid, gid: cr.gid, egid: cr.egid };
     let ctx = CallCtx {
         tid: c.tid,
         session: s,

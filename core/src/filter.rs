@@ -17,6 +17,8 @@ pub struct FilterSpec {
     pub syscalls: BTreeSet<i64>,
     /// getdents64 too (to list mount points missing on the host; see main.rs for when).
     pub dirents: bool,
+    /// Credential and umask changes (any module is loaded: modules see the caller's).
+    pub state: bool,
 }
 
 impl FilterSpec {
@@ -35,6 +37,11 @@ impl FilterSpec {
         }
         for &nr in &self.syscalls {
             rules.insert(nr, vec![]);
+        }
+        if self.state {
+            for &sysno in table::STATE_CALLS {
+                rules.insert(sysno as i64, vec![]);
+            }
         }
         if self.virtual_fds {
             for &(sysno, arg) in table::FD_CALLS {

@@ -36,7 +36,7 @@ impl Session {
     pub fn new(modules: Vec<Module>, extra_paths: bool) -> Session {
         let modules: Vec<Arc<Module>> = modules.into_iter().map(Arc::new).collect();
         let modules_block = modules.iter().any(|m| m.may_block());
-        let mut filter = FilterSpec { paths: extra_paths, ..Default::default() };
+        let mut filter = FilterSpec { paths: extra_paths, state: !modules.is_empty(), ..Default::default() };
         let mut owner = HashMap::new();
         for m in &modules {
             filter.paths |= m.is_path_module();

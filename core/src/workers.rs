@@ -21,6 +21,7 @@ pub struct Job {
     pub call: Call,
     pub fds: Arc<Mutex<FdTable>>,
     pub slot: Option<u64>,
+    pub creds: crate::tracer::tasks::Creds,
 }
 
 pub struct Done {
@@ -84,7 +85,7 @@ impl Workers {
                 .name(format!("vurs-worker-{i}"))
                 .spawn(move || {
                     for job in jobs {
-                        let caller = Caller { tid: job.tid, tgid: job.tgid, fds: job.fds };
+                        let caller = Caller { tid: job.tid, tgid: job.tgid, fds: job.fds, creds: job.creds };
                         let mut scratch = Scratch { tid: job.tid, slot: job.slot, used: 0 };
                         let decision = catch_unwind(AssertUnwindSafe(|| {
                             dispatch::decide(&session, &caller, &job.call, &mut scratch)

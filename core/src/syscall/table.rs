@@ -238,8 +238,26 @@ pub static FD_CALLS: &[(Sysno, u8)] = &[
     (Sysno::statx, 0),
 ];
 
+/// Calls that change what vurs keeps per process (credentials, umask): trapped whenever a
+/// module is loaded, seen at their exit.
+pub static STATE_CALLS: &[Sysno] = &[
+    Sysno::setuid,
+    Sysno::setgid,
+    Sysno::setreuid,
+    Sysno::setregid,
+    Sysno::setresuid,
+    Sysno::setresgid,
+    Sysno::setfsuid,
+    Sysno::setfsgid,
+    Sysno::umask,
+];
+
 pub fn path_spec(nr: i64) -> Option<&'static Spec> {
     PATH_CALLS.iter().find(|s| s.nr == nr)
+}
+
+pub fn is_state_call(nr: i64) -> bool {
+    STATE_CALLS.iter().any(|&s| s as i64 == nr)
 }
 
 /// The call's name, for messages and --trace.

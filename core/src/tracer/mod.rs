@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
-use tasks::{ExitHook, Injected, Mm, Proc, Thread, REGION_SIZE};
+use tasks::{Creds, ExitHook, Injected, Mm, Proc, Thread, REGION_SIZE};
 
 const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
 const CLONE_VM: u64 = libc::CLONE_VM as u64;
@@ -61,7 +61,10 @@ impl Tracer {
             force_workers,
         };
         t.session.live.lock().insert(root);
-        t.procs.insert(root, Proc { mm: Default::default(), fds: Default::default(), threads: 1 });
+        t.procs.insert(
+            root,
+            Proc { mm: Default::default(), fds: Default::default(), threads: 1, creds: Creds::own() },
+        );
         t.threads.insert(root, Thread { tgid: root, slot: None, exit_hook: None, injected: None });
         t
     }
@@ -212,7 +215,7 @@ impl Tracer {
             } else {
                 Arc::new(Mutex::new(pp.fds.lock().clone()))
             };
-            self.procs.insert(tgid, Proc { mm, fds, threads: 1 });
+            self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds: pp.creds });
             self.session.live.lock().insert(tgid);
         }
         self.threads.insert(child, Thread { tgid, slot: None, exit_hook: None, injected: None });
@@ -232,6 +235,7 @@ impl Tracer {
             self.threads.remove(&k);
         }
         self.threads.insert(pid, Thread { tgid: pid, slot: None, exit_hook: None, injected: None });
+        let creds = self.procs.get(&tgid).map(|p| p.creds).unwrap_or_else(Creds::own);
         let fds = self.procs.get(&tgid).map(|p| {
             let mut t = p.fds.lock().clone();
             t.exec();
@@ -245,7 +249,12 @@ impl Tracer {
         }
         self.procs.insert(
             pid,
-            Proc { mm: Default::default(), fds: Arc::new(Mutex::new(fds.unwrap_or_default())), threads: 1 },
+            Proc {
+                mm: Default::default(),
+                fds: Arc::new(Mutex::new(fds.unwrap_or_default())),
+                threads: 1,
+                creds,
+            },
         );
         if self.hide_vdso {
             crate::vdso::hide(pid);
@@ -272,12 +281,14 @@ impl Tracer {
             return resume(tid, 0);
         };
         if self.for_worker(&call, &fds) {
-            let job = Job { tid, tgid, call, fds, slot };
+            let creds = self.procs.get(&tgid).map(|p| p.creds).unwrap_or_default();
+            let job = Job { tid, tgid, call, fds, slot, creds };
             self.workers.as_ref().expect("workers").submit(job);
             self.outstanding += 1;
             return;
         }
-        let caller = Caller { tid, tgid, fds };
+        let creds = self.procs.get(&tgid).map(|p| p.creds).unwrap_or_default();
+        let caller = Caller { tid, tgid, fds, creds };
         // A bug in a decision must not take the session down: the call fails with EIO.
         let d = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             dispatch::decide(&self.session, &caller, &call, &mut scratch)
@@ -384,6 +395,12 @@ impl Tracer {
                 {
                     ret = data.len() as i64;
                 }
+            }
+        }
+        if matches!(hook, ExitHook::RefreshCreds) && ret >= 0 {
+            let tgid = self.threads[&tid].tgid;
+            if let (Some(c), Some(p)) = (Creds::read(tid), self.procs.get_mut(&tgid)) {
+                p.creds = c;
             }
         }
         if let ExitHook::Unlink(path) = &hook {

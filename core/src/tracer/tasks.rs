@@ -32,6 +32,53 @@ pub struct Proc {
     pub mm: Arc<Mutex<Mm>>,
     pub fds: Arc<Mutex<FdTable>>,
     pub threads: usize,
+    /// Credentials and umask, refreshed when the process changes them.
+    pub creds: Creds,
+}
+
+/// What a process runs as (given to modules with each call).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Creds {
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub umask: u32,
+}
+
+impl Creds {
+    /// vurs's own (the first tracee starts with them).
+    pub fn own() -> Creds {
+        // SAFETY: these calls cannot fail.
+        unsafe {
+            let umask = libc::umask(0o022);
+            libc::umask(umask);
+            Creds {
+                uid: libc::getuid(),
+                euid: libc::geteuid(),
+                gid: libc::getgid(),
+                egid: libc::getegid(),
+                umask,
+            }
+        }
+    }
+
+    /// Read from /proc/<tid>/status (after the tracee changed them).
+    pub fn read(tid: i32) -> Option<Creds> {
+        let text = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+        let field = |name: &str| -> Option<Vec<u32>> {
+            let line = text.lines().find(|l| l.starts_with(name))?;
+            Some(line[name.len()..].split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        };
+        let uid = field("Uid:")?;
+        let gid = field("Gid:")?;
+        let umask = text
+            .lines()
+            .find(|l| l.starts_with("Umask:"))
+            .and_then(|l| u32::from_str_radix(l[6..].trim(), 8).ok())
+            .unwrap_or(0o022);
+        Some(Creds { uid: *uid.first()?, euid: *uid.get(1)?, gid: *gid.first()?, egid: *gid.get(1)?, umask })
+    }
 }
 
 /// Saved state of a call that was replaced by an injected mmap.
@@ -49,6 +96,8 @@ pub enum ExitHook {
     ReverseLink { buf: u64, size: u64 },
     /// At the end of a real directory, add entries for mount points missing on the host.
     Dirents { fd: i32, buf: u64, cap: u64, entries: Vec<(Vec<u8>, u8)> },
+    /// Re-read the process's credentials and umask (it changed them).
+    RefreshCreds,
     /// Remove a synthesized file the call has opened.
     Unlink(Vec<u8>),
     /// Only log the result (--trace).
