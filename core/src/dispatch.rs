@@ -15,7 +15,7 @@ use crate::tracer::tasks::{ExitHook, SLOT_SIZE};
 use std::cell::Cell;
 use vurs_abi::*;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Action {
     /// Let the kernel run it.
     Pass,
@@ -25,6 +25,8 @@ pub enum Action {
     Rewrite([u64; 6]),
     /// Scratch memory is needed first: map it, then decide again.
     NeedScratch,
+    /// Put a copy of a virtual file at a real descriptor number (see materialize.rs).
+    Materialize(std::sync::Arc<parking_lot::Mutex<Option<crate::tracer::materialize::Plan>>>),
 }
 
 #[derive(Debug, Clone)]
@@ -111,7 +113,7 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) -> De
         return Decision { action: Action::Pass, exit: Some(ExitHook::RefreshCreds), note: String::new() };
     }
     if s.filter.virtual_fds && !path_kind && on_virtual_fd(call) {
-        return crate::serve::fd_call(c, call);
+        return crate::serve::fd_call(c, call, scratch);
     }
     if let Some(spec) = call.spec {
         if s.filter.paths || matches!(spec.kind, Kind::Mount | Kind::Umount) {
@@ -344,7 +346,7 @@ fn path_call(
         // The AT_EMPTY_PATH form on a virtual descriptor: a call on that descriptor.
         if let Some(dfd) = p.dirfd {
             if fdtable::is_virtual(call.args[dfd as usize] as i64) && is_empty_path(c, call, p) {
-                return Ok(crate::serve::fd_call(c, call));
+                return Ok(crate::serve::fd_call(c, call, scratch));
             }
         }
         let mut virt = None;

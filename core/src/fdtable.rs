@@ -1,19 +1,33 @@
 //! Per-process table of virtual descriptors (those a serving module owns). Real
 //! descriptors are the kernel's business and are not tracked here.
 //!
-//! Virtual descriptors are numbers in [VFD_BASE, VFD_BASE + VFD_COUNT): above any number
-//! the kernel can hand out (fs.nr_open is at most 2^30 by default 2^20), so the seccomp
-//! filter can trap calls on them by number alone, and calls on real descriptors never
-//! stop. See docs/architecture.md, "Virtual descriptors".
+//! Virtual descriptors are numbers in [vfd_base(), vfd_base() + VFD_COUNT), where the base
+//! is the system's `fs.nr_open` (2^20 by default): the kernel never hands out a descriptor
+//! that high (RLIMIT_NOFILE cannot exceed nr_open), so the seccomp filter can trap calls on
+//! them by number alone and calls on real descriptors never stop. The range starts as low
+//! as that allows because programs index arrays by descriptor number (bash allocates one
+//! slot per number up to the highest it has seen). See docs/architecture.md.
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-pub const VFD_BASE: i32 = 0x3000_0000;
-pub const VFD_COUNT: i32 = 0x0100_0000;
+pub const VFD_COUNT: i32 = 1 << 16;
+
+/// First virtual descriptor number (read once, before the filter is built).
+pub fn vfd_base() -> i32 {
+    static BASE: OnceLock<i32> = OnceLock::new();
+    *BASE.get_or_init(|| {
+        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(1 << 20);
+        nr_open.clamp(1 << 20, (i32::MAX - VFD_COUNT) as i64) as i32
+    })
+}
 
 pub fn is_virtual(fd: i64) -> bool {
     let fd = fd as i32;
-    (VFD_BASE..VFD_BASE + VFD_COUNT).contains(&fd)
+    let base = vfd_base();
+    (base..base + VFD_COUNT).contains(&fd)
 }
 
 /// An open file description owned by a module (shared by dup and fork).
@@ -52,14 +66,15 @@ impl FdTable {
     }
     /// Lowest free virtual number >= min.
     pub fn alloc(&mut self, min: i32, entry: Entry) -> Option<i32> {
-        let mut n = min.max(VFD_BASE);
+        let base = vfd_base();
+        let mut n = min.max(base);
         for (&k, _) in self.fds.range(n..) {
             if k != n {
                 break;
             }
             n += 1;
         }
-        if n >= VFD_BASE + VFD_COUNT {
+        if n >= base + VFD_COUNT {
             return None;
         }
         self.fds.insert(n, entry);

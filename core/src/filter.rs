@@ -1,6 +1,6 @@
 //! The seccomp filter, as data: which calls trap. Built from what the loaded modules
 //! declare; compiled to BPF by seccompiler; installed in the first child before exec.
-use crate::fdtable::{VFD_BASE, VFD_COUNT};
+use crate::fdtable::{vfd_base, VFD_COUNT};
 use crate::syscall::table;
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
@@ -50,13 +50,13 @@ impl FilterSpec {
                     continue; // already traps unconditionally
                 }
                 let conds = vec![
-                    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Ge, VFD_BASE as u64)
+                    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Ge, vfd_base() as u64)
                         .expect("valid condition"),
                     SeccompCondition::new(
                         arg,
                         SeccompCmpArgLen::Dword,
                         SeccompCmpOp::Lt,
-                        (VFD_BASE + VFD_COUNT) as u64,
+                        (vfd_base() + VFD_COUNT) as u64,
                     )
                     .expect("valid condition"),
                 ];

@@ -4,11 +4,12 @@
 //! Served trees and virtual descriptors: calls on paths below a serving module's mount,
 //! and on descriptors it owns (numbers in the virtual range, see fdtable.rs), are
 //! answered by the module; the kernel never sees them.
-use crate::dispatch::{Action, Caller, Decision};
-use crate::fdtable::{self, Entry, OpenFile, VFD_BASE};
+use crate::dispatch::{Action, Caller, Decision, Scratch};
+use crate::fdtable::{self, vfd_base, Entry, OpenFile};
 use crate::memory;
 use crate::mounts::{self, Mount};
 use crate::syscall::Call;
+use crate::tracer::materialize::Plan;
 use std::sync::Arc;
 use syscalls::Sysno;
 use vurs_abi::vurs_stat;
@@ -113,7 +114,7 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
                 });
                 module.users.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let entry = Entry { file, cloexec: flags & libc::O_CLOEXEC != 0 };
-                match c.fds.lock().alloc(VFD_BASE, entry) {
+                match c.fds.lock().alloc(vfd_base(), entry) {
                     Some(fd) => ok(fd as i64, &format!("virtual fd by {}", module.name)),
                     None => err(libc::EMFILE),
                 }
@@ -182,8 +183,8 @@ fn entry(c: &Caller, fd: i32) -> Result<Entry, Decision> {
 }
 
 /// A call on a virtual descriptor (`fd` is in the virtual range).
-pub fn fd_call(c: &Caller, call: &Call) -> Decision {
-    match fd_call_inner(c, call) {
+pub fn fd_call(c: &Caller, call: &Call, scratch: &mut Scratch) -> Decision {
+    match fd_call_inner(c, call, scratch) {
         Ok(d) | Err(d) => d,
     }
 }
@@ -217,13 +218,14 @@ fn iovecs(c: &Caller, addr: u64, n: u64) -> Result<Vec<(u64, usize)>, Decision> 
         .collect())
 }
 
-fn fd_call_inner(c: &Caller, call: &Call) -> Result<Decision, Decision> {
+fn fd_call_inner(c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decision, Decision> {
     let a = call.args;
     let fd = a[0] as i32;
     let sys = Sysno::new(call.nr as usize);
     // Calls whose virtual descriptor is not the first argument.
     match sys {
-        Some(Sysno::dup2) | Some(Sysno::dup3) => return dup2(c, a[0] as i32, a[1] as i32, a[2]),
+        Some(Sysno::dup2) => return dup2(c, a[0] as i32, a[1] as i32, 0, scratch),
+        Some(Sysno::dup3) => return dup2(c, a[0] as i32, a[1] as i32, a[2], scratch),
         Some(Sysno::mmap) => return Ok(err(libc::ENODEV)),
         Some(Sysno::close_range) => {
             let (lo, hi) = (a[0] as u32, a[1] as u32);
@@ -318,7 +320,7 @@ fn fd_call_inner(c: &Caller, call: &Call) -> Result<Decision, Decision> {
         }
         Some(Sysno::dup) => {
             let entry = Entry { file: e.file.clone(), cloexec: false };
-            match c.fds.lock().alloc(VFD_BASE, entry) {
+            match c.fds.lock().alloc(vfd_base(), entry) {
                 Some(n) => ok(n as i64, "served dup"),
                 None => err(libc::EMFILE),
             }
@@ -353,7 +355,7 @@ fn fcntl(c: &Caller, fd: i32, e: &Entry, cmd: i32, arg: u64) -> Result<Decision,
         libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
             // A minimum below the virtual range still gives a virtual number (documented).
             let entry = Entry { file: e.file.clone(), cloexec: cmd == libc::F_DUPFD_CLOEXEC };
-            match c.fds.lock().alloc((arg as i32).max(VFD_BASE), entry) {
+            match c.fds.lock().alloc((arg as i32).max(vfd_base()), entry) {
                 Some(n) => ok(n as i64, "served dup"),
                 None => err(libc::EMFILE),
             }
@@ -362,27 +364,76 @@ fn fcntl(c: &Caller, fd: i32, e: &Entry, cmd: i32, arg: u64) -> Result<Decision,
     })
 }
 
-fn dup2(c: &Caller, old: i32, new: i32, flags: u64) -> Result<Decision, Decision> {
+fn dup2(c: &Caller, old: i32, new: i32, flags: u64, scratch: &mut Scratch) -> Result<Decision, Decision> {
     if !fdtable::is_virtual(old as i64) {
         // A real descriptor onto a virtual number: the kernel cannot hold it there.
         return Ok(err(libc::EBADF));
     }
     let e = entry(c, old)?;
+    let cloexec = flags as i32 & libc::O_CLOEXEC != 0;
     if !fdtable::is_virtual(new as i64) {
-        // Materializing a virtual file at a real number is not supported yet.
-        crate::tracelog::module_line(
-            vurs_abi::VURS_LOG_WARN,
-            "core",
-            "dup2 of a virtual descriptor onto a real number is not supported (EOPNOTSUPP)",
-        );
-        return Ok(err(libc::EOPNOTSUPP));
+        return materialize(c, &e.file, new, cloexec, scratch);
     }
     if old == new {
         return Ok(ok(new as i64, "served dup2"));
     }
-    let entry = Entry { file: e.file.clone(), cloexec: flags as i32 & libc::O_CLOEXEC != 0 };
-    c.fds.lock().set(new, entry);
+    c.fds.lock().set(new, Entry { file: e.file.clone(), cloexec });
     Ok(ok(new as i64, "served dup2"))
+}
+
+/// Largest virtual file copied to a real descriptor by dup2.
+const MAX_MATERIALIZE: usize = 64 << 20;
+
+/// dup2 of a virtual file onto a real number: a snapshot of its contents from the current
+/// offset on, in a memfd of vurs's that the tracee opens there (tracer/materialize.rs).
+fn materialize(
+    c: &Caller,
+    f: &OpenFile,
+    newfd: i32,
+    cloexec: bool,
+    scratch: &mut Scratch,
+) -> Result<Decision, Decision> {
+    if f.flags & libc::O_ACCMODE != libc::O_RDONLY {
+        return Ok(err(libc::EOPNOTSUPP)); // a snapshot cannot take writes back
+    }
+    let name = std::ffi::CString::new("vurs-virtual-file").expect("no NUL");
+    // SAFETY: plain memfd_create; the descriptor is owned right away.
+    let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if raw < 0 {
+        return Ok(err(libc::EMFILE));
+    }
+    // SAFETY: raw is a new descriptor we own.
+    let memfd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    let mut file = std::fs::File::from(memfd);
+    let mut off = *f.offset.lock();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0usize;
+    loop {
+        let n = f.module.pread(f.handle, &mut buf, off).map_err(err)?;
+        if n == 0 {
+            break;
+        }
+        total += n;
+        if total > MAX_MATERIALIZE {
+            return Ok(err(libc::EFBIG));
+        }
+        std::io::Write::write_all(&mut file, &buf[..n]).map_err(|_| err(libc::EIO))?;
+        off += n as i64;
+    }
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(|_| err(libc::EIO))?;
+    let path = format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(&file));
+    let path_addr = scratch.put_cstr(path.as_bytes()).map_err(|a| Decision {
+        action: a,
+        exit: None,
+        note: String::new(),
+    })?;
+    let plan = Plan { path_addr, newfd, cloexec, memfd: file.into() };
+    let _ = c;
+    Ok(Decision {
+        action: Action::Materialize(std::sync::Arc::new(parking_lot::Mutex::new(Some(plan)))),
+        exit: None,
+        note: format!("virtual file copied to fd {newfd}"),
+    })
 }
 
 fn getdents(c: &Caller, f: &OpenFile, buf: u64, cap: usize) -> Result<Decision, Decision> {

@@ -34,6 +34,9 @@ pub fn regs_sp(r: &Regs) -> u64 {
 pub fn regs_ret(r: &Regs) -> i64 {
     r.rax as i64
 }
+pub fn regs_set_ret(r: &mut Regs, v: i64) {
+    r.rax = v as u64;
+}
 /// Prepare `r` (taken at a syscall-exit stop) to execute syscall `nr` with `args` again
 /// from the same instruction once resumed.
 pub fn regs_restart(r: &mut Regs, nr: u64, args: &[u64; 6], ip_at_entry: u64) {

@@ -199,7 +199,7 @@ pub static PATH_CALLS: &[Spec] = &[
 ];
 
 /// Descriptor-taking calls: (number, index of the fd argument). Trapped only when that
-/// argument lies in the virtual-fd range (see `crate::fdtable::VFD_BASE`).
+/// argument lies in the virtual-fd range (see `crate::fdtable::vfd_base`).
 pub static FD_CALLS: &[(Sysno, u8)] = &[
     (Sysno::read, 0),
     (Sysno::write, 0),

@@ -1,6 +1,7 @@
 //! The tracer thread: waits for stops, keeps the task tables, and for each seccomp stop
 //! runs decode -> dispatch -> apply. Every ptrace request is made from this thread.
 pub mod event;
+pub mod materialize;
 pub mod tasks;
 
 use crate::apply;
@@ -65,7 +66,10 @@ impl Tracer {
             root,
             Proc { mm: Default::default(), fds: Default::default(), threads: 1, creds: Creds::own() },
         );
-        t.threads.insert(root, Thread { tgid: root, slot: None, exit_hook: None, injected: None });
+        t.threads.insert(
+            root,
+            Thread { tgid: root, slot: None, exit_hook: None, injected: None, materializing: None },
+        );
         t
     }
 
@@ -218,7 +222,8 @@ impl Tracer {
             self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds: pp.creds });
             self.session.live.lock().insert(tgid);
         }
-        self.threads.insert(child, Thread { tgid, slot: None, exit_hook: None, injected: None });
+        self.threads
+            .insert(child, Thread { tgid, slot: None, exit_hook: None, injected: None, materializing: None });
         resume(parent, 0);
         if let Some(status) = self.parked.remove(&child) {
             self.on_status(child, status);
@@ -234,7 +239,10 @@ impl Tracer {
         for k in gone {
             self.threads.remove(&k);
         }
-        self.threads.insert(pid, Thread { tgid: pid, slot: None, exit_hook: None, injected: None });
+        self.threads.insert(
+            pid,
+            Thread { tgid: pid, slot: None, exit_hook: None, injected: None, materializing: None },
+        );
         let creds = self.procs.get(&tgid).map(|p| p.creds).unwrap_or_else(Creds::own);
         let fds = self.procs.get(&tgid).map(|p| {
             let mut t = p.fds.lock().clone();
@@ -263,6 +271,11 @@ impl Tracer {
     }
 
     fn on_seccomp(&mut self, tid: Pid) {
+        if self.threads.get(&tid).is_some_and(|t| t.materializing.is_some()) {
+            // A step of a materialization trapped: let it run to its exit.
+            let _ = ptrace::syscall(tid, 0);
+            return;
+        }
         let call = match Call::fetch(tid) {
             Ok(c) => c,
             Err(_) => return resume(tid, 0),
@@ -322,6 +335,15 @@ impl Tracer {
             }
             Action::Rewrite(args) => apply::set_call(tid, call, call.nr, &args),
             Action::NeedScratch => return self.inject_mmap(tid, call),
+            Action::Materialize(plan) => {
+                if let Some(l) = line {
+                    tracelog::line(&format!("{l} = (injecting)"));
+                }
+                let Some(plan) = plan.lock().take() else { return resume(tid, 0) };
+                let running = materialize::start(tid, call, plan);
+                self.threads.get_mut(&tid).expect("known thread").materializing = running;
+                return;
+            }
         };
         if r.is_err() {
             return; // the tracee died meanwhile
@@ -363,6 +385,10 @@ impl Tracer {
 
     fn on_syscall_exit(&mut self, tid: Pid) {
         let t = self.threads.get_mut(&tid).expect("known thread");
+        if let Some(m) = t.materializing.take() {
+            t.materializing = materialize::on_syscall_stop(tid, m);
+            return;
+        }
         if let Some(inj) = t.injected.take() {
             let tgid = t.tgid;
             let ret = apply::result(tid).unwrap_or(-1);
@@ -491,6 +517,7 @@ fn format_call(tid: Pid, call: &Call, d: &Decision) -> String {
         Action::Return(_) => format!("virtualized ({})", d.note),
         Action::Rewrite(_) => d.note.clone(),
         Action::NeedScratch => "needs scratch".to_string(),
+        Action::Materialize(_) => d.note.clone(),
     };
     format!("[{tid}] {}({}) [{decision}]", call.name(), args.join(", "))
 }

@@ -106,6 +106,8 @@ pub enum ExitHook {
 
 pub struct Thread {
     pub tgid: Pid,
+    /// A dup2 of a virtual descriptor onto a real number under way.
+    pub materializing: Option<super::materialize::Running>,
     pub slot: Option<u64>,
     pub exit_hook: Option<(ExitHook, String)>,
     pub injected: Option<Injected>,
