@@ -40,7 +40,7 @@ pub struct MountTable {
     pub implicit: Vec<(Vec<u8>, Vec<u8>)>,
     /// Last components of mount targets and virtual-only directories, and whether every
     /// mount is a plain subtree (VURS_F_SUBTREE): see `plain_name_passes`.
-    basenames: std::collections::HashSet<Vec<u8>>,
+    basenames: rustc_hash::FxHashSet<Vec<u8>>,
     all_subtrees: bool,
 }
 

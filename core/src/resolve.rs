@@ -40,7 +40,7 @@ enum Node {
 /// is none (the kernel still resolves the path itself): see docs/paths.md.
 #[derive(Default)]
 pub struct NodeCache {
-    nodes: parking_lot::RwLock<std::collections::HashMap<Vec<u8>, Cached>>,
+    nodes: parking_lot::RwLock<rustc_hash::FxHashMap<Vec<u8>, Cached>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -206,24 +206,34 @@ impl<'a> Resolver<'a> {
         let trailing_slash = path.ends_with(b"/");
         let mut crossed = false;
         let mut links = 0u32;
-        // Components still to walk, in order; `cur` is canonical so far.
-        let mut todo: Vec<Vec<u8>> = Vec::new();
-        let mut cur: Vec<u8> = Vec::new();
-        let push_components = |todo: &mut Vec<Vec<u8>>, p: &[u8]| {
-            let mut comps: Vec<Vec<u8>> =
-                p.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").map(|c| c.to_vec()).collect();
-            comps.reverse();
-            todo.extend(comps);
-        };
-        push_components(&mut todo, path);
+        // Components still to walk, last first, as (text, start, end) ranges: text 0 is the
+        // path, further texts are symlink targets met on the way (no copy per component).
+        let mut texts: Vec<Vec<u8>> = vec![path.to_vec()];
+        let mut todo: Vec<(usize, usize, usize)> = Vec::with_capacity(16);
+        // `cur` is canonical so far.
+        let mut cur: Vec<u8> = Vec::with_capacity(256);
+        fn push_components(todo: &mut Vec<(usize, usize, usize)>, t: usize, p: &[u8]) {
+            let at = todo.len();
+            let mut start = 0;
+            for end in p.iter().enumerate().filter(|(_, &b)| b == b'/').map(|(i, _)| i).chain([p.len()]) {
+                let c = &p[start..end];
+                if !c.is_empty() && c != b"." {
+                    todo.push((t, start, end));
+                }
+                start = end + 1;
+            }
+            todo[at..].reverse();
+        }
+        push_components(&mut todo, 0, path);
         if path[0] != b'/' {
             // The start directory comes from the kernel (/proc/<tid>/cwd or fd/N, translated
             // back): already canonical, so its components need no walk. Starting inside a
             // mount means the kernel's own walk would not match ours.
-            cur = start.strip_suffix(b"/").unwrap_or(start).to_vec();
+            cur.extend_from_slice(start.strip_suffix(b"/").unwrap_or(start));
             crossed = self.in_mount(&cur);
         }
-        while let Some(comp) = todo.pop() {
+        while let Some((t, a, b)) = todo.pop() {
+            let comp = &texts[t][a..b];
             if comp == b".." {
                 if let Some(i) = cur.iter().rposition(|&b| b == b'/') {
                     cur.truncate(i);
@@ -232,7 +242,7 @@ impl<'a> Resolver<'a> {
             }
             let prev_len = cur.len();
             cur.push(b'/');
-            cur.extend_from_slice(&comp);
+            cur.extend_from_slice(comp);
             let is_last = todo.is_empty();
             if is_last && !follow_last && !trailing_slash {
                 // Don't follow, but still note whether this lands in a mount.
@@ -250,13 +260,14 @@ impl<'a> Resolver<'a> {
                     } else {
                         cur.truncate(prev_len);
                     }
-                    push_components(&mut todo, &target);
+                    push_components(&mut todo, texts.len(), &target);
+                    texts.push(target);
                 }
                 Node::Missing => {
                     // Hand the rest to the kernel as it is.
-                    while let Some(c) = todo.pop() {
+                    while let Some((t, a, b)) = todo.pop() {
                         cur.push(b'/');
-                        cur.extend_from_slice(&c);
+                        cur.extend_from_slice(&texts[t][a..b]);
                     }
                     break;
                 }

@@ -4,7 +4,7 @@ use crate::filter::FilterSpec;
 use crate::module::{self, Module};
 use crate::mounts::MountTable;
 use parking_lot::RwLock;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use vurs_abi::*;
@@ -37,7 +37,7 @@ impl Session {
         let modules: Vec<Arc<Module>> = modules.into_iter().map(Arc::new).collect();
         let modules_block = modules.iter().any(|m| m.may_block());
         let mut filter = FilterSpec { paths: extra_paths, state: !modules.is_empty(), ..Default::default() };
-        let mut owner = HashMap::new();
+        let mut owner = HashMap::default();
         for m in &modules {
             filter.paths |= m.is_path_module();
             filter.virtual_fds |= m.flags & VURS_F_PATH_SERVE != 0;

@@ -13,7 +13,9 @@ use crate::tracelog;
 use crate::workers::{self, Job, Workers};
 use event::Stop;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+// Pid-keyed tables on the hot path: a fast non-cryptographic hash (pids are not chosen
+// by an adversary who could gain anything from collisions).
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use tasks::{Creds, ExitHook, Injected, Mm, Proc, Thread, REGION_SIZE};
@@ -36,7 +38,7 @@ pub struct Tracer {
     /// Calls handed to workers and not answered yet.
     outstanding: usize,
     /// (process, directory fd) whose synthetic entries were already returned this pass.
-    dirents_done: std::collections::HashSet<(Pid, i32)>,
+    dirents_done: FxHashSet<(Pid, i32)>,
     force_workers: bool,
 }
 
@@ -50,9 +52,9 @@ impl Tracer {
         let workers = (force_workers || session.may_block()).then(|| Workers::start(session.clone(), 4));
         let mut t = Tracer {
             session,
-            threads: HashMap::new(),
-            procs: HashMap::new(),
-            parked: HashMap::new(),
+            threads: HashMap::default(),
+            procs: HashMap::default(),
+            parked: HashMap::default(),
             root,
             root_status: None,
             hide_vdso,
