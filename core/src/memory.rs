@@ -65,12 +65,20 @@ pub fn read_cstring(pid: Pid, addr: u64, max: usize) -> Result<Vec<u8>, MemError
     }
     let mut out = Vec::with_capacity(256);
     let mut cur = addr;
-    // First chunk: up to 256 bytes but not across a page (most paths are short).
+    // First chunk: up to 256 bytes but not across a page (most paths are short), into a
+    // small buffer; longer strings continue a page at a time.
     let mut chunk = ((PAGE - (cur % PAGE)) as usize).min(256);
-    let mut buf = [0u8; PAGE as usize];
+    let mut small = [0u8; 256];
+    let mut big: Vec<u8> = Vec::new();
     loop {
         let want = chunk.min(max + 1 - out.len().min(max));
-        let n = readv(pid, cur, &mut buf[..want]);
+        let buf: &mut [u8] = if want <= small.len() {
+            &mut small[..want]
+        } else {
+            big.resize(want, 0);
+            &mut big[..]
+        };
+        let n = readv(pid, cur, buf);
         if n <= 0 {
             return Err(MemError::Fault);
         }

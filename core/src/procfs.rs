@@ -23,6 +23,9 @@ pub fn is_mounts_file(p: &[u8]) -> bool {
 
 /// The components after /proc/<pid>[/task/<tid>].
 fn proc_tail(p: &[u8]) -> Option<Vec<&str>> {
+    if !p.starts_with(b"/proc/") {
+        return None; // the common case, without any parsing
+    }
     let s = std::str::from_utf8(p).ok()?;
     let parts: Vec<&str> = s.trim_start_matches('/').split('/').collect();
     let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
