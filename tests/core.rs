@@ -778,3 +778,26 @@ fn cpython_suites_pass_as_natively() {
     assert!(!native.is_empty(), "no suite passes natively");
     assert_eq!(vursed, native, "passing suites differ:\n{report}");
 }
+
+/// Tracee pointers are untrusted: bad buffers and over-long paths in trapped calls (path
+/// calls through a mount, syscall services of uname and time, control-like mount(2)) give
+/// the errors the kernel gives natively, and the session goes on.
+#[test]
+fn bad_pointers_get_the_kernels_errors() {
+    let src = TempDir::new("badptr-src");
+    std::fs::write(src.join("f"), "hi\n").unwrap();
+    let script = repo().join("tests/scripts/bad_pointers.py");
+    let py = python();
+    let mut native = Command::new(&py);
+    native.arg(&script).arg(src.path());
+    let native = run_with_timeout(native, 60);
+    assert!(native.status.success(), "{}", show(&native));
+    let target = format!("/tmp/vurs-badptr-target-{}", std::process::id());
+    let bind = format!("{}:{}", path_str(src.path()), target);
+    let mut v = Command::new(vurs());
+    v.args(["-m", "uname", "-m", "time,rate=2", "-b", &bind, "--", &py]).arg(&script).arg(&target);
+    let v = run_with_timeout(v, 60);
+    assert_eq!(stdout(&v), stdout(&native), "{}", show(&v));
+    assert!(stdout(&v).ends_with("ok hi\n"), "{}", show(&v));
+    assert!(!Path::new(&target).exists());
+}
