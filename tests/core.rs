@@ -801,3 +801,21 @@ fn bad_pointers_get_the_kernels_errors() {
     assert!(stdout(&v).ends_with("ok hi\n"), "{}", show(&v));
     assert!(!Path::new(&target).exists());
 }
+
+/// Processes orphaned between their fork and the tracer's fork event (the creator was
+/// SIGKILLed) are adopted: the session ends instead of waiting forever.
+#[test]
+fn orphans_of_killed_forkers_do_not_hang_the_session() {
+    let dir = TempDir::new("forkkill");
+    let prog = build_c("fork_kill", dir.path());
+    for module in [None, Some("fsremap")] {
+        let mut c = Command::new(vurs());
+        if let Some(m) = module {
+            c.args(["-m", m]);
+        }
+        c.arg("--").arg(&prog);
+        let o = run_with_timeout(c, 90);
+        assert_eq!(stdout(&o), "done\n", "{}", show(&o));
+        assert_eq!(status_of(&o), 0, "{}", show(&o));
+    }
+}

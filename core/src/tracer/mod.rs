@@ -111,6 +111,8 @@ impl Tracer {
                 Stop::Exec => self.on_exec(pid),
                 _ => {
                     self.parked.insert(pid, status);
+                    // Its creator may be gone already.
+                    self.adopt_orphans();
                 }
             }
             return;
@@ -185,6 +187,48 @@ impl Tracer {
         }
         if tid == self.root {
             self.root_status = Some(status);
+        }
+        if !self.parked.is_empty() && !self.procs.contains_key(&t.tgid) {
+            self.adopt_orphans();
+        }
+    }
+
+    /// New tasks whose creator died before its fork event was seen (SIGKILL skips the
+    /// event) would stay parked forever: a parked process whose parent is no tracee any
+    /// more (it was reparented) is adopted as a process of its own, with fresh tables.
+    /// A parked thread waits for its group's creator, unless the group is gone.
+    fn adopt_orphans(&mut self) {
+        let orphans: Vec<(Pid, Pid)> = self
+            .parked
+            .keys()
+            .filter_map(|&pid| {
+                let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                let field = |k: &str| -> Option<Pid> {
+                    st.lines().find(|l| l.starts_with(k))?[k.len()..].trim().parse().ok()
+                };
+                let (tgid, ppid) = (field("Tgid:")?, field("PPid:")?);
+                let orphan = if tgid == pid {
+                    !self.procs.contains_key(&ppid)
+                } else {
+                    !self.procs.contains_key(&tgid)
+                };
+                orphan.then_some((pid, tgid))
+            })
+            .collect();
+        for (pid, tgid) in orphans {
+            let Some(status) = self.parked.remove(&pid) else { continue };
+            let tgid = if tgid != pid && self.procs.contains_key(&tgid) { tgid } else { pid };
+            if tgid == pid {
+                let creds = Creds::own();
+                self.procs
+                    .insert(pid, Proc { mm: Default::default(), fds: Default::default(), threads: 1, creds });
+                self.session.live.lock().insert(pid);
+            } else if let Some(p) = self.procs.get_mut(&tgid) {
+                p.threads += 1;
+            }
+            let t = Thread { tgid, slot: None, exit_hook: None, injected: None, materializing: None };
+            self.threads.insert(pid, t);
+            self.on_status(pid, status);
         }
     }
 
