@@ -85,6 +85,21 @@ impl Tracer {
                 self.collect_done();
                 flags |= libc::WNOHANG;
             }
+            if !self.parked.is_empty() && flags & libc::WNOHANG == 0 {
+                // Before sleeping with a task parked: is its creator still there to report it?
+                // SAFETY: non-blocking waitpid.
+                let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::WNOHANG) };
+                if pid > 0 {
+                    self.on_status(pid, status);
+                    continue;
+                }
+                let before = self.parked.len();
+                self.adopt_orphans();
+                if self.parked.len() != before {
+                    continue;
+                }
+                // The creators are alive: their fork events will come.
+            }
             // SAFETY: plain waitpid on any child or tracee.
             let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
             if pid == 0 {
@@ -111,8 +126,6 @@ impl Tracer {
                 Stop::Exec => self.on_exec(pid),
                 _ => {
                     self.parked.insert(pid, status);
-                    // Its creator may be gone already.
-                    self.adopt_orphans();
                 }
             }
             return;
