@@ -439,3 +439,20 @@ fn with_time_module_clock_reads_are_virtualized() {
         not_time.iter().take(5).map(|s| **s).collect::<Vec<_>>().join("\n")
     );
 }
+
+/// rmmod of uname at run time takes its /proc/sys/kernel files with it (the host's show
+/// again), and insmod brings a new identity back, files included.
+#[test]
+fn uname_rmmod_and_insmod_at_run_time() {
+    let host = host_hostname();
+    let out = ok(vurs_cmd(&[
+        "-m",
+        "uname,nodename=box",
+        "--",
+        "sh",
+        "-c",
+        "uname -n; cat /proc/sys/kernel/hostname; vurs rmmod uname && uname -n && cat /proc/sys/kernel/hostname; \
+         vurs insmod uname,nodename=again && uname -n && cat /proc/sys/kernel/hostname",
+    ]));
+    assert_eq!(out, format!("box\nbox\n{host}\n{host}\nagain\nagain\n"));
+}

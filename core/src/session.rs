@@ -119,10 +119,33 @@ impl Session {
             self.blocking.store(true, Ordering::Relaxed);
         }
         self.modules.write().push(m.clone());
+        for target in &m.auto_mounts {
+            self.mount(&m.name, &m.name, target, "")
+                .map_err(|(e, msg)| (e, format!("module {}: {msg}", m.name)))?;
+        }
         Ok(m)
     }
 
     pub fn rmmod(&self, name: &str) -> Result<(), CtlError> {
+        // The mounts a module made itself go with it, unless files are open through them.
+        if let Some(m) = self.find_module(name).filter(|m| !m.auto_mounts.is_empty()) {
+            let mut table = self.mounts.write();
+            for target in &m.auto_mounts {
+                let own = table
+                    .mounts
+                    .iter()
+                    .rev()
+                    .find(|x| &x.target == target && Arc::ptr_eq(&x.module, &m))
+                    .cloned();
+                if let Some(mount) = own {
+                    if mount.open_files.load(Ordering::SeqCst) > 0 {
+                        return Err((libc::EBUSY, format!("rmmod: {name}: in use ({target} is open)")));
+                    }
+                    table.mounts.retain(|x| !Arc::ptr_eq(x, &mount));
+                }
+            }
+            refresh_synthetic(&mut table);
+        }
         let mut mods = self.modules.write();
         let i = mods
             .iter()
