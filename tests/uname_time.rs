@@ -444,7 +444,7 @@ fn with_time_module_clock_reads_are_virtualized() {
 /// again), and insmod brings a new identity back, files included.
 #[test]
 fn uname_rmmod_and_insmod_at_run_time() {
-    let host = host_hostname();
+    let host = host_hostname().trim().to_string();
     let out = ok(vurs_cmd(&[
         "-m",
         "uname,nodename=box",
