@@ -1,200 +1,25 @@
-//! Decide what happens to one trapped call: by path (mount table, after resolution), by
-//! descriptor ownership, or by syscall number. Pure decision: `apply` and the tracer carry
-//! it out.
-use crate::control::{self, CONTROL_NR};
+//! Path calls: resolution of each path argument, translation through the mounts, and
+//! the special cases (getcwd, readlink of /proc magic links, getdents of directories with
+//! virtual-only entries, AF_UNIX socket paths, #! scripts, calls that fail closed).
+use super::*;
 use crate::fdtable;
 use crate::memory::{self, PATH_MAX};
-use crate::module::CallCtx;
 use crate::mounts::{self, MountTable};
 use crate::ptrace::Pid;
 use crate::resolve::Resolver;
 use crate::session::Session;
-use crate::syscall::table::{Kind, PathArg};
+use crate::syscall::table::PathArg;
 use crate::syscall::Call;
-use crate::tracer::tasks::{ExitHook, SLOT_SIZE};
-use std::cell::Cell;
+use crate::tracer::tasks::ExitHook;
 use vurs_abi::*;
 
-#[derive(Debug, Clone)]
-pub enum Action {
-    /// Let the kernel run it.
-    Pass,
-    /// Skip it; the tracee sees this value.
-    Return(i64),
-    /// Run it with these arguments.
-    Rewrite([u64; 6]),
-    /// Scratch memory is needed first: map it, then decide again.
-    NeedScratch,
-    /// Put a copy of a virtual file at a real descriptor number (see materialize.rs).
-    Materialize(std::sync::Arc<parking_lot::Mutex<Option<crate::tracer::materialize::Plan>>>),
-}
-
-#[derive(Debug, Clone)]
-pub struct Decision {
-    pub action: Action,
-    pub exit: Option<ExitHook>,
-    /// Who decided and how, for --trace ("fsremap: /etc/passwd -> /etc/hostname").
-    pub note: String,
-}
-
-impl Decision {
-    fn pass() -> Decision {
-        Decision { action: Action::Pass, exit: None, note: String::new() }
-    }
-    fn ret(v: i64, note: impl Into<String>) -> Decision {
-        Decision { action: Action::Return(v), exit: None, note: note.into() }
-    }
-    fn err(e: i32, note: impl Into<String>) -> Decision {
-        Decision::ret(-(e as i64), note)
-    }
-}
-
-/// The calling thread's scratch slot, filled front to back during one decision.
-pub struct Scratch {
-    pub tid: Pid,
-    pub slot: Option<u64>,
-    pub used: usize,
-}
-
-impl Scratch {
-    pub fn put(&mut self, data: &[u8]) -> Result<u64, Action> {
-        let base = self.slot.ok_or(Action::NeedScratch)?;
-        let start = (self.used + 15) & !15;
-        if start + data.len() > SLOT_SIZE as usize {
-            return Err(Action::Return(-(libc::ENAMETOOLONG as i64)));
-        }
-        memory::write(self.tid, base + start as u64, data)
-            .map_err(|_| Action::Return(-(libc::EFAULT as i64)))?;
-        self.used = start + data.len();
-        Ok(base + start as u64)
-    }
-    pub fn put_cstr(&mut self, s: &[u8]) -> Result<u64, Action> {
-        let mut v = Vec::with_capacity(s.len() + 1);
-        v.extend_from_slice(s);
-        v.push(0);
-        self.put(&v)
-    }
-}
-
-pub struct Caller {
-    pub tid: Pid,
-    pub tgid: Pid,
-    /// The process's virtual descriptors.
-    pub fds: std::sync::Arc<parking_lot::Mutex<fdtable::FdTable>>,
-    pub creds: crate::tracer::tasks::Creds,
-}
-
-fn readlink_host(p: &str) -> Option<Vec<u8>> {
-    std::fs::read_link(p).ok().map(|p| std::os::unix::ffi::OsStringExt::into_vec(p.into_os_string()))
-}
-
-/// Virtual path of a host path: through the mounts, else itself.
-fn to_virtual(mounts: &MountTable, host: Vec<u8>) -> Vec<u8> {
-    mounts.reverse(&host).unwrap_or(host)
-}
-
-/// The caller's virtual cwd.
-pub fn cwd(mounts: &MountTable, c: &Caller) -> Option<Vec<u8>> {
-    cwd_of(mounts, c.tid)
-}
-
-/// The virtual cwd of thread `tid`.
-pub fn cwd_of(mounts: &MountTable, tid: Pid) -> Option<Vec<u8>> {
-    readlink_host(&format!("/proc/{tid}/cwd")).map(|h| to_virtual(mounts, h))
-}
-
-/// Decide what to do with `call`.
-pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) -> Decision {
-    if call.nr == CONTROL_NR {
-        return control_call(s, c, call);
-    }
-    let path_kind = call.spec.is_some_and(|sp| sp.kind == Kind::Path);
-    if crate::syscall::table::is_state_call(call.nr) {
-        return Decision { action: Action::Pass, exit: Some(ExitHook::RefreshCreds), note: String::new() };
-    }
-    if s.filter.virtual_fds && !path_kind && on_virtual_fd(call) {
-        return crate::serve::fd_call(c, call, scratch);
-    }
-    if let Some(spec) = call.spec {
-        if s.filter.paths || matches!(spec.kind, Kind::Mount | Kind::Umount) {
-            let r = match spec.kind {
-                Kind::Path => path_call(s, c, call, spec.paths, scratch, None),
-                Kind::Getcwd => getcwd(s, c, call),
-                Kind::Getdents => getdents(s, c, call),
-                Kind::Readlink => readlink(s, c, call, spec.paths, scratch),
-                Kind::Mount => mount_call(s, c, call),
-                Kind::Umount => umount_call(s, c, call),
-                Kind::SockAddr => sockaddr_call(s, c, call, scratch),
-                Kind::Unsupported => unsupported(s, call),
-            };
-            match r {
-                Ok(d) => return d,
-                Err(Action::Pass) => return Decision::pass(),
-                Err(a) => return Decision { action: a, exit: None, note: String::new() },
-            }
-        }
-    }
-    let owner = s.syscall_owner.read().get(&call.nr).cloned();
-    if let Some(m) = owner {
-        return syscall_service(s, c, call, &m, scratch);
-    }
-    Decision::pass()
-}
-
-/// A descriptor call whose descriptor argument is in the virtual range.
-pub fn on_virtual_fd(call: &Call) -> bool {
-    crate::syscall::table::FD_CALLS
-        .iter()
-        .any(|&(sys, arg)| sys as i64 == call.nr && fdtable::is_virtual(call.args[arg as usize] as i64))
-}
-
-fn syscall_service(
-    s: &Session,
+/// The directory a relative path of `p` starts from, as a virtual path.
+pub(super) fn start_dir(
+    mounts: &MountTable,
     c: &Caller,
     call: &Call,
-    m: &crate::module::Module,
-    scratch: &mut Scratch,
-) -> Decision {
-    let cr = c.creds;
-    let caller =
-        vurs_caller { pid: c.tgid, tid: c.tid, uid: cr.uid, euid: cr.euid, gid: cr.gid, egid: cr.egid };
-    let ctx = CallCtx {
-        tid: c.tid,
-        session: s,
-        scratch: scratch.slot.map(|a| (a + scratch.used as u64, SLOT_SIZE as usize - scratch.used)),
-        scratch_used: Cell::new(0),
-        scratch_missing: Cell::new(false),
-    };
-    let raw = vurs_call {
-        size: std::mem::size_of::<vurs_call>() as u32,
-        nr: call.nr as i32,
-        args: call.args,
-        caller: &caller,
-        ctx: &ctx as *const CallCtx as *mut std::ffi::c_void,
-    };
-    let v = m.syscall(&raw);
-    if ctx.scratch_missing.get() {
-        return Decision { action: Action::NeedScratch, exit: None, note: String::new() };
-    }
-    scratch.used += ctx.scratch_used.get();
-    let note = format!("virtualized by {}", m.name);
-    match v {
-        crate::module::Verdict::Pass => Decision::pass(),
-        crate::module::Verdict::Return(x) => Decision::ret(x, note),
-        crate::module::Verdict::Rewrite { mask, args } => {
-            let mut a = call.args;
-            for (i, slot) in a.iter_mut().enumerate() {
-                if mask & (1 << i) != 0 {
-                    *slot = args[i];
-                }
-            }
-            Decision { action: Action::Rewrite(a), exit: None, note: format!("rewritten by {}", m.name) }
-        }
-    }
-}
-
-/// The directory a relative path of `p` starts from, as a virtual path.
-fn start_dir(mounts: &MountTable, c: &Caller, call: &Call, p: &PathArg) -> Result<Vec<u8>, Action> {
+    p: &PathArg,
+) -> Result<Vec<u8>, Action> {
     let dirfd = p.dirfd.map(|i| call.fd_arg(i as usize)).unwrap_or(libc::AT_FDCWD);
     if dirfd == libc::AT_FDCWD {
         return cwd(mounts, c).ok_or(Action::Pass);
@@ -211,7 +36,7 @@ fn start_dir(mounts: &MountTable, c: &Caller, call: &Call, p: &PathArg) -> Resul
 }
 
 /// Resolution of one path argument: None when the kernel may see it unchanged.
-struct Translated {
+pub(super) struct Translated {
     host: Vec<u8>,
     mount: Option<std::sync::Arc<mounts::Mount>>,
     /// Set when the mount is served by its module (no host path).
@@ -222,7 +47,7 @@ struct Translated {
 
 /// Resolve path argument `p` (`pre`: its text, if already read) and translate it if it
 /// lies in a mount. `virt_out` receives the resolved virtual path when one was computed.
-fn translate(
+pub(super) fn translate(
     mounts: &MountTable,
     c: &Caller,
     call: &Call,
@@ -307,7 +132,7 @@ fn translate(
 /// A call on the final component itself (rmdir, unlink, mkdir, rename...) whose path
 /// ends in "." or "..": the kernel's answer depends on that name (rmdir(".") is EINVAL,
 /// rmdir("..") ENOTEMPTY), so only the directory part is translated and the name kept.
-fn dot_final(r: &Resolver<'_>, start: &[u8], raw: &[u8]) -> Result<Option<Translated>, Action> {
+pub(super) fn dot_final(r: &Resolver<'_>, start: &[u8], raw: &[u8]) -> Result<Option<Translated>, Action> {
     let trimmed = raw.strip_suffix(b"/").unwrap_or(raw);
     let (dir, last) = match trimmed.iter().rposition(|&b| b == b'/') {
         Some(i) => (&trimmed[..i.max(1)], &trimmed[i + 1..]),
@@ -326,7 +151,7 @@ fn dot_final(r: &Resolver<'_>, start: &[u8], raw: &[u8]) -> Result<Option<Transl
     Ok(Some(Translated { host, mount: res.mount, served: None, synthesized: false }))
 }
 
-fn path_call(
+pub(super) fn path_call(
     s: &Session,
     c: &Caller,
     call: &Call,
@@ -394,7 +219,12 @@ fn path_call(
 }
 
 /// bind/connect on an AF_UNIX socket path: the path is translated like any other.
-fn sockaddr_call(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decision, Action> {
+pub(super) fn sockaddr_call(
+    s: &Session,
+    c: &Caller,
+    call: &Call,
+    scratch: &mut Scratch,
+) -> Result<Decision, Action> {
     const SUN_PATH: usize = 108;
     let mounts = s.mounts.read();
     let (addr, len) = (call.args[1], call.args[2] as usize);
@@ -436,7 +266,7 @@ fn sockaddr_call(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) ->
 }
 
 /// What a call may change about the paths the resolution cache knows.
-enum TreeChange {
+pub(super) enum TreeChange {
     None,
     /// Only the object at its path (created, or a file removed).
     Exact,
@@ -444,7 +274,7 @@ enum TreeChange {
     All,
 }
 
-fn tree_change(call: &Call) -> TreeChange {
+pub(super) fn tree_change(call: &Call) -> TreeChange {
     let creates = |flags: u64| flags & libc::O_CREAT as u64 != 0;
     let exact_if = |b: bool| if b { TreeChange::Exact } else { TreeChange::None };
     match call.nr {
@@ -460,16 +290,16 @@ fn tree_change(call: &Call) -> TreeChange {
     }
 }
 
-fn is_open(nr: i64) -> bool {
+pub(super) fn is_open(nr: i64) -> bool {
     nr == libc::SYS_open || nr == libc::SYS_openat || nr == libc::SYS_openat2
 }
 
-fn is_exec(nr: i64) -> bool {
+pub(super) fn is_exec(nr: i64) -> bool {
     nr == libc::SYS_execve || nr == libc::SYS_execveat
 }
 
 /// execve of a `#!` script whose interpreter lies in a mount (see exec.rs).
-fn exec_script(
+pub(super) fn exec_script(
     mounts: &MountTable,
     c: &Caller,
     call: &Call,
@@ -509,7 +339,7 @@ fn exec_script(
     }
 }
 
-fn is_empty_path(c: &Caller, call: &Call, p: &PathArg) -> bool {
+pub(super) fn is_empty_path(c: &Caller, call: &Call, p: &PathArg) -> bool {
     let addr = call.args[p.arg as usize];
     if addr == 0 {
         return p.null_ok;
@@ -519,7 +349,7 @@ fn is_empty_path(c: &Caller, call: &Call, p: &PathArg) -> bool {
 }
 
 /// getdents64 on a real directory that has mount points missing on the host.
-fn getdents(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
+pub(super) fn getdents(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
     let mounts = s.mounts.read();
     if mounts.synthetic.is_empty() {
         return Ok(Decision::pass());
@@ -536,7 +366,7 @@ fn getdents(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
     Ok(Decision { action: Action::Pass, exit: Some(exit), note: "mount points listed".into() })
 }
 
-fn getcwd(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
+pub(super) fn getcwd(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
     let mounts = s.mounts.read();
     if mounts.is_empty() {
         return Ok(Decision::pass());
@@ -555,7 +385,7 @@ fn getcwd(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
     Ok(Decision::ret(virt.len() as i64, "virtual cwd"))
 }
 
-fn readlink(
+pub(super) fn readlink(
     s: &Session,
     c: &Caller,
     call: &Call,
@@ -598,7 +428,7 @@ pub fn reverse_link(s: &Session, tid: Pid, buf: u64, size: u64, ret: i64) -> Opt
     Some(n as i64)
 }
 
-fn unsupported(s: &Session, call: &Call) -> Result<Decision, Action> {
+pub(super) fn unsupported(s: &Session, call: &Call) -> Result<Decision, Action> {
     if s.mounts.read().is_empty() {
         return Ok(Decision::pass());
     }
@@ -608,131 +438,4 @@ fn unsupported(s: &Session, call: &Call) -> Result<Decision, Action> {
         &format!("{} is not virtualized: ENOSYS", call.name()),
     );
     Ok(Decision::err(libc::ENOSYS, "not virtualized (fails closed)"))
-}
-
-fn read_str(tid: Pid, addr: u64) -> Result<String, Action> {
-    let b = memory::read_cstring(tid, addr, PATH_MAX).map_err(|e| Action::Return(-(e.errno() as i64)))?;
-    Ok(String::from_utf8_lossy(&b).into_owned())
-}
-
-/// Canonical virtual path of `path` for the caller (mount targets, umount).
-fn canonical(s: &Session, c: &Caller, path: &str) -> Result<Vec<u8>, i32> {
-    let mounts = s.mounts.read();
-    let start = if path.starts_with('/') { b"/".to_vec() } else { cwd(&mounts, c).ok_or(libc::ENOENT)? };
-    let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
-    Ok(resolver.resolve(&start, path.as_bytes(), true)?.virt)
-}
-
-/// Host path of `path` for the caller (mount sources).
-fn host_path(s: &Session, c: &Caller, path: &str) -> Result<String, i32> {
-    let virt = canonical(s, c, path)?;
-    let mounts = s.mounts.read();
-    let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
-    let host = resolver.host_path(&virt, VURS_ACCESS_READ)?;
-    Ok(String::from_utf8_lossy(&host).into_owned())
-}
-
-fn do_mount(
-    s: &Session,
-    c: &Caller,
-    fstype: &str,
-    source: &str,
-    target: &str,
-    opts: &str,
-) -> Result<(), (i32, String)> {
-    let target = canonical(s, c, target).map_err(|e| (e, format!("mount: {target}: {}", errstr(e))))?;
-    let source = host_path(s, c, source).map_err(|e| (e, format!("mount: {source}: {}", errstr(e))))?;
-    s.mount(fstype, &source, &String::from_utf8_lossy(&target), opts)
-}
-
-fn errstr(e: i32) -> String {
-    crate::errno::strerror(e)
-}
-
-/// mount(2) with a module's type name: a virtual mount.
-fn mount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
-    if call.args[2] == 0 {
-        return Ok(Decision::pass());
-    }
-    let fstype = read_str(c.tid, call.args[2])?;
-    let known = s.find_module(&fstype).is_some() || crate::module::find_module_file(&fstype).is_ok();
-    if !known || fstype.contains('/') {
-        return Ok(Decision::pass());
-    }
-    let source = read_str(c.tid, call.args[0])?;
-    let target = read_str(c.tid, call.args[1])?;
-    let mut opts = if call.args[4] != 0 { read_str(c.tid, call.args[4])? } else { String::new() };
-    if call.args[3] & libc::MS_RDONLY != 0 {
-        opts = if opts.is_empty() { "ro".into() } else { format!("ro,{opts}") };
-    }
-    match do_mount(s, c, &fstype, &source, &target, &opts) {
-        Ok(()) => Ok(Decision::ret(0, format!("virtual mount {fstype}"))),
-        Err((e, msg)) => Ok(Decision::err(e, msg)),
-    }
-}
-
-fn umount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
-    let target = read_str(c.tid, call.args[0])?;
-    let Ok(virt) = canonical(s, c, &target) else {
-        return Ok(Decision::pass());
-    };
-    let virt = String::from_utf8_lossy(&virt).into_owned();
-    if !s.mounts.read().mounts.iter().any(|m| m.target == virt) {
-        return Ok(Decision::pass());
-    }
-    match s.umount(&virt, call.args[1] & libc::MNT_DETACH as u64 != 0) {
-        Ok(()) => Ok(Decision::ret(0, "virtual umount")),
-        Err((e, msg)) => Ok(Decision::err(e, msg)),
-    }
-}
-
-fn control_umount(s: &Session, c: &Caller, target: &str, lazy: bool) -> Result<String, (i32, String)> {
-    let v = canonical(s, c, target).map_err(|e| (e, format!("umount: {target}: {}", errstr(e))))?;
-    s.umount(&String::from_utf8_lossy(&v), lazy).map(|_| String::new())
-}
-
-/// The in-session control call (`vurs mount ...`).
-fn control_call(s: &Session, c: &Caller, call: &Call) -> Decision {
-    let (req, req_len, ans, ans_cap) =
-        (call.args[0], call.args[1] as usize, call.args[2], call.args[3] as usize);
-    if req_len > 64 * 1024 {
-        return Decision::err(libc::E2BIG, "control");
-    }
-    let mut buf = vec![0u8; req_len];
-    if memory::read(c.tid, req, &mut buf).is_err() {
-        return Decision::err(libc::EFAULT, "control");
-    }
-    let words = control::parse_request(&buf);
-    let result: Result<String, (i32, String)> =
-        match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-            ["mount", fstype, source, target, opts] => {
-                do_mount(s, c, fstype, source, target, opts).map(|_| String::new())
-            }
-            ["mount", fstype, source, target] => {
-                do_mount(s, c, fstype, source, target, "").map(|_| String::new())
-            }
-            ["umount", target] => control_umount(s, c, target, false),
-            ["umount", target, "lazy"] => control_umount(s, c, target, true),
-            ["insmod", spec] => s.insmod(spec).map(|_| String::new()),
-            ["rmmod", name] => s.rmmod(name).map(|_| String::new()),
-            ["lsmod"] => Ok(s.lsmod()),
-            ["mounts"] => Ok(s.mounts_text()),
-            _ => Err((libc::EINVAL, format!("bad control request {words:?}"))),
-        };
-    let (text, ret) = match result {
-        Ok(t) => (t.into_bytes(), None),
-        Err((e, msg)) => {
-            let mut m = msg.into_bytes();
-            m.push(0);
-            (m, Some(-(e as i64)))
-        }
-    };
-    let n = text.len().min(ans_cap);
-    if memory::write(c.tid, ans, &text[..n]).is_err() {
-        return Decision::err(libc::EFAULT, "control");
-    }
-    Decision::ret(
-        ret.unwrap_or(n as i64),
-        format!("control {}", words.first().map(String::as_str).unwrap_or("")),
-    )
 }
