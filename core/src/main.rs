@@ -95,7 +95,7 @@ fn run_session(cli: Cli) -> i32 {
             }
         }
     }
-    let mut session = Session::new(modules, false);
+    let mut session = Session::new(modules);
     if let Err((_, msg)) = session.auto_mount() {
         die(EXIT_FAILURE, msg);
     }

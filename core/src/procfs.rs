@@ -40,6 +40,16 @@ fn proc_tail(p: &[u8]) -> Option<Vec<&str>> {
     Some(tail.to_vec())
 }
 
+/// The text of /proc/<pid>/status.
+pub fn status(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).ok()
+}
+
+/// The value of one "Name:\tvalue" line of a status text, trimmed.
+pub fn status_field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
+}
+
 static SERIAL: AtomicU64 = AtomicU64::new(0);
 
 /// Write the caller's mount list plus the virtual mounts to a private file; returns its

@@ -202,6 +202,37 @@ fn write_from(c: &Caller, f: &OpenFile, buf: u64, len: usize, off: i64) -> Resul
     f.module.pwrite(f.handle, &data, off).map_err(err)
 }
 
+/// preadv2/pwritev2 take -1 for "at the current offset".
+fn position(off: u64) -> Option<i64> {
+    (off as i64 != -1).then_some(off as i64)
+}
+
+/// Read into (or write from) the caller's buffers, at `at` or else at the file's offset,
+/// which then moves. A short read ends the transfer, as in the kernel.
+fn transfer(
+    c: &Caller,
+    f: &OpenFile,
+    bufs: Vec<(u64, usize)>,
+    at: Option<i64>,
+    write: bool,
+) -> Result<usize, Decision> {
+    let mut off = f.offset.lock();
+    let mut pos = at.unwrap_or(*off);
+    let mut total = 0usize;
+    for (b, l) in bufs {
+        let n = if write { write_from(c, f, b, l, pos)? } else { read_into(c, f, b, l, pos)? };
+        total += n;
+        pos += n as i64;
+        if n < l {
+            break;
+        }
+    }
+    if at.is_none() {
+        *off = pos;
+    }
+    Ok(total)
+}
+
 fn iovecs(c: &Caller, addr: u64, n: u64) -> Result<Vec<(u64, usize)>, Decision> {
     if n > 1024 {
         return Err(err(libc::EINVAL));
@@ -245,53 +276,26 @@ fn fd_call_inner(c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decis
     let f = &e.file;
     let d = match sys {
         Some(Sysno::read) => {
-            let mut off = f.offset.lock();
-            let n = read_into(c, f, a[1], a[2] as usize, *off)?;
-            *off += n as i64;
-            ok(n as i64, "served read")
+            ok(transfer(c, f, vec![(a[1], a[2] as usize)], None, false)? as i64, "served read")
         }
-        Some(Sysno::pread64) => ok(read_into(c, f, a[1], a[2] as usize, a[3] as i64)? as i64, "served pread"),
-        Some(Sysno::readv) | Some(Sysno::preadv) | Some(Sysno::preadv2) => {
-            let positioned = sys != Some(Sysno::readv) && a[3] as i64 != -1;
-            let mut off = f.offset.lock();
-            let mut pos = if positioned { a[3] as i64 } else { *off };
-            let mut total = 0usize;
-            for (b, l) in iovecs(c, a[1], a[2])? {
-                let n = read_into(c, f, b, l, pos)?;
-                total += n;
-                pos += n as i64;
-                if n < l {
-                    break;
-                }
-            }
-            if !positioned {
-                *off = pos;
-            }
-            ok(total as i64, "served readv")
+        Some(Sysno::pread64) => {
+            ok(transfer(c, f, vec![(a[1], a[2] as usize)], Some(a[3] as i64), false)? as i64, "served pread")
+        }
+        Some(Sysno::readv) => ok(transfer(c, f, iovecs(c, a[1], a[2])?, None, false)? as i64, "served readv"),
+        Some(Sysno::preadv) | Some(Sysno::preadv2) => {
+            ok(transfer(c, f, iovecs(c, a[1], a[2])?, position(a[3]), false)? as i64, "served preadv")
         }
         Some(Sysno::write) => {
-            let mut off = f.offset.lock();
-            let n = write_from(c, f, a[1], a[2] as usize, *off)?;
-            *off += n as i64;
-            ok(n as i64, "served write")
+            ok(transfer(c, f, vec![(a[1], a[2] as usize)], None, true)? as i64, "served write")
         }
         Some(Sysno::pwrite64) => {
-            ok(write_from(c, f, a[1], a[2] as usize, a[3] as i64)? as i64, "served pwrite")
+            ok(transfer(c, f, vec![(a[1], a[2] as usize)], Some(a[3] as i64), true)? as i64, "served pwrite")
         }
-        Some(Sysno::writev) | Some(Sysno::pwritev) | Some(Sysno::pwritev2) => {
-            let positioned = sys != Some(Sysno::writev) && a[3] as i64 != -1;
-            let mut off = f.offset.lock();
-            let mut pos = if positioned { a[3] as i64 } else { *off };
-            let mut total = 0usize;
-            for (b, l) in iovecs(c, a[1], a[2])? {
-                let n = write_from(c, f, b, l, pos)?;
-                total += n;
-                pos += n as i64;
-            }
-            if !positioned {
-                *off = pos;
-            }
-            ok(total as i64, "served writev")
+        Some(Sysno::writev) => {
+            ok(transfer(c, f, iovecs(c, a[1], a[2])?, None, true)? as i64, "served writev")
+        }
+        Some(Sysno::pwritev) | Some(Sysno::pwritev2) => {
+            ok(transfer(c, f, iovecs(c, a[1], a[2])?, position(a[3]), true)? as i64, "served pwritev")
         }
         Some(Sysno::lseek) => {
             let mut off = f.offset.lock();

@@ -33,10 +33,10 @@ fn refresh_synthetic(table: &mut MountTable) {
 }
 
 impl Session {
-    pub fn new(modules: Vec<Module>, extra_paths: bool) -> Session {
+    pub fn new(modules: Vec<Module>) -> Session {
         let modules: Vec<Arc<Module>> = modules.into_iter().map(Arc::new).collect();
         let modules_block = modules.iter().any(|m| m.may_block());
-        let mut filter = FilterSpec { paths: extra_paths, state: !modules.is_empty(), ..Default::default() };
+        let mut filter = FilterSpec { state: !modules.is_empty(), ..Default::default() };
         let mut owner = HashMap::default();
         for m in &modules {
             filter.paths |= m.is_path_module();

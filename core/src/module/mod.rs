@@ -105,10 +105,6 @@ impl Module {
         Ok(out)
     }
 
-    pub fn serves_syscalls(&self) -> bool {
-        self.d().syscall.is_some() && !self.syscalls.is_empty()
-    }
-
     /// Syscall service.
     pub fn syscall(&self, call: &vurs_call) -> Verdict {
         let Some(f) = self.d().syscall else {

@@ -252,8 +252,18 @@ pub static STATE_CALLS: &[Sysno] = &[
     Sysno::umask,
 ];
 
+/// The table entry of call `nr` (looked up at every stop: indexed, not searched).
 pub fn path_spec(nr: i64) -> Option<&'static Spec> {
-    PATH_CALLS.iter().find(|s| s.nr == nr)
+    static BY_NR: std::sync::OnceLock<Vec<Option<&'static Spec>>> = std::sync::OnceLock::new();
+    let by_nr = BY_NR.get_or_init(|| {
+        let max = PATH_CALLS.iter().map(|s| s.nr).max().unwrap_or(0) as usize;
+        let mut v = vec![None; max + 1];
+        for s in PATH_CALLS {
+            v[s.nr as usize] = Some(s);
+        }
+        v
+    });
+    usize::try_from(nr).ok().and_then(|i| by_nr.get(i).copied().flatten())
 }
 
 pub fn is_state_call(nr: i64) -> bool {

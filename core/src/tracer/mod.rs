@@ -215,11 +215,9 @@ impl Tracer {
             .parked
             .keys()
             .filter_map(|&pid| {
-                let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-                let field = |k: &str| -> Option<Pid> {
-                    st.lines().find(|l| l.starts_with(k))?[k.len()..].trim().parse().ok()
-                };
-                let (tgid, ppid) = (field("Tgid:")?, field("PPid:")?);
+                let st = crate::procfs::status(pid)?;
+                let field = |k: &str| -> Option<Pid> { crate::procfs::status_field(&st, k)?.parse().ok() };
+                let (tgid, ppid) = (field("Tgid")?, field("PPid")?);
                 let orphan = if tgid == pid {
                     !self.procs.contains_key(&ppid)
                 } else {

@@ -65,18 +65,14 @@ impl Creds {
 
     /// Read from /proc/<tid>/status (after the tracee changed them).
     pub fn read(tid: i32) -> Option<Creds> {
-        let text = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-        let field = |name: &str| -> Option<Vec<u32>> {
-            let line = text.lines().find(|l| l.starts_with(name))?;
-            Some(line[name.len()..].split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        use crate::procfs::{status, status_field};
+        let text = status(tid)?;
+        let ids = |name: &str| -> Option<Vec<u32>> {
+            Some(status_field(&text, name)?.split_whitespace().filter_map(|v| v.parse().ok()).collect())
         };
-        let uid = field("Uid:")?;
-        let gid = field("Gid:")?;
-        let umask = text
-            .lines()
-            .find(|l| l.starts_with("Umask:"))
-            .and_then(|l| u32::from_str_radix(l[6..].trim(), 8).ok())
-            .unwrap_or(0o022);
+        let (uid, gid) = (ids("Uid")?, ids("Gid")?);
+        let umask =
+            status_field(&text, "Umask").and_then(|v| u32::from_str_radix(v, 8).ok()).unwrap_or(0o022);
         Some(Creds { uid: *uid.first()?, euid: *uid.get(1)?, gid: *gid.first()?, egid: *gid.get(1)?, umask })
     }
 }
