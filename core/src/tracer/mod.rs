@@ -337,27 +337,21 @@ impl Tracer {
             Ok(c) => c,
             Err(_) => return resume(tid, 0),
         };
-        let tgid = self.threads[&tid].tgid;
+        let Some(t) = self.threads.get_mut(&tid) else { return resume(tid, 0) };
+        let tgid = t.tgid;
+        let Some(p) = self.procs.get(&tgid) else { return resume(tid, 0) };
         // Scratch: the thread's slot, or a free one of its address space.
-        let mut slot = self.threads[&tid].slot;
-        if slot.is_none() {
-            if let Some(p) = self.procs.get(&tgid) {
-                slot = p.mm.lock().free.pop();
-                self.threads.get_mut(&tid).expect("known thread").slot = slot;
-            }
+        if t.slot.is_none() {
+            t.slot = p.mm.lock().free.pop();
         }
-        let mut scratch = Scratch { tid, slot, used: 0 };
-        let Some(fds) = self.procs.get(&tgid).map(|p| p.fds.clone()) else {
-            return resume(tid, 0);
-        };
+        let (slot, fds, creds) = (t.slot, p.fds.clone(), p.creds);
         if self.for_worker(&call, &fds) {
-            let creds = self.procs.get(&tgid).map(|p| p.creds).unwrap_or_default();
             let job = Job { tid, tgid, call, fds, slot, creds };
             self.workers.as_ref().expect("workers").submit(job);
             self.outstanding += 1;
             return;
         }
-        let creds = self.procs.get(&tgid).map(|p| p.creds).unwrap_or_default();
+        let mut scratch = Scratch { tid, slot, used: 0 };
         let caller = Caller { tid, tgid, fds, creds };
         // A bug in a decision must not take the session down: the call fails with EIO.
         let d = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
