@@ -1,8 +1,8 @@
 //! Start COMMAND as the first tracee: fork, let the parent PTRACE_SEIZE the child while
 //! it waits on a pipe, then the child installs the seccomp filter and execs. A failed exec
 //! reports its errno through a close-on-exec pipe.
+use crate::filter::BpfProgram;
 use crate::ptrace::{self, Pid};
-use seccompiler::BpfProgram;
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
 

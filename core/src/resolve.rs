@@ -34,18 +34,23 @@ enum Node {
 }
 
 /// What a walk found at a virtual path, remembered so the next walk need not lstat it:
-/// a directory, another non-symlink, or nothing. Cleared when the session mounts,
+/// a directory, a symlink and its target, another file, or nothing. Cleared when the session mounts,
 /// unmounts, creates, renames or removes something. A change made outside the session is
-/// not seen; it matters only if it puts a symlink into a mount where the cache says there
-/// is none (the kernel still resolves the path itself): see docs/paths.md.
+/// not seen; it matters only if it adds, removes or retargets a symlink on the way to a mount
+/// (the kernel still resolves the path itself): see docs/paths.md.
 #[derive(Default)]
 pub struct NodeCache {
     nodes: parking_lot::RwLock<rustc_hash::FxHashMap<Vec<u8>, Cached>>,
+    /// Absolute paths, as tracees wrote them, whose resolution stays out of every mount
+    /// and out of /proc (the kernel may see them unchanged): one lookup instead of a walk.
+    /// Indexed by the follow rule of the last component.
+    passes: parking_lot::RwLock<[rustc_hash::FxHashSet<Box<[u8]>>; 2]>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Cached {
     Dir,
+    Symlink(Arc<[u8]>),
     Other,
     Missing,
 }
@@ -54,7 +59,7 @@ const NODE_CACHE_MAX: usize = 1 << 16;
 
 impl NodeCache {
     fn get(&self, p: &[u8]) -> Option<Cached> {
-        self.nodes.read().get(p).copied()
+        self.nodes.read().get(p).cloned()
     }
     fn insert(&self, p: &[u8], c: Cached) {
         let mut d = self.nodes.write();
@@ -65,10 +70,44 @@ impl NodeCache {
     }
     pub fn clear(&self) {
         self.nodes.write().clear();
+        self.forget_passes();
     }
-    /// Forget one path (a file created or removed there).
+    fn forget_passes(&self) {
+        let mut p = self.passes.write();
+        p[0].clear();
+        p[1].clear();
+    }
+    /// Something was created or removed at `p`: whatever resolution went through it may
+    /// change.
     pub fn forget(&self, p: &[u8]) {
         self.nodes.write().remove(p);
+        self.forget_passes();
+    }
+    /// A regular file was created at `p`, where there was nothing: walks through `p` still
+    /// end where they did (in a mount or not), so only the node itself is forgotten.
+    pub fn forget_created(&self, p: &[u8]) {
+        self.nodes.write().remove(p);
+    }
+    /// A name is removed at `p`: if it was known to be a plain file, as for a creation;
+    /// otherwise (a symlink, or not known) as for any change.
+    pub fn forget_removed(&self, p: &[u8]) {
+        if self.get(p) == Some(Cached::Other) {
+            self.forget_created(p)
+        } else {
+            self.forget(p)
+        }
+    }
+    /// Absolute path `raw` is known to pass unchanged.
+    pub fn passes(&self, raw: &[u8], follow: bool) -> bool {
+        self.passes.read()[follow as usize].contains(raw)
+    }
+    pub fn note_pass(&self, raw: &[u8], follow: bool) {
+        let mut p = self.passes.write();
+        let set = &mut p[follow as usize];
+        if set.len() >= NODE_CACHE_MAX {
+            set.clear();
+        }
+        set.insert(raw.into());
     }
 }
 
@@ -143,6 +182,7 @@ impl<'a> Resolver<'a> {
             *crossed |= self.in_mount(virt);
             return match c {
                 Cached::Dir => Node::Dir,
+                Cached::Symlink(t) => Node::Symlink(t.to_vec()),
                 Cached::Other => Node::Other,
                 Cached::Missing => Node::Missing,
             };
@@ -181,6 +221,7 @@ impl<'a> Resolver<'a> {
                     return Node::Missing;
                 }
                 buf.truncate(n as usize);
+                self.mounts.nodecache.insert(virt, Cached::Symlink(Arc::from(buf.as_slice())));
                 Node::Symlink(buf)
             }
             _ => {

@@ -46,14 +46,15 @@ pub(super) struct Translated {
 }
 
 /// Resolve path argument `p` (`pre`: its text, if already read) and translate it if it
-/// lies in a mount. `virt_out` receives the resolved virtual path when one was computed.
+/// lies in a mount. `virt_out`, when given, receives the resolved virtual path (then the
+/// walk is always made: the caller needs the path it reached).
 pub(super) fn translate(
     mounts: &MountTable,
     c: &Caller,
     call: &Call,
     p: &PathArg,
     pre: Option<Vec<u8>>,
-    virt_out: &mut Option<Vec<u8>>,
+    virt_out: Option<&mut Option<Vec<u8>>>,
 ) -> Result<Option<Translated>, Action> {
     let addr = call.args[p.arg as usize];
     if addr == 0 && p.null_ok {
@@ -88,6 +89,11 @@ pub(super) fn translate(
             return Ok(None);
         }
     }
+    // An absolute path seen before, that stayed out of every mount (and /proc).
+    let cacheable = raw[0] == b'/' && virt_out.is_none() && !ends_in_dots(&raw);
+    if cacheable && mounts.nodecache.passes(&raw, follow) {
+        return Ok(None);
+    }
     let start = if raw[0] == b'/' { b"/".to_vec() } else { start_dir(mounts, c, call, p)? };
     let resolver = Resolver { mounts, tgid: c.tgid, tid: c.tid };
     if !follow {
@@ -96,12 +102,18 @@ pub(super) fn translate(
         }
     }
     let r = resolver.resolve(&start, &raw, follow).map_err(|e| Action::Return(-(e as i64)))?;
-    *virt_out = Some(r.virt.clone());
+    if let Some(v) = virt_out {
+        *v = Some(r.virt.clone());
+    }
     if !r.crossed_mount {
         if is_open(call.nr) && crate::procfs::is_mounts_file(&r.virt) {
             if let Some(host) = crate::procfs::synth_mounts(mounts, c.tid) {
                 return Ok(Some(Translated { host, mount: None, served: None, synthesized: true }));
             }
+        }
+        // /proc paths depend on the caller (/proc/self) and are never remembered.
+        if cacheable && !mounts::under(&r.virt, b"/proc") {
+            mounts.nodecache.note_pass(&raw, follow);
         }
         return Ok(None);
     }
@@ -174,16 +186,17 @@ pub(super) fn path_call(
                 return Ok(crate::serve::fd_call(c, call, scratch));
             }
         }
+        let change = tree_change(call);
         let mut virt = None;
-        let t = translate(&mounts, c, call, p, pre.take(), &mut virt);
+        let want_virt = !matches!(change, TreeChange::None);
+        let t = translate(&mounts, c, call, p, pre.take(), want_virt.then_some(&mut virt));
         // What this call may change, the resolution cache must forget.
-        match tree_change(call) {
-            TreeChange::None => {}
-            TreeChange::All => mounts.nodecache.clear(),
-            TreeChange::Exact => match &virt {
-                Some(v) => mounts.nodecache.forget(v),
-                None => mounts.nodecache.clear(),
-            },
+        match (change, &virt) {
+            (TreeChange::None, _) => {}
+            (TreeChange::All, _) | (_, None) => mounts.nodecache.clear(),
+            (TreeChange::Created, Some(v)) => mounts.nodecache.forget_created(v),
+            (TreeChange::Removed, Some(v)) => mounts.nodecache.forget_removed(v),
+            (TreeChange::Exact, Some(v)) => mounts.nodecache.forget(v),
         }
         let t = t?;
         if let Some((m, (virt, access))) =
@@ -268,7 +281,11 @@ pub(super) fn sockaddr_call(
 /// What a call may change about the paths the resolution cache knows.
 pub(super) enum TreeChange {
     None,
-    /// Only the object at its path (created, or a file removed).
+    /// A regular file may be created at its path (open with O_CREAT, creat).
+    Created,
+    /// A name other than a directory is removed at its path.
+    Removed,
+    /// Only the object at its path (created or removed).
     Exact,
     /// Whole subtrees (a directory removed or renamed).
     All,
@@ -276,18 +293,25 @@ pub(super) enum TreeChange {
 
 pub(super) fn tree_change(call: &Call) -> TreeChange {
     let creates = |flags: u64| flags & libc::O_CREAT as u64 != 0;
-    let exact_if = |b: bool| if b { TreeChange::Exact } else { TreeChange::None };
+    let created_if = |b: bool| if b { TreeChange::Created } else { TreeChange::None };
     match call.nr {
         libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2 | libc::SYS_rmdir => TreeChange::All,
         libc::SYS_unlinkat if call.args[2] & libc::AT_REMOVEDIR as u64 != 0 => TreeChange::All,
-        libc::SYS_unlink | libc::SYS_unlinkat => TreeChange::Exact,
+        libc::SYS_unlink | libc::SYS_unlinkat => TreeChange::Removed,
         libc::SYS_mkdir | libc::SYS_mkdirat | libc::SYS_mknod | libc::SYS_mknodat => TreeChange::Exact,
         libc::SYS_symlink | libc::SYS_symlinkat | libc::SYS_link | libc::SYS_linkat => TreeChange::Exact,
-        libc::SYS_creat | libc::SYS_openat2 => TreeChange::Exact,
-        libc::SYS_open => exact_if(creates(call.args[1])),
-        libc::SYS_openat => exact_if(creates(call.args[2])),
+        libc::SYS_openat2 => TreeChange::Exact,
+        libc::SYS_creat => TreeChange::Created,
+        libc::SYS_open => created_if(creates(call.args[1])),
+        libc::SYS_openat => created_if(creates(call.args[2])),
         _ => TreeChange::None,
     }
+}
+
+/// The last component is "." or "..", which `dot_final` treats apart.
+fn ends_in_dots(raw: &[u8]) -> bool {
+    let t = raw.strip_suffix(b"/").unwrap_or(raw);
+    t.ends_with(b"/.") || t.ends_with(b"/..")
 }
 
 pub(super) fn is_open(nr: i64) -> bool {
