@@ -51,13 +51,13 @@ pub struct ScriptCall<'a> {
 /// interpreter lies in a mount; None when the kernel can do it alone.
 pub fn script_args(
     r: &Resolver<'_>,
-    cwd: &[u8],
+    cwd: &dyn Fn() -> Vec<u8>,
     sc: &ScriptCall<'_>,
     scratch: &mut Scratch,
 ) -> Result<Option<(u64, u64)>, Action> {
     let fail = |e: i32| Action::Return(-(e as i64));
     let Some((interp, optarg)) = shebang(sc.script_host) else { return Ok(None) };
-    let start = if interp.first() == Some(&b'/') { b"/".to_vec() } else { cwd.to_vec() };
+    let start = if interp.first() == Some(&b'/') { b"/".to_vec() } else { cwd() };
     let res = r.resolve(&start, &interp, true).map_err(fail)?;
     if !res.crossed_mount && !sc.script_in_mount {
         return Ok(None);

@@ -179,6 +179,19 @@ pub(super) fn path_call(
     let mut notes = Vec::new();
     let mut seen_mounts = Vec::new();
     let mut exit = None;
+    // execve: the program's path is looked at again for a `#!` line.
+    let exec_raw = if is_exec(call.nr) {
+        let raw = match pre.take() {
+            Some(r) => r,
+            None => memory::read_cstring(c.tid, call.args[paths[0].arg as usize], PATH_MAX)
+                .map_err(|e| Action::Return(-(e.errno() as i64)))?,
+        };
+        pre = Some(raw.clone());
+        Some(raw)
+    } else {
+        None
+    };
+    let mut exec_passed = false;
     for p in paths {
         // The AT_EMPTY_PATH form on a virtual descriptor: a call on that descriptor.
         if let Some(dfd) = p.dirfd {
@@ -199,6 +212,7 @@ pub(super) fn path_call(
             (TreeChange::Exact, Some(v)) => mounts.nodecache.forget(v),
         }
         let t = t?;
+        exec_passed = t.is_none();
         if let Some((m, (virt, access))) =
             t.as_ref().and_then(|t| Some((t.mount.as_ref()?, t.served.clone()?)))
         {
@@ -222,8 +236,10 @@ pub(super) fn path_call(
     if seen_mounts.len() == 2 && seen_mounts[0] != seen_mounts[1] {
         return Ok(Decision::err(libc::EXDEV, "across a mount boundary"));
     }
-    if is_exec(call.nr) && exec_script(&mounts, c, call, &paths[0], &mut args, scratch)? {
-        notes.push("#! interpreter in a mount".into());
+    if let Some(raw) = &exec_raw {
+        if exec_script(&mounts, c, call, &paths[0], raw, exec_passed, &mut args, scratch)? {
+            notes.push("#! interpreter in a mount".into());
+        }
     }
     if notes.is_empty() {
         return Ok(Decision::pass());
@@ -322,37 +338,45 @@ pub(super) fn is_exec(nr: i64) -> bool {
     nr == libc::SYS_execve || nr == libc::SYS_execveat
 }
 
-/// execve of a `#!` script whose interpreter lies in a mount (see exec.rs).
+/// execve of a `#!` script whose interpreter lies in a mount (see exec.rs). `raw` is the
+/// program's path as given; `passed`: it resolved outside every mount.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn exec_script(
     mounts: &MountTable,
     c: &Caller,
     call: &Call,
     p: &PathArg,
+    raw: &[u8],
+    passed: bool,
     args: &mut [u64; 6],
     scratch: &mut Scratch,
 ) -> Result<bool, Action> {
-    let raw = memory::read_cstring(c.tid, call.args[p.arg as usize], PATH_MAX)
-        .map_err(|e| Action::Return(-(e.errno() as i64)))?;
     if raw.is_empty() {
         return Ok(false);
     }
-    let cwd_v = cwd(mounts, c).unwrap_or_else(|| b"/".to_vec());
-    let start = if raw[0] == b'/' { b"/".to_vec() } else { start_dir(mounts, c, call, p)? };
     let resolver = Resolver { mounts, tgid: c.tgid, tid: c.tid };
-    let Ok(r) = resolver.resolve(&start, &raw, true) else {
-        return Ok(false);
-    };
-    let Ok(host) = resolver.host_path(&r.virt, VURS_ACCESS_EXEC) else {
-        return Ok(false);
+    // An absolute path that passes names the same file for vurs as for the caller.
+    let (host, in_mount) = if passed && raw[0] == b'/' {
+        (raw.to_vec(), false)
+    } else {
+        let start = if raw[0] == b'/' { b"/".to_vec() } else { start_dir(mounts, c, call, p)? };
+        let Ok(r) = resolver.resolve(&start, raw, true) else {
+            return Ok(false);
+        };
+        let Ok(host) = resolver.host_path(&r.virt, VURS_ACCESS_EXEC) else {
+            return Ok(false);
+        };
+        (host, r.crossed_mount)
     };
     let argv_arg = p.arg as usize + 1;
     let args_in = crate::exec::ScriptCall {
         script_host: &host,
-        script_arg: &raw,
-        script_in_mount: r.crossed_mount,
+        script_arg: raw,
+        script_in_mount: in_mount,
         argv: call.args[argv_arg],
         tid: c.tid,
     };
+    let cwd_v = || cwd(mounts, c).unwrap_or_else(|| b"/".to_vec());
     match crate::exec::script_args(&resolver, &cwd_v, &args_in, scratch)? {
         Some((path, argv)) => {
             args[p.arg as usize] = path;
