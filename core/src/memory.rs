@@ -57,6 +57,21 @@ pub fn write(pid: Pid, addr: u64, data: &[u8]) -> Result<(), MemError> {
     }
 }
 
+/// Room for the strings `read_short_cstring` reads.
+pub const SHORT_STRING: usize = 256;
+
+/// Read a NUL-terminated string if it ends within the first SHORT_STRING bytes and the
+/// first page: its length. None for a longer string or a bad pointer (read it with
+/// `read_cstring`, which tells them apart).
+pub fn read_short_cstring(pid: Pid, addr: u64, buf: &mut [u8; SHORT_STRING]) -> Option<usize> {
+    let chunk = ((PAGE - (addr % PAGE)) as usize).min(SHORT_STRING);
+    let n = readv(pid, addr, &mut buf[..chunk]);
+    if n <= 0 {
+        return None;
+    }
+    buf[..n as usize].iter().position(|&b| b == 0)
+}
+
 /// Read a NUL-terminated string of at most `max - 1` bytes (the NUL is not returned).
 /// Reads page by page so a string that ends just before an unmapped page works.
 pub fn read_cstring(pid: Pid, addr: u64, max: usize) -> Result<Vec<u8>, MemError> {

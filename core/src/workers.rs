@@ -88,7 +88,7 @@ impl Workers {
                         let caller = Caller { tid: job.tid, tgid: job.tgid, fds: job.fds, creds: job.creds };
                         let mut scratch = Scratch { tid: job.tid, slot: job.slot, used: 0 };
                         let decision = catch_unwind(AssertUnwindSafe(|| {
-                            dispatch::decide(&session, &caller, &job.call, &mut scratch)
+                            dispatch::decide(&session, &caller, &job.call, &mut scratch, None)
                         }))
                         .unwrap_or(Decision {
                             action: Action::Return(-(libc::EIO as i64)),

@@ -13,6 +13,7 @@ use crate::syscall::Call;
 use crate::tracer::tasks::{ExitHook, SLOT_SIZE};
 use std::cell::Cell;
 
+pub mod fast;
 mod mounting;
 mod paths;
 
@@ -109,8 +110,8 @@ pub fn cwd_of(mounts: &MountTable, tid: Pid) -> Option<Vec<u8>> {
     readlink_host(&format!("/proc/{tid}/cwd")).map(|h| to_virtual(mounts, h))
 }
 
-/// Decide what to do with `call`.
-pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) -> Decision {
+/// Decide what to do with `call` (`pre`: its path, if the fast path read it already).
+pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: Option<Vec<u8>>) -> Decision {
     if call.nr == CONTROL_NR {
         return control_call(s, c, call);
     }
@@ -124,10 +125,10 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch) -> De
     if let Some(spec) = call.spec {
         if s.filter.paths || matches!(spec.kind, Kind::Mount | Kind::Umount) {
             let r = match spec.kind {
-                Kind::Path => path_call(s, c, call, spec.paths, scratch, None),
+                Kind::Path => path_call(s, c, call, spec.paths, scratch, pre),
                 Kind::Getcwd => getcwd(s, c, call),
                 Kind::Getdents => getdents(s, c, call),
-                Kind::Readlink => readlink(s, c, call, spec.paths, scratch),
+                Kind::Readlink => readlink(s, c, call, spec.paths, scratch, pre),
                 Kind::Mount => mount_call(s, c, call),
                 Kind::Umount => umount_call(s, c, call),
                 Kind::SockAddr => sockaddr_call(s, c, call, scratch),

@@ -325,7 +325,7 @@ pub(super) fn tree_change(call: &Call) -> TreeChange {
 }
 
 /// The last component is "." or "..", which `dot_final` treats apart.
-fn ends_in_dots(raw: &[u8]) -> bool {
+pub(super) fn ends_in_dots(raw: &[u8]) -> bool {
     let t = raw.strip_suffix(b"/").unwrap_or(raw);
     t.ends_with(b"/.") || t.ends_with(b"/..")
 }
@@ -439,6 +439,7 @@ pub(super) fn readlink(
     call: &Call,
     paths: &[PathArg],
     scratch: &mut Scratch,
+    pre: Option<Vec<u8>>,
 ) -> Result<Decision, Action> {
     let mounts = s.mounts.read();
     if mounts.is_empty() {
@@ -448,7 +449,12 @@ pub(super) fn readlink(
     let (buf, size) = (call.args[p.arg as usize + 1], call.args[p.arg as usize + 2]);
     // The link itself is resolved like any path; magic /proc links are translated back.
     let addr = call.args[p.arg as usize];
-    let raw = memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(-(e.errno() as i64)))?;
+    let raw = match pre {
+        Some(r) => r,
+        None => {
+            memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(-(e.errno() as i64)))?
+        }
+    };
     // Only paths under /proc (directly, through /dev/fd, or relative) can name one.
     let maybe_magic = raw.first() != Some(&b'/') || raw.starts_with(b"/proc/") || raw.starts_with(b"/dev/");
     let magic = maybe_magic && {
@@ -456,6 +462,7 @@ pub(super) fn readlink(
         let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
         resolver.resolve(&start, &raw, false).map(|r| crate::procfs::is_magic_link(&r.virt)).unwrap_or(false)
     };
+    drop(mounts); // path_call takes it again
     let mut d = path_call(s, c, call, paths, scratch, Some(raw))?;
     if magic {
         d.exit = Some(ExitHook::ReverseLink { buf, size });

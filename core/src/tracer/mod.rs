@@ -337,6 +337,15 @@ impl Tracer {
             Ok(c) => c,
             Err(_) => return resume(tid, 0),
         };
+        // Most stops end here (not when tracing: every call is logged then).
+        let pre = if tracelog::enabled() {
+            None
+        } else {
+            match dispatch::fast::try_pass(&self.session, tid, &call) {
+                dispatch::fast::Fast::Pass => return resume(tid, 0),
+                dispatch::fast::Fast::Decide(pre) => pre,
+            }
+        };
         let Some(t) = self.threads.get_mut(&tid) else { return resume(tid, 0) };
         let tgid = t.tgid;
         let Some(p) = self.procs.get(&tgid) else { return resume(tid, 0) };
@@ -355,7 +364,7 @@ impl Tracer {
         let caller = Caller { tid, tgid, fds, creds };
         // A bug in a decision must not take the session down: the call fails with EIO.
         let d = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            dispatch::decide(&self.session, &caller, &call, &mut scratch)
+            dispatch::decide(&self.session, &caller, &call, &mut scratch, pre)
         }))
         .unwrap_or_else(|_| Decision {
             action: Action::Return(-(libc::EIO as i64)),

@@ -1,0 +1,60 @@
+//! The fast path, tried first at every stop: a path call whose absolute path was seen
+//! before and stayed out of every mount (see `NodeCache::passes`) passes with no walk, no
+//! allocation and no lock but the mount table's. It is kept small and apart from the full
+//! decision because most stops end here, and they come right after the tracee ran: what
+//! costs is the code and data the tracer touches, more than the instructions it runs.
+use super::paths::{ends_in_dots, is_exec, tree_change, TreeChange};
+use crate::fdtable;
+use crate::memory;
+use crate::ptrace::Pid;
+use crate::session::Session;
+use crate::syscall::table::{Follow, Kind};
+use crate::syscall::Call;
+
+pub enum Fast {
+    /// The call passes unchanged.
+    Pass,
+    /// The full decision is needed; the path, if it was read already.
+    Decide(Option<Vec<u8>>),
+}
+
+pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
+    let Some(spec) = call.spec else { return Fast::Decide(None) };
+    if !s.filter.paths
+        || !matches!(spec.kind, Kind::Path | Kind::Readlink)
+        || spec.paths.len() != 1
+        || is_exec(call.nr)
+        || !matches!(tree_change(call), TreeChange::None)
+    {
+        return Fast::Decide(None);
+    }
+    let p = &spec.paths[0];
+    let addr = call.args[p.arg as usize];
+    let virtual_dirfd = p.dirfd.is_some_and(|d| fdtable::is_virtual(call.args[d as usize] as i64));
+    if addr == 0 || virtual_dirfd || matches!(p.follow, Follow::OpenHow(_)) {
+        return Fast::Decide(None);
+    }
+    let mut buf = [0u8; memory::SHORT_STRING];
+    let Some(n) = memory::read_short_cstring(tid, addr, &mut buf) else { return Fast::Decide(None) };
+    let raw = &buf[..n];
+    let mounts = s.mounts.read();
+    if mounts.is_empty() {
+        return Fast::Pass;
+    }
+    let passes = match raw.first() {
+        // The descriptor itself (AT_EMPTY_PATH on a real descriptor).
+        None => p.empty.is_some_and(|(a, bit)| call.args[a as usize] & bit != 0),
+        Some(b'/') => {
+            // readlink of these may name a magic link, translated back at its exit.
+            let magic =
+                spec.kind == Kind::Readlink && (raw.starts_with(b"/proc/") || raw.starts_with(b"/dev/"));
+            !magic && !ends_in_dots(raw) && mounts.nodecache.passes(raw, call.follows(tid, p))
+        }
+        Some(_) => false,
+    };
+    if passes {
+        Fast::Pass
+    } else {
+        Fast::Decide(Some(raw.to_vec()))
+    }
+}
