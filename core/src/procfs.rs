@@ -62,9 +62,7 @@ pub fn synth_mounts(mounts: &MountTable, tid: i32) -> Option<Vec<u8>> {
             format!("{} {} {} {} 0 0\n", m.source, m.target, m.module.name, opts).as_bytes(),
         );
     }
-    let dir = session_dir();
-    let _ = std::fs::create_dir(&dir);
-    let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    let dir = make_session_dir();
     let path = dir.join(format!("mounts.{}", SERIAL.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(&path, text).ok()?;
     Some(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec())
@@ -85,16 +83,28 @@ fn session_dir() -> std::path::PathBuf {
 
 /// A new empty private directory (stands in for a directory that exists only virtually).
 pub fn private_dir() -> Option<Vec<u8>> {
-    let dir = session_dir();
-    let _ = std::fs::create_dir(&dir);
-    let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    let dir = make_session_dir();
     let path = dir.join(format!("dir.{}", SERIAL.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir(&path).ok()?;
     let _ = std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o555));
     Some(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec())
 }
 
-/// Remove the private directory of synthesized files (at the end of the session).
+/// Remove the private directory of synthesized files (at the end of the session), if
+/// one was made.
 pub fn cleanup() {
-    let _ = std::fs::remove_dir_all(session_dir());
+    if MADE_DIR.load(Ordering::Relaxed) {
+        let _ = std::fs::remove_dir_all(session_dir());
+    }
+}
+
+static MADE_DIR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The session's private directory, made if need be.
+fn make_session_dir() -> std::path::PathBuf {
+    let dir = session_dir();
+    MADE_DIR.store(true, Ordering::Relaxed);
+    let _ = std::fs::create_dir(&dir);
+    let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    dir
 }

@@ -23,6 +23,10 @@ pub struct Resolved {
     pub crossed_mount: bool,
     /// The original path ended in '/'.
     pub trailing_slash: bool,
+    /// The canonical directory the original path's last component was looked up in, when
+    /// the walk reached it through directories only and outside every mount (see
+    /// `NodeCache::dir`).
+    pub dir_of_last: Option<Vec<u8>>,
 }
 
 /// What lstat of a virtual path found.
@@ -38,13 +42,16 @@ enum Node {
 /// unmounts, creates, renames or removes something. A change made outside the session is
 /// not seen; it matters only if it adds, removes or retargets a symlink on the way to a mount
 /// (the kernel still resolves the path itself): see docs/paths.md.
-#[derive(Default)]
 pub struct NodeCache {
     nodes: parking_lot::RwLock<rustc_hash::FxHashMap<Vec<u8>, Cached>>,
     /// Absolute paths, as tracees wrote them, whose resolution stays out of every mount
     /// and out of /proc (the kernel may see them unchanged): one lookup instead of a walk.
     /// Indexed by the follow rule of the last component.
     passes: parking_lot::RwLock<[rustc_hash::FxHashSet<Box<[u8]>>; 2]>,
+    /// Directory parts of absolute paths, as tracees wrote them, and the canonical
+    /// directory outside every mount they lead to: a new name in a known directory is
+    /// looked up with a one-component walk.
+    dirs: parking_lot::RwLock<rustc_hash::FxHashMap<Box<[u8]>, Arc<[u8]>>>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -56,6 +63,20 @@ enum Cached {
 }
 
 const NODE_CACHE_MAX: usize = 1 << 16;
+
+impl Default for NodeCache {
+    /// Sized for a compiler run's worth of paths, so the first thousands of walks do not
+    /// pay for growing the tables.
+    fn default() -> NodeCache {
+        use rustc_hash::{FxHashMap, FxHashSet};
+        let set = || FxHashSet::with_capacity_and_hasher(2048, Default::default());
+        NodeCache {
+            nodes: parking_lot::RwLock::new(FxHashMap::with_capacity_and_hasher(4096, Default::default())),
+            passes: parking_lot::RwLock::new([set(), set()]),
+            dirs: parking_lot::RwLock::new(FxHashMap::with_capacity_and_hasher(1024, Default::default())),
+        }
+    }
+}
 
 impl NodeCache {
     fn get(&self, p: &[u8]) -> Option<Cached> {
@@ -70,18 +91,20 @@ impl NodeCache {
     }
     pub fn clear(&self) {
         self.nodes.write().clear();
-        self.forget_passes();
+        self.forget_walks();
     }
-    fn forget_passes(&self) {
+    /// Forget the results of whole walks (passes and directories).
+    fn forget_walks(&self) {
         let mut p = self.passes.write();
         p[0].clear();
         p[1].clear();
+        self.dirs.write().clear();
     }
     /// Something was created or removed at `p`: whatever resolution went through it may
     /// change.
     pub fn forget(&self, p: &[u8]) {
         self.nodes.write().remove(p);
-        self.forget_passes();
+        self.forget_walks();
     }
     /// A regular file was created at `p`, where there was nothing: walks through `p` still
     /// end where they did (in a mount or not), so only the node itself is forgotten.
@@ -108,6 +131,17 @@ impl NodeCache {
             set.clear();
         }
         set.insert(raw.into());
+    }
+    /// The canonical directory absolute directory text `raw_dir` leads to, if known.
+    pub fn dir(&self, raw_dir: &[u8]) -> Option<Arc<[u8]>> {
+        self.dirs.read().get(raw_dir).cloned()
+    }
+    pub fn note_dir(&self, raw_dir: &[u8], canonical: &[u8]) {
+        let mut d = self.dirs.write();
+        if d.len() >= NODE_CACHE_MAX {
+            d.clear();
+        }
+        d.insert(raw_dir.into(), Arc::from(canonical));
     }
 }
 
@@ -247,6 +281,10 @@ impl<'a> Resolver<'a> {
         let trailing_slash = path.ends_with(b"/");
         let mut crossed = false;
         let mut links = 0u32;
+        // Where the last component of `path` itself starts (it is the one ending there).
+        let last_end = path.len() - path.iter().rev().take_while(|&&b| b == b'/').count();
+        let mut cur_is_dir = true;
+        let mut dir_of_last = None;
         // Components still to walk, last first, as (text, start, end) ranges: text 0 is the
         // path, further texts are symlink targets met on the way (no copy per component).
         let mut texts: Vec<Vec<u8>> = vec![path.to_vec()];
@@ -275,6 +313,9 @@ impl<'a> Resolver<'a> {
         }
         while let Some((t, a, b)) = todo.pop() {
             let comp = &texts[t][a..b];
+            if t == 0 && b == last_end && cur_is_dir && !crossed {
+                dir_of_last = Some(if cur.is_empty() { b"/".to_vec() } else { cur.clone() });
+            }
             if comp == b".." {
                 if let Some(i) = cur.iter().rposition(|&b| b == b'/') {
                     cur.truncate(i);
@@ -290,7 +331,9 @@ impl<'a> Resolver<'a> {
                 crossed |= self.in_mount(&cur);
                 break;
             }
-            match self.lstat(&cur, &mut crossed) {
+            let node = self.lstat(&cur, &mut crossed);
+            cur_is_dir = matches!(node, Node::Dir);
+            match node {
                 Node::Symlink(target) => {
                     links += 1;
                     if links > MAX_LINKS {
@@ -323,6 +366,6 @@ impl<'a> Resolver<'a> {
         }
         let mount = self.mounts.find(&cur).cloned();
         crossed |= mount.is_some();
-        Ok(Resolved { virt: cur, mount, crossed_mount: crossed, trailing_slash })
+        Ok(Resolved { virt: cur, mount, crossed_mount: crossed, trailing_slash, dir_of_last })
     }
 }

@@ -101,7 +101,19 @@ pub(super) fn translate(
             return Ok(Some(t));
         }
     }
-    let r = resolver.resolve(&start, &raw, follow).map_err(|e| Action::Return(-(e as i64)))?;
+    // A new name in a directory known from an earlier walk: only the name is walked.
+    let split = if cacheable { split_dir(&raw) } else { None };
+    let known = split.and_then(|(dir, name)| Some((name, mounts.nodecache.dir(dir)?)));
+    let r = match &known {
+        Some((name, canonical)) => resolver.resolve(canonical, name, follow),
+        None => resolver.resolve(&start, &raw, follow),
+    }
+    .map_err(|e| Action::Return(-(e as i64)))?;
+    if let (Some((dir, _)), None, Some(canonical)) = (split, &known, &r.dir_of_last) {
+        if !mounts::under(canonical, b"/proc") {
+            mounts.nodecache.note_dir(dir, canonical);
+        }
+    }
     if let Some(v) = virt_out {
         *v = Some(r.virt.clone());
     }
@@ -177,7 +189,8 @@ pub(super) fn path_call(
     }
     let mut args = call.args;
     let mut notes = Vec::new();
-    let mut seen_mounts = Vec::new();
+    // The mount each path argument lies in (rename and link have two).
+    let mut seen_mounts: [Option<Option<u64>>; 2] = [None, None];
     let mut exit = None;
     // execve: the program's path is looked at again for a `#!` line.
     let exec_raw = if is_exec(call.nr) {
@@ -222,7 +235,9 @@ pub(super) fn path_call(
             let e = if access & VURS_ACCESS_WRITE != 0 { libc::EROFS } else { libc::EXDEV };
             return Ok(Decision::err(e, "served tree"));
         }
-        seen_mounts.push(t.as_ref().and_then(|t| t.mount.as_ref().map(|m| m.id)));
+        if let Some(slot) = seen_mounts.iter_mut().find(|m| m.is_none()) {
+            *slot = Some(t.as_ref().and_then(|t| t.mount.as_ref().map(|m| m.id)));
+        }
         if let Some(t) = t {
             args[p.arg as usize] = scratch.put_cstr(&t.host)?;
             if t.synthesized {
@@ -233,8 +248,10 @@ pub(super) fn path_call(
         }
     }
     // rename/link across a mount boundary: EXDEV, as between two file systems.
-    if seen_mounts.len() == 2 && seen_mounts[0] != seen_mounts[1] {
-        return Ok(Decision::err(libc::EXDEV, "across a mount boundary"));
+    if let [Some(a), Some(b)] = seen_mounts {
+        if a != b {
+            return Ok(Decision::err(libc::EXDEV, "across a mount boundary"));
+        }
     }
     if let Some(raw) = &exec_raw {
         if exec_script(&mounts, c, call, &paths[0], raw, exec_passed, &mut args, scratch)? {
@@ -322,6 +339,15 @@ pub(super) fn tree_change(call: &Call) -> TreeChange {
         libc::SYS_openat => created_if(creates(call.args[2])),
         _ => TreeChange::None,
     }
+}
+
+/// An absolute path's directory part (not the root) and its last component (a name, not
+/// "." or ".."; none when the path ends in '/').
+fn split_dir(raw: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = raw.iter().rposition(|&b| b == b'/')?;
+    let (dir, name) = (&raw[..i], &raw[i + 1..]);
+    let plain = !name.is_empty() && name != b"." && name != b"..";
+    (i > 0 && raw[0] == b'/' && plain).then_some((dir, name))
 }
 
 /// The last component is "." or "..", which `dot_final` treats apart.

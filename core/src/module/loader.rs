@@ -132,6 +132,6 @@ fn load_file(path: &Path, options: &str) -> Result<Module, String> {
         inst: inst as usize,
         serial: parking_lot::Mutex::new(()),
         users: Default::default(),
-        _lib: lib,
+        lib: Some(lib),
     })
 }

@@ -25,7 +25,16 @@ pub struct Module {
     serial: parking_lot::Mutex<()>,
     /// Mounts and open files that use this module (rmmod answers EBUSY while > 0).
     pub users: std::sync::atomic::AtomicUsize,
-    _lib: libloading::Library,
+    /// Unloaded when the module is dropped, unless vurs is ending (see `process_ending`).
+    lib: Option<libloading::Library>,
+}
+
+static ENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The session is over: modules still loaded get their fini but are not unloaded (the
+/// process exits right after; dlclose would only cost time).
+pub fn process_ending() {
+    ENDING.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 // SAFETY: the descriptor is immutable; the instance is called under the module's own
@@ -48,7 +57,7 @@ fn err_string(buf: &[u8]) -> String {
 
 impl Module {
     fn d(&self) -> &vurs_module {
-        // SAFETY: points into the loaded library, which `_lib` keeps mapped.
+        // SAFETY: points into the loaded library, which `lib` keeps mapped.
         unsafe { &*self.desc }
     }
     fn inst(&self) -> *mut c_void {
@@ -260,6 +269,9 @@ impl Drop for Module {
         if let Some(f) = self.d().fini {
             // SAFETY: the instance came from init and is not used after this.
             unsafe { f(self.inst()) }
+        }
+        if ENDING.load(std::sync::atomic::Ordering::Relaxed) {
+            std::mem::forget(self.lib.take());
         }
     }
 }

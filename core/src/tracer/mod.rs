@@ -114,6 +114,7 @@ impl Tracer {
             }
             self.on_status(pid, status);
         }
+        crate::module::process_ending();
         self.root_status.unwrap_or(0)
     }
 
