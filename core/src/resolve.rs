@@ -42,16 +42,21 @@ enum Node {
 /// unmounts, creates, renames or removes something. A change made outside the session is
 /// not seen; it matters only if it adds, removes or retargets a symlink on the way to a mount
 /// (the kernel still resolves the path itself): see docs/paths.md.
+/// Paths as tracees wrote them.
+type PathSet = rustc_hash::FxHashSet<Box<[u8]>>;
+/// Directory parts as tracees wrote them -> canonical directories.
+type DirMap = rustc_hash::FxHashMap<Box<[u8]>, Arc<[u8]>>;
+
 pub struct NodeCache {
     nodes: parking_lot::RwLock<rustc_hash::FxHashMap<Vec<u8>, Cached>>,
     /// Absolute paths, as tracees wrote them, whose resolution stays out of every mount
     /// and out of /proc (the kernel may see them unchanged): one lookup instead of a walk.
     /// Indexed by the follow rule of the last component.
-    passes: parking_lot::RwLock<[rustc_hash::FxHashSet<Box<[u8]>>; 2]>,
+    passes: parking_lot::RwLock<[PathSet; 2]>,
     /// Directory parts of absolute paths, as tracees wrote them, and the canonical
     /// directory outside every mount they lead to: a new name in a known directory is
     /// looked up with a one-component walk.
-    dirs: parking_lot::RwLock<rustc_hash::FxHashMap<Box<[u8]>, Arc<[u8]>>>,
+    dirs: parking_lot::RwLock<DirMap>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -68,12 +73,12 @@ impl Default for NodeCache {
     /// Sized for a compiler run's worth of paths, so the first thousands of walks do not
     /// pay for growing the tables.
     fn default() -> NodeCache {
-        use rustc_hash::{FxHashMap, FxHashSet};
-        let set = || FxHashSet::with_capacity_and_hasher(2048, Default::default());
+        use rustc_hash::FxHashMap;
+        let set = || PathSet::with_capacity_and_hasher(2048, Default::default());
         NodeCache {
             nodes: parking_lot::RwLock::new(FxHashMap::with_capacity_and_hasher(4096, Default::default())),
             passes: parking_lot::RwLock::new([set(), set()]),
-            dirs: parking_lot::RwLock::new(FxHashMap::with_capacity_and_hasher(1024, Default::default())),
+            dirs: parking_lot::RwLock::new(DirMap::with_capacity_and_hasher(1024, Default::default())),
         }
     }
 }
