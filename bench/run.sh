@@ -10,6 +10,8 @@
 #     each cell is the median of RUNS runs; "+ns" is the added cost per call vs native;
 #  3. macro: ../shared/bench/run.sh (native | floor | proot | vurs | vurs with a bind) over the
 #     five reference workloads, hyperfine tables, quote the "Relative" column;
+#     then workload e once more, interleaved (bench/interleaved.py, E_ROUNDS rounds, default
+#     30): median and minimum of native | floor | vurs | vurs -b;
 #  4. a remapped tree: find and tar over a copy of /usr/include shown at another path,
 #     native (on the copy) | vurs -b | proot -b.
 #
@@ -146,6 +148,18 @@ if [ "$macro" = 1 ]; then
   echo "== macro: $shared/run.sh $letters"
   VURS_CMDS="vurs=$vurs --;vurs-fsremap=$vurs -b /etc/hostname:/etc/passwd --" \
     "$shared/run.sh" "$letters" || status=$?
+
+  # --- 3b. e (gcc) again, interleaved: the noisiest workload, 5 runs per command do not
+  # settle it on a shared VM.
+  if [[ $letters == *e* ]]; then
+    cc -O2 -o "$work/floor" "$shared/floor/mini_vz.c"
+    printf '#include <stdio.h>\nint main(void){puts("hi");return 0;}\n' >"$work/hello.c"
+    gcc_e="gcc -O2 -o $work/hello $work/hello.c"
+    echo
+    echo "=== workload e interleaved: $gcc_e"
+    python3 "$root/bench/interleaved.py" "${E_ROUNDS:-30}" "native=$gcc_e" "floor=$work/floor $gcc_e" \
+      "vurs=$vurs -- $gcc_e" "vurs-fsremap=$vurs -b /etc/hostname:/etc/passwd -- $gcc_e" || status=$?
+  fi
 
   # --- 4. a remapped tree: find and tar over a copy of /usr/include seen at another path
   tree=$work/include

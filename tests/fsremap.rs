@@ -1355,6 +1355,62 @@ vurs umount "$T"; cat "$T/f"; echo "rc=$?"
     missing.assert_still_missing();
 }
 
+/// The resolution caches (a path known to pass, a directory known to stay out of every
+/// mount) must see what the session itself changes: a symlink made, a directory replaced by
+/// a symlink into the mount, a rename, a file removed and made a symlink.
+#[test]
+fn resolution_caches_follow_the_sessions_changes() {
+    let src = TempDir::new("cache-src");
+    let work = TempDir::new("cache-work");
+    build_tree(src.path(), "/unused");
+    let missing = Nonexistent::new("cache");
+    let t = missing.join("t");
+    let bind = format!("{}:{}", s(src.path()), s(&t));
+    let mut c = vurs_cmd(&[
+        "-b",
+        &bind,
+        "--",
+        PY,
+        "-c",
+        r#"
+import os
+W, T = os.environ['W'], os.environ['T']
+def show(p):
+    for _ in range(2):  # the second look is answered from the caches
+        try:
+            with open(p) as f: print(f.read().strip())
+        except OSError as e: print(type(e).__name__)
+show(W + '/link')
+os.symlink(T + '/f', W + '/link')
+show(W + '/link')
+os.mkdir(W + '/d')
+show(W + '/d/f')
+os.rmdir(W + '/d')
+os.symlink(T, W + '/d')
+show(W + '/d/f')
+os.rename(W + '/link', W + '/moved')
+show(W + '/moved')
+show(W + '/link')
+open(W + '/new', 'w').write('new\n')
+show(W + '/new')
+os.unlink(W + '/new')
+os.symlink(T + '/sub/g', W + '/new')
+show(W + '/new')
+"#,
+    ]);
+    c.env("W", work.path()).env("T", &t);
+    let o = run(c);
+    let want = "FileNotFoundError\n".repeat(2)
+        + &"hello\n".repeat(2)
+        + &"FileNotFoundError\n".repeat(2)
+        + &"hello\n".repeat(4)
+        + &"FileNotFoundError\n".repeat(2)
+        + &"new\n".repeat(2)
+        + &"x\n".repeat(2);
+    assert_eq!(stdout(&o), want, "{}", show(&o));
+    missing.assert_still_missing();
+}
+
 #[test]
 fn fd_opened_before_lazy_umount_keeps_working() {
     let src = TempDir::new("fdum-src");
