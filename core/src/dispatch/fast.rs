@@ -3,7 +3,7 @@
 //! allocation and no lock but the mount table's. It is kept small and apart from the full
 //! decision because most stops end here, and they come right after the tracee ran: what
 //! costs is the code and data the tracer touches, more than the instructions it runs.
-use super::paths::{ends_in_dots, is_exec, tree_change, TreeChange};
+use super::paths::{is_exec, tree_change, TreeChange};
 use crate::fdtable;
 use crate::memory;
 use crate::ptrace::Pid;
@@ -48,7 +48,7 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
             // readlink of these may name a magic link, translated back at its exit.
             let magic =
                 spec.kind == Kind::Readlink && (raw.starts_with(b"/proc/") || raw.starts_with(b"/dev/"));
-            !magic && !ends_in_dots(raw) && mounts.nodecache.passes(raw, call.follows(tid, p))
+            !magic && mounts.nodecache.passes(raw, call.follows(tid, p))
         }
         Some(_) => false,
     };

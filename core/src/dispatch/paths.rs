@@ -89,8 +89,9 @@ pub(super) fn translate(
             return Ok(None);
         }
     }
-    // An absolute path seen before, that stayed out of every mount (and /proc).
-    let cacheable = raw[0] == b'/' && virt_out.is_none() && !ends_in_dots(&raw);
+    // An absolute path seen before, that stayed out of every mount (and /proc). (A path
+    // ending in "." or ".." is remembered too: `dot_final` answers the same each time.)
+    let cacheable = raw[0] == b'/' && virt_out.is_none();
     if cacheable && mounts.nodecache.passes(&raw, follow) {
         return Ok(None);
     }
@@ -348,12 +349,6 @@ fn split_dir(raw: &[u8]) -> Option<(&[u8], &[u8])> {
     let (dir, name) = (&raw[..i], &raw[i + 1..]);
     let plain = !name.is_empty() && name != b"." && name != b"..";
     (i > 0 && raw[0] == b'/' && plain).then_some((dir, name))
-}
-
-/// The last component is "." or "..", which `dot_final` treats apart.
-pub(super) fn ends_in_dots(raw: &[u8]) -> bool {
-    let t = raw.strip_suffix(b"/").unwrap_or(raw);
-    t.ends_with(b"/.") || t.ends_with(b"/..")
 }
 
 pub(super) fn is_open(nr: i64) -> bool {
