@@ -72,6 +72,22 @@ impl Drop for Nonexistent {
     }
 }
 
+/// A tree (see `build_tree`) to bind at a target that does not exist on the host: the
+/// source, the missing directory (check it at the end) and the target inside it.
+fn bound_tree(tag: &str) -> (TempDir, Nonexistent, PathBuf) {
+    let src = TempDir::new(&format!("{tag}-src"));
+    build_tree(src.path(), "/unused");
+    let missing = Nonexistent::new(tag);
+    let t = missing.join("t");
+    (src, missing, t)
+}
+
+/// `vurs -b SRC:T -- python3 -c SCRIPT`.
+fn py_bound(src: &TempDir, t: &Path, script: &str) -> Command {
+    let bind = format!("{}:{}", s(src.path()), s(t));
+    vurs_cmd(&["-b", &bind, "--", PY, "-c", script])
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -1170,17 +1186,10 @@ fn missing_target_listed_in_existing_parent() {
 #[test]
 fn tmpdir_inside_missing_target() {
     // A session whose TMPDIR is the mount target (what the CPython suites below do).
-    let src = TempDir::new("tmpdir-src");
-    build_tree(src.path(), "/unused");
-    let missing = Nonexistent::new("tmpdir");
-    let t = missing.join("t");
-    let bind = format!("{}:{}", s(src.path()), s(&t));
-    let mut c = vurs_cmd(&[
-        "-b",
-        &bind,
-        "--",
-        PY,
-        "-c",
+    let (src, missing, t) = bound_tree("tmpdir");
+    let mut c = py_bound(
+        &src,
+        &t,
         r#"
 import os, tempfile
 T = os.environ['TMPDIR']
@@ -1190,7 +1199,7 @@ fd, name = tempfile.mkstemp()
 os.write(fd, b'tmp'); os.close(fd)
 print(os.path.dirname(name) == T, sorted(os.listdir(T + '/made')))
 "#,
-    ]);
+    );
     c.env("TMPDIR", &t);
     let o = run(c);
     assert_eq!(stdout(&o), "True True True\nTrue ['deeper']\n", "{}", show(&o));
@@ -1360,18 +1369,11 @@ vurs umount "$T"; cat "$T/f"; echo "rc=$?"
 /// a symlink into the mount, a rename, a file removed and made a symlink.
 #[test]
 fn resolution_caches_follow_the_sessions_changes() {
-    let src = TempDir::new("cache-src");
+    let (src, missing, t) = bound_tree("cache");
     let work = TempDir::new("cache-work");
-    build_tree(src.path(), "/unused");
-    let missing = Nonexistent::new("cache");
-    let t = missing.join("t");
-    let bind = format!("{}:{}", s(src.path()), s(&t));
-    let mut c = vurs_cmd(&[
-        "-b",
-        &bind,
-        "--",
-        PY,
-        "-c",
+    let mut c = py_bound(
+        &src,
+        &t,
         r#"
 import os
 W, T = os.environ['W'], os.environ['T']
@@ -1397,7 +1399,7 @@ os.unlink(W + '/new')
 os.symlink(T + '/sub/g', W + '/new')
 show(W + '/new')
 "#,
-    ]);
+    );
     c.env("W", work.path()).env("T", &t);
     let o = run(c);
     let want = "FileNotFoundError\n".repeat(2)
@@ -1413,17 +1415,10 @@ show(W + '/new')
 
 #[test]
 fn fd_opened_before_lazy_umount_keeps_working() {
-    let src = TempDir::new("fdum-src");
-    build_tree(src.path(), "/unused");
-    let missing = Nonexistent::new("fdum");
-    let t = missing.join("t");
-    let bind = format!("{}:{}", s(src.path()), s(&t));
-    let mut c = vurs_cmd(&[
-        "-b",
-        &bind,
-        "--",
-        PY,
-        "-c",
+    let (src, missing, t) = bound_tree("fdum");
+    let mut c = py_bound(
+        &src,
+        &t,
         r#"
 import os, subprocess
 T = os.environ['T']
@@ -1439,7 +1434,7 @@ print('stat at', os.stat('g', dir_fd=d).st_size)
 w.write('written after umount\n'); w.close()
 print('fstat', os.fstat(f.fileno()).st_size)
 "#,
-    ]);
+    );
     c.env("T", &t);
     let o = run(c);
     assert_eq!(
@@ -1454,17 +1449,10 @@ print('fstat', os.fstat(f.fileno()).st_size)
 
 #[test]
 fn umount_busy_while_in_use() {
-    let src = TempDir::new("busy-src");
-    build_tree(src.path(), "/unused");
-    let missing = Nonexistent::new("busy");
-    let t = missing.join("t");
-    let bind = format!("{}:{}", s(src.path()), s(&t));
-    let mut c = vurs_cmd(&[
-        "-b",
-        &bind,
-        "--",
-        PY,
-        "-c",
+    let (src, missing, t) = bound_tree("busy");
+    let mut c = py_bound(
+        &src,
+        &t,
         r#"
 import os, subprocess
 T = os.environ['T']
@@ -1479,7 +1467,7 @@ print('cwd', umount(), os.path.exists(T + '/f'))
 os.chdir('/')
 print('unused', umount(), os.path.exists(T + '/f'))
 "#,
-    ]);
+    );
     c.env("T", &t);
     let o = run(c);
     assert_eq!(

@@ -338,8 +338,9 @@ impl Tracer {
             Ok(c) => c,
             Err(_) => return resume(tid, 0),
         };
-        // Most stops end here (not when tracing: every call is logged then).
-        let pre = if tracelog::enabled() {
+        // Most stops end here (not when tracing: every call is logged then; not when every
+        // decision is to be made on a worker).
+        let pre = if tracelog::enabled() || self.force_workers {
             None
         } else {
             match dispatch::fast::try_pass(&self.session, tid, &call) {
