@@ -490,6 +490,22 @@ fn trace_shows_rewritten_open() {
 }
 
 /// `--trace -` writes the trace to stderr; with -m fsremap and no mounts every line says passed.
+/// The filter's edges: an x32 call number fails with ENOSYS (vurs would not see its
+/// paths), a negative number is the kernel's ENOSYS, and neither kills the caller.
+#[test]
+fn x32_and_negative_syscall_numbers_get_enosys() {
+    let script = "import ctypes, os\n\
+        libc = ctypes.CDLL(None, use_errno=True)\n\
+        for nr in (-1, 0x40000000 | 257, 0x7fffffff):\n\
+        \x20   r = libc.syscall(ctypes.c_long(nr), 0, 0, 0)\n\
+        \x20   print(r, os.strerror(ctypes.get_errno()))\n";
+    let py = python();
+    let o = vurs_run(&["-m", "fsremap", "--", &py, "-c", script]);
+    let enosys = "-1 Function not implemented\n";
+    assert_eq!(stdout(&o), enosys.repeat(3), "{}", show(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+}
+
 #[test]
 fn trace_to_stderr_says_passed_without_mounts() {
     let o = vurs_run(&["--trace", "-", "-m", "fsremap", "--", "cat", "/etc/hostname"]);

@@ -1376,7 +1376,7 @@ fn resolution_caches_follow_the_sessions_changes() {
         &t,
         r#"
 import os
-W, T = os.environ['W'], os.environ['T']
+W, T, S = os.environ['W'], os.environ['T'], os.environ['S']
 def show(p):
     for _ in range(2):  # the second look is answered from the caches
         try:
@@ -1398,9 +1398,26 @@ show(W + '/new')
 os.unlink(W + '/new')
 os.symlink(T + '/sub/g', W + '/new')
 show(W + '/new')
+# A symlink in the mount changed through its other name (SOURCE) is seen under TARGET.
+os.symlink(W + '/moved', S + '/l2')
+show(T + '/l2')
+os.unlink(S + '/l2')
+os.symlink(T + '/sub/deep/h', S + '/l2')
+show(T + '/l2')
+# Past a plain file, `..` does not undo it: ENOTDIR, as the kernel says.
+show(T + '/f/../f')
+# A known directory reached through 40 links: one more link is ELOOP.
+os.mkdir(W + '/ld')
+os.symlink(T + '/f', W + '/ld/m')
+prev = W + '/ld'
+for i in range(40):
+    os.symlink(prev, W + '/c%d' % i)
+    prev = W + '/c%d' % i
+show(prev + '/plain')
+show(prev + '/m')
 "#,
     );
-    c.env("W", work.path()).env("T", &t);
+    c.env("W", work.path()).env("T", &t).env("S", src.path());
     let o = run(c);
     let want = "FileNotFoundError\n".repeat(2)
         + &"hello\n".repeat(2)
@@ -1408,7 +1425,12 @@ show(W + '/new')
         + &"hello\n".repeat(4)
         + &"FileNotFoundError\n".repeat(2)
         + &"new\n".repeat(2)
-        + &"x\n".repeat(2);
+        + &"x\n".repeat(2)
+        + &"hello\n".repeat(2)
+        + &"deep\n".repeat(2)
+        + &"NotADirectoryError\n".repeat(2)
+        + &"FileNotFoundError\n".repeat(2)
+        + &"OSError\n".repeat(2);
     assert_eq!(stdout(&o), want, "{}", show(&o));
     missing.assert_still_missing();
 }

@@ -20,7 +20,8 @@ pub enum Verdict {
     Trace,
     /// Trace when argument `n` (as a 32-bit descriptor) is in the virtual range.
     TraceVirtualFd(u8),
-    Kill,
+    /// Fail with ENOSYS without running (x32 calls: vurs would not see their paths).
+    Enosys,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -41,8 +42,10 @@ pub struct FilterSpec {
 #[cfg(test)]
 const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
 
-/// x32 calls carry this bit in their number (same audit arch as x86_64).
+/// x32 calls carry this bit in their number (same audit arch as x86_64); numbers from
+/// 0x8000_0000 up (negative ones) are no calls at all: the kernel says ENOSYS itself.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+const NEGATIVE: u32 = 0x8000_0000;
 
 impl FilterSpec {
     /// Every number that may trap, and how. Numbers not listed are allowed.
@@ -115,7 +118,8 @@ fn ranges(verdicts: &BTreeMap<u32, Verdict>) -> Vec<(u32, Verdict)> {
         set(nr, v);
         set(nr + 1, Verdict::Allow);
     }
-    set(X32_SYSCALL_BIT, Verdict::Kill);
+    set(X32_SYSCALL_BIT, Verdict::Enosys);
+    set(NEGATIVE, Verdict::Allow);
     out
 }
 
@@ -138,7 +142,7 @@ fn search(prog: &mut BpfProgram, r: &[(u32, Verdict)], vfd_lo: u32, vfd_hi: u32)
         match r[0].1 {
             Verdict::Allow => prog.push(ret(libc::SECCOMP_RET_ALLOW)),
             Verdict::Trace => prog.push(ret(libc::SECCOMP_RET_TRACE)),
-            Verdict::Kill => prog.push(ret(libc::SECCOMP_RET_KILL_PROCESS)),
+            Verdict::Enosys => prog.push(ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32)),
             Verdict::TraceVirtualFd(arg) => {
                 // The descriptor is an int: the low half of the argument (little-endian).
                 prog.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, OFF_ARGS + 8 * arg as u32));
@@ -226,15 +230,17 @@ mod tests {
                         assert_eq!(got, want, "nr {nr} fd {fd:#x}");
                         continue;
                     }
-                    Some(Verdict::Kill) => libc::SECCOMP_RET_KILL_PROCESS,
+                    Some(Verdict::Enosys) => libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
                 };
                 assert_eq!(run(&prog, x86, nr, [fd; 6]), want, "nr {nr}");
             }
         }
-        let kill = libc::SECCOMP_RET_KILL_PROCESS;
-        assert_eq!(run(&prog, x86, X32_SYSCALL_BIT | libc::SYS_openat as u32, [0; 6]), kill);
-        assert_eq!(run(&prog, x86, u32::MAX, [0; 6]), kill);
-        assert_eq!(run(&prog, AUDIT_ARCH_I386, 5, [0; 6]), kill);
+        let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        assert_eq!(run(&prog, x86, X32_SYSCALL_BIT | libc::SYS_openat as u32, [0; 6]), enosys);
+        assert_eq!(run(&prog, x86, NEGATIVE - 1, [0; 6]), enosys);
+        assert_eq!(run(&prog, x86, u32::MAX, [0; 6]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(run(&prog, x86, NEGATIVE, [0; 6]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(run(&prog, AUDIT_ARCH_I386, 5, [0; 6]), libc::SECCOMP_RET_KILL_PROCESS);
         assert_eq!(run(&prog, x86, libc::SYS_openat as u32, [0; 6]), libc::SECCOMP_RET_TRACE);
         assert_eq!(run(&prog, x86, libc::SYS_getpid as u32, [0; 6]), libc::SECCOMP_RET_ALLOW);
     }

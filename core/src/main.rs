@@ -30,7 +30,10 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     match std::panic::catch_unwind(vurs_main) {
         Ok(never) => never,
-        Err(_) => 101,
+        Err(_) => {
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            101
+        }
     }
 }
 

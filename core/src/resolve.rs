@@ -24,9 +24,9 @@ pub struct Resolved {
     /// The original path ended in '/'.
     pub trailing_slash: bool,
     /// The canonical directory the original path's last component was looked up in, when
-    /// the walk reached it through directories only and outside every mount (see
-    /// `NodeCache::dir`).
-    pub dir_of_last: Option<Vec<u8>>,
+    /// the walk reached it through directories only and outside every mount, and the
+    /// symlinks followed to get there (see `NodeCache::dir`).
+    pub dir_of_last: Option<(Vec<u8>, u32)>,
 }
 
 /// What lstat of a virtual path found.
@@ -38,25 +38,60 @@ enum Node {
 }
 
 /// What a walk found at a virtual path, remembered so the next walk need not lstat it:
-/// a directory, a symlink and its target, another file, or nothing. Cleared when the session mounts,
-/// unmounts, creates, renames or removes something. A change made outside the session is
-/// not seen; it matters only if it adds, removes or retargets a symlink on the way to a mount
-/// (the kernel still resolves the path itself): see docs/paths.md.
-/// Paths as tracees wrote them.
-type PathSet = rustc_hash::FxHashSet<Box<[u8]>>;
-/// Directory parts as tracees wrote them -> canonical directories.
-type DirMap = rustc_hash::FxHashMap<Box<[u8]>, Arc<[u8]>>;
-
+/// a directory, a symlink and its target, another file, or nothing. Forgotten when the
+/// session mounts, unmounts, or changes the tree (see docs/paths.md for what each change
+/// forgets). A change made outside the session is not seen; it matters only if it adds,
+/// removes or retargets a symlink on the way to a mount (the kernel still resolves the
+/// path itself).
+///
+/// Every invalidation bumps a generation first; a walk stores what it found only if no
+/// invalidation happened since it started (a walk on a worker thread may overlap one).
 pub struct NodeCache {
-    nodes: parking_lot::RwLock<rustc_hash::FxHashMap<Vec<u8>, Cached>>,
+    nodes: parking_lot::RwLock<Table<Vec<u8>, Cached>>,
+    walks: parking_lot::RwLock<Walks>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// The results of whole walks.
+struct Walks {
     /// Absolute paths, as tracees wrote them, whose resolution stays out of every mount
     /// and out of /proc (the kernel may see them unchanged): one lookup instead of a walk.
     /// Indexed by the follow rule of the last component.
-    passes: parking_lot::RwLock<[PathSet; 2]>,
+    passes: [Table<Box<[u8]>, ()>; 2],
     /// Directory parts of absolute paths, as tracees wrote them, and the canonical
-    /// directory outside every mount they lead to: a new name in a known directory is
-    /// looked up with a one-component walk.
-    dirs: parking_lot::RwLock<DirMap>,
+    /// directory outside every mount they lead to, with the symlinks followed on the way:
+    /// a new name in a known directory is looked up with a one-component walk.
+    dirs: Table<Box<[u8]>, KnownDir>,
+}
+
+/// A canonical directory and the number of symlinks followed to reach it.
+type KnownDir = (Arc<[u8]>, u32);
+
+/// A map with a budget: emptied when it holds too many entries or bytes (keys and
+/// values are paths of up to 4 KiB chosen by tracees).
+struct Table<K, V> {
+    map: rustc_hash::FxHashMap<K, V>,
+    bytes: usize,
+}
+
+const TABLE_MAX_ENTRIES: usize = 1 << 16;
+const TABLE_MAX_BYTES: usize = 16 << 20;
+
+impl<K: std::hash::Hash + Eq, V> Table<K, V> {
+    fn with_capacity(n: usize) -> Self {
+        Table { map: rustc_hash::FxHashMap::with_capacity_and_hasher(n, Default::default()), bytes: 0 }
+    }
+    fn insert(&mut self, k: K, v: V, bytes: usize) {
+        if self.map.len() >= TABLE_MAX_ENTRIES || self.bytes + bytes > TABLE_MAX_BYTES {
+            self.clear();
+        }
+        self.bytes += bytes;
+        self.map.insert(k, v);
+    }
+    fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
+    }
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -67,86 +102,93 @@ enum Cached {
     Missing,
 }
 
-const NODE_CACHE_MAX: usize = 1 << 16;
-
 impl Default for NodeCache {
     /// Sized for a compiler run's worth of paths, so the first thousands of walks do not
     /// pay for growing the tables.
     fn default() -> NodeCache {
-        use rustc_hash::FxHashMap;
-        let set = || PathSet::with_capacity_and_hasher(2048, Default::default());
         NodeCache {
-            nodes: parking_lot::RwLock::new(FxHashMap::with_capacity_and_hasher(4096, Default::default())),
-            passes: parking_lot::RwLock::new([set(), set()]),
-            dirs: parking_lot::RwLock::new(DirMap::with_capacity_and_hasher(1024, Default::default())),
+            nodes: parking_lot::RwLock::new(Table::with_capacity(4096)),
+            walks: parking_lot::RwLock::new(Walks {
+                passes: [Table::with_capacity(2048), Table::with_capacity(2048)],
+                dirs: Table::with_capacity(1024),
+            }),
+            generation: Default::default(),
         }
     }
 }
 
 impl NodeCache {
+    /// The generation a walk starting now stores its findings under.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+    fn current(&self, generation: u64) -> bool {
+        self.generation() == generation
+    }
+    fn bump(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
     fn get(&self, p: &[u8]) -> Option<Cached> {
-        self.nodes.read().get(p).cloned()
+        self.nodes.read().map.get(p).cloned()
     }
-    fn insert(&self, p: &[u8], c: Cached) {
+    fn insert(&self, generation: u64, p: &[u8], c: Cached) {
         let mut d = self.nodes.write();
-        if d.len() >= NODE_CACHE_MAX {
-            d.clear();
+        if self.current(generation) {
+            let bytes = p.len() + if let Cached::Symlink(t) = &c { t.len() } else { 0 };
+            d.insert(p.to_vec(), c, bytes);
         }
-        d.insert(p.to_vec(), c);
     }
+    /// Forget everything: the session mounted or unmounted, or changed the tree in a way
+    /// that may change where walks lead (a symlink, a directory, a rename, a link...).
+    /// Nodes are kept by virtual path and a file in a mount has two names (TARGET/x and
+    /// SOURCE/x), so a change through one name must not leave the other remembered.
     pub fn clear(&self) {
+        self.bump();
         self.nodes.write().clear();
-        self.forget_walks();
+        let mut w = self.walks.write();
+        w.passes[0].clear();
+        w.passes[1].clear();
+        w.dirs.clear();
     }
-    /// Forget the results of whole walks (passes and directories).
-    fn forget_walks(&self) {
-        let mut p = self.passes.write();
-        p[0].clear();
-        p[1].clear();
-        self.dirs.write().clear();
+    /// A regular file was created at `p`, where there was nothing, or a name known to be
+    /// a plain file was removed there: no walk through `p` changes whether it meets a
+    /// mount (past a plain file the kernel says ENOTDIR either way), so only the node is
+    /// forgotten.
+    pub fn forget_plain(&self, p: &[u8]) {
+        self.bump();
+        self.nodes.write().map.remove(p);
     }
-    /// Something was created or removed at `p`: whatever resolution went through it may
-    /// change.
-    pub fn forget(&self, p: &[u8]) {
-        self.nodes.write().remove(p);
-        self.forget_walks();
-    }
-    /// A regular file was created at `p`, where there was nothing: walks through `p` still
-    /// end where they did (in a mount or not), so only the node itself is forgotten.
-    pub fn forget_created(&self, p: &[u8]) {
-        self.nodes.write().remove(p);
-    }
-    /// A name is removed at `p`: if it was known to be a plain file, as for a creation;
-    /// otherwise (a symlink, or not known) as for any change.
-    pub fn forget_removed(&self, p: &[u8]) {
+    /// A name is removed at `p`: as `forget_plain` if it is known to be a plain file,
+    /// otherwise (a symlink, or not known) as any change; true then.
+    pub fn forget_removed(&self, p: &[u8]) -> bool {
         if self.get(p) == Some(Cached::Other) {
-            self.forget_created(p)
+            self.forget_plain(p);
+            false
         } else {
-            self.forget(p)
+            self.clear();
+            true
         }
     }
     /// Absolute path `raw` is known to pass unchanged.
     pub fn passes(&self, raw: &[u8], follow: bool) -> bool {
-        self.passes.read()[follow as usize].contains(raw)
+        self.walks.read().passes[follow as usize].map.contains_key(raw)
     }
-    pub fn note_pass(&self, raw: &[u8], follow: bool) {
-        let mut p = self.passes.write();
-        let set = &mut p[follow as usize];
-        if set.len() >= NODE_CACHE_MAX {
-            set.clear();
+    pub fn note_pass(&self, generation: u64, raw: &[u8], follow: bool) {
+        let mut w = self.walks.write();
+        if self.current(generation) {
+            w.passes[follow as usize].insert(raw.into(), (), raw.len());
         }
-        set.insert(raw.into());
     }
-    /// The canonical directory absolute directory text `raw_dir` leads to, if known.
-    pub fn dir(&self, raw_dir: &[u8]) -> Option<Arc<[u8]>> {
-        self.dirs.read().get(raw_dir).cloned()
+    /// The canonical directory absolute directory text `raw_dir` leads to, if known, and
+    /// the number of symlinks followed to get there.
+    pub fn dir(&self, raw_dir: &[u8]) -> Option<KnownDir> {
+        self.walks.read().dirs.map.get(raw_dir).cloned()
     }
-    pub fn note_dir(&self, raw_dir: &[u8], canonical: &[u8]) {
-        let mut d = self.dirs.write();
-        if d.len() >= NODE_CACHE_MAX {
-            d.clear();
+    pub fn note_dir(&self, generation: u64, raw_dir: &[u8], canonical: &[u8], links: u32) {
+        let mut w = self.walks.write();
+        if self.current(generation) {
+            w.dirs.insert(raw_dir.into(), (Arc::from(canonical), links), raw_dir.len() + canonical.len());
         }
-        d.insert(raw_dir.into(), Arc::from(canonical));
     }
 }
 
@@ -206,7 +248,7 @@ impl<'a> Resolver<'a> {
         self.mounts.find(virt).is_some() || self.mounts.implicit_dir(virt).is_some()
     }
 
-    fn lstat(&self, virt: &[u8], crossed: &mut bool) -> Node {
+    fn lstat(&self, virt: &[u8], crossed: &mut bool, generation: u64) -> Node {
         // /proc/self is the caller's, not ours; magic links are the kernel's to follow.
         if virt == b"/proc/self" {
             return Node::Symlink(self.tgid.to_string().into_bytes());
@@ -244,12 +286,12 @@ impl<'a> Resolver<'a> {
             if self.is_mount_ancestor(virt) {
                 return Node::Dir;
             }
-            self.mounts.nodecache.insert(virt, Cached::Missing);
+            self.mounts.nodecache.insert(generation, virt, Cached::Missing);
             return Node::Missing;
         }
         match st.st_mode & libc::S_IFMT {
             libc::S_IFDIR => {
-                self.mounts.nodecache.insert(virt, Cached::Dir);
+                self.mounts.nodecache.insert(generation, virt, Cached::Dir);
                 Node::Dir
             }
             libc::S_IFLNK => {
@@ -260,11 +302,11 @@ impl<'a> Resolver<'a> {
                     return Node::Missing;
                 }
                 buf.truncate(n as usize);
-                self.mounts.nodecache.insert(virt, Cached::Symlink(Arc::from(buf.as_slice())));
+                self.mounts.nodecache.insert(generation, virt, Cached::Symlink(Arc::from(buf.as_slice())));
                 Node::Symlink(buf)
             }
             _ => {
-                self.mounts.nodecache.insert(virt, Cached::Other);
+                self.mounts.nodecache.insert(generation, virt, Cached::Other);
                 Node::Other
             }
         }
@@ -277,6 +319,22 @@ impl<'a> Resolver<'a> {
 
     /// Resolve `path` relative to the virtual directory `start`.
     pub fn resolve(&self, start: &[u8], path: &[u8], follow_last: bool) -> Result<Resolved, i32> {
+        self.walk(start, path, follow_last, 0)
+    }
+
+    /// Resolve the single name `name` in the canonical directory `dir`, reached by a walk
+    /// that followed `links` symlinks (they count towards ELOOP).
+    pub fn resolve_in(
+        &self,
+        dir: &[u8],
+        name: &[u8],
+        follow_last: bool,
+        links: u32,
+    ) -> Result<Resolved, i32> {
+        self.walk(dir, name, follow_last, links)
+    }
+
+    fn walk(&self, start: &[u8], path: &[u8], follow_last: bool, links: u32) -> Result<Resolved, i32> {
         if path.is_empty() {
             return Err(libc::ENOENT);
         }
@@ -285,7 +343,8 @@ impl<'a> Resolver<'a> {
         }
         let trailing_slash = path.ends_with(b"/");
         let mut crossed = false;
-        let mut links = 0u32;
+        let mut links = links;
+        let generation = self.mounts.nodecache.generation();
         // Where the last component of `path` itself starts (it is the one ending there).
         let last_end = path.len() - path.iter().rev().take_while(|&&b| b == b'/').count();
         let mut cur_is_dir = true;
@@ -319,7 +378,7 @@ impl<'a> Resolver<'a> {
         while let Some((t, a, b)) = todo.pop() {
             let comp = &texts[t][a..b];
             if t == 0 && b == last_end && cur_is_dir && !crossed {
-                dir_of_last = Some(if cur.is_empty() { b"/".to_vec() } else { cur.clone() });
+                dir_of_last = Some((if cur.is_empty() { b"/".to_vec() } else { cur.clone() }, links));
             }
             if comp == b".." {
                 if let Some(i) = cur.iter().rposition(|&b| b == b'/') {
@@ -336,7 +395,7 @@ impl<'a> Resolver<'a> {
                 crossed |= self.in_mount(&cur);
                 break;
             }
-            let node = self.lstat(&cur, &mut crossed);
+            let node = self.lstat(&cur, &mut crossed, generation);
             cur_is_dir = matches!(node, Node::Dir);
             match node {
                 Node::Symlink(target) => {
@@ -352,15 +411,17 @@ impl<'a> Resolver<'a> {
                     push_components(&mut todo, texts.len(), &target);
                     texts.push(target);
                 }
-                Node::Missing => {
-                    // Hand the rest to the kernel as it is.
+                // Nothing there, or a file with more components after it: hand the rest
+                // to the kernel as it is (it says ENOENT or ENOTDIR; `..` does not undo
+                // a file).
+                Node::Missing | Node::Other => {
                     while let Some((t, a, b)) = todo.pop() {
                         cur.push(b'/');
                         cur.extend_from_slice(&texts[t][a..b]);
                     }
                     break;
                 }
-                Node::Dir | Node::Other => {}
+                Node::Dir => {}
             }
             if cur.len() >= PATH_MAX {
                 return Err(libc::ENAMETOOLONG);

@@ -24,7 +24,7 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
         || !matches!(spec.kind, Kind::Path | Kind::Readlink)
         || spec.paths.len() != 1
         || is_exec(call.nr)
-        || !matches!(tree_change(call), TreeChange::None)
+        || !matches!(tree_change(tid, call), TreeChange::None)
     {
         return Fast::Decide(None);
     }

@@ -103,16 +103,17 @@ pub(super) fn translate(
         }
     }
     // A new name in a directory known from an earlier walk: only the name is walked.
+    let generation = mounts.nodecache.generation();
     let split = if cacheable { split_dir(&raw) } else { None };
     let known = split.and_then(|(dir, name)| Some((name, mounts.nodecache.dir(dir)?)));
     let r = match &known {
-        Some((name, canonical)) => resolver.resolve(canonical, name, follow),
+        Some((name, (canonical, links))) => resolver.resolve_in(canonical, name, follow, *links),
         None => resolver.resolve(&start, &raw, follow),
     }
     .map_err(|e| Action::Return(-(e as i64)))?;
-    if let (Some((dir, _)), None, Some(canonical)) = (split, &known, &r.dir_of_last) {
+    if let (Some((dir, _)), None, Some((canonical, links))) = (split, &known, &r.dir_of_last) {
         if !mounts::under(canonical, b"/proc") {
-            mounts.nodecache.note_dir(dir, canonical);
+            mounts.nodecache.note_dir(generation, dir, canonical, *links);
         }
     }
     if let Some(v) = virt_out {
@@ -126,7 +127,7 @@ pub(super) fn translate(
         }
         // /proc paths depend on the caller (/proc/self) and are never remembered.
         if cacheable && !mounts::under(&r.virt, b"/proc") {
-            mounts.nodecache.note_pass(&raw, follow);
+            mounts.nodecache.note_pass(generation, &raw, follow);
         }
         return Ok(None);
     }
@@ -206,6 +207,7 @@ pub(super) fn path_call(
         None
     };
     let mut exec_passed = false;
+    let mut forget_at_exit = false;
     for p in paths {
         // The AT_EMPTY_PATH form on a virtual descriptor: a call on that descriptor.
         if let Some(dfd) = p.dirfd {
@@ -213,17 +215,27 @@ pub(super) fn path_call(
                 return Ok(crate::serve::fd_call(c, call, scratch));
             }
         }
-        let change = tree_change(call);
+        let change = tree_change(c.tid, call);
         let mut virt = None;
         let want_virt = !matches!(change, TreeChange::None);
         let t = translate(&mounts, c, call, p, pre.take(), want_virt.then_some(&mut virt));
-        // What this call may change, the resolution cache must forget.
-        match (change, &virt) {
-            (TreeChange::None, _) => {}
-            (TreeChange::All, _) | (_, None) => mounts.nodecache.clear(),
-            (TreeChange::Created, Some(v)) => mounts.nodecache.forget_created(v),
+        // What this call may change, the resolution caches must forget: now, and again at
+        // its exit for a change that may alter where walks lead (walks of other tracees
+        // between this stop and the kernel's change would remember the old tree).
+        let cleared = match (change, &virt) {
+            (TreeChange::None, _) => false,
+            (TreeChange::Created, Some(v)) => {
+                mounts.nodecache.forget_plain(v);
+                false
+            }
             (TreeChange::Removed, Some(v)) => mounts.nodecache.forget_removed(v),
-            (TreeChange::Exact, Some(v)) => mounts.nodecache.forget(v),
+            _ => {
+                mounts.nodecache.clear();
+                true
+            }
+        };
+        if cleared {
+            forget_at_exit = true;
         }
         let t = t?;
         exec_passed = t.is_none();
@@ -259,8 +271,11 @@ pub(super) fn path_call(
             notes.push("#! interpreter in a mount".into());
         }
     }
+    if forget_at_exit && exit.is_none() {
+        exit = Some(ExitHook::ForgetWalks);
+    }
     if notes.is_empty() {
-        return Ok(Decision::pass());
+        return Ok(Decision { action: Action::Pass, exit, note: String::new() });
     }
     Ok(Decision { action: Action::Rewrite(args), exit, note: format!("rewritten {}", notes.join(", ")) })
 }
@@ -312,32 +327,31 @@ pub(super) fn sockaddr_call(
     })
 }
 
-/// What a call may change about the paths the resolution cache knows.
+/// What a call may change about the paths the resolution caches know.
 pub(super) enum TreeChange {
     None,
     /// A regular file may be created at its path (open with O_CREAT, creat).
     Created,
     /// A name other than a directory is removed at its path.
     Removed,
-    /// Only the object at its path (created or removed).
-    Exact,
-    /// Whole subtrees (a directory removed or renamed).
-    All,
+    /// Anything else: a directory, a symlink, a link or a node made, a directory removed,
+    /// a rename.
+    Any,
 }
 
-pub(super) fn tree_change(call: &Call) -> TreeChange {
+pub(super) fn tree_change(tid: crate::ptrace::Pid, call: &Call) -> TreeChange {
     let creates = |flags: u64| flags & libc::O_CREAT as u64 != 0;
     let created_if = |b: bool| if b { TreeChange::Created } else { TreeChange::None };
     match call.nr {
-        libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2 | libc::SYS_rmdir => TreeChange::All,
-        libc::SYS_unlinkat if call.args[2] & libc::AT_REMOVEDIR as u64 != 0 => TreeChange::All,
+        libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2 | libc::SYS_rmdir => TreeChange::Any,
+        libc::SYS_unlinkat if call.args[2] & libc::AT_REMOVEDIR as u64 != 0 => TreeChange::Any,
         libc::SYS_unlink | libc::SYS_unlinkat => TreeChange::Removed,
-        libc::SYS_mkdir | libc::SYS_mkdirat | libc::SYS_mknod | libc::SYS_mknodat => TreeChange::Exact,
-        libc::SYS_symlink | libc::SYS_symlinkat | libc::SYS_link | libc::SYS_linkat => TreeChange::Exact,
-        libc::SYS_openat2 => TreeChange::Exact,
+        libc::SYS_mkdir | libc::SYS_mkdirat | libc::SYS_mknod | libc::SYS_mknodat => TreeChange::Any,
+        libc::SYS_symlink | libc::SYS_symlinkat | libc::SYS_link | libc::SYS_linkat => TreeChange::Any,
         libc::SYS_creat => TreeChange::Created,
         libc::SYS_open => created_if(creates(call.args[1])),
         libc::SYS_openat => created_if(creates(call.args[2])),
+        libc::SYS_openat2 => created_if(creates(call.open_how_flags(tid, 2))),
         _ => TreeChange::None,
     }
 }

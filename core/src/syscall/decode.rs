@@ -92,7 +92,7 @@ impl Call {
     }
 
     /// `struct open_how.flags` (its first field) of openat2.
-    fn open_how_flags(&self, tid: Pid, a: u8) -> u64 {
+    pub fn open_how_flags(&self, tid: Pid, a: u8) -> u64 {
         let mut b = [0u8; 8];
         match memory::read(tid, self.args[a as usize], &mut b) {
             Ok(()) => u64::from_ne_bytes(b),

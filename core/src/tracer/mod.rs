@@ -491,6 +491,9 @@ impl Tracer {
                 p.creds = c;
             }
         }
+        if matches!(hook, ExitHook::ForgetWalks) {
+            self.session.mounts.read().nodecache.clear();
+        }
         if let ExitHook::Unlink(path) = &hook {
             let _ = std::fs::remove_file(std::ffi::OsStr::from_bytes(path));
         }

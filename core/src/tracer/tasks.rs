@@ -96,6 +96,9 @@ pub enum ExitHook {
     RefreshCreds,
     /// Remove a synthesized file the call has opened.
     Unlink(Vec<u8>),
+    /// Forget the resolution caches again (the call changed the tree; see
+    /// dispatch/paths.rs).
+    ForgetWalks,
     /// Only log the result (--trace).
     Log,
 }
