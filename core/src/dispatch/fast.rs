@@ -20,18 +20,20 @@ pub enum Fast {
 
 pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
     let Some(spec) = call.spec else { return Fast::Decide(None) };
-    if !s.filter.paths
-        || !matches!(spec.kind, Kind::Path | Kind::Readlink)
-        || spec.paths.len() != 1
-        || is_exec(call.nr)
-        || !matches!(tree_change(tid, call), TreeChange::None)
-    {
+    if !s.filter.paths || !matches!(spec.kind, Kind::Path | Kind::Readlink) || spec.paths.len() != 1 {
         return Fast::Decide(None);
     }
     let p = &spec.paths[0];
     let addr = call.args[p.arg as usize];
     let virtual_dirfd = p.dirfd.is_some_and(|d| fdtable::is_virtual(call.args[d as usize] as i64));
-    if addr == 0 || virtual_dirfd || matches!(p.follow, Follow::OpenHow(_)) {
+    // openat2 (its flags are in tracee memory), exec (its `#!` line), calls that change
+    // the tree, and calls on virtual descriptors take the full decision.
+    if addr == 0
+        || virtual_dirfd
+        || matches!(p.follow, Follow::OpenHow(_))
+        || is_exec(call.nr)
+        || !matches!(tree_change(tid, call), TreeChange::None)
+    {
         return Fast::Decide(None);
     }
     let mut buf = [0u8; memory::SHORT_STRING];

@@ -207,6 +207,7 @@ pub(super) fn path_call(
         None
     };
     let mut exec_passed = false;
+    let change = tree_change(c.tid, call);
     let mut forget_at_exit = false;
     for p in paths {
         // The AT_EMPTY_PATH form on a virtual descriptor: a call on that descriptor.
@@ -215,14 +216,13 @@ pub(super) fn path_call(
                 return Ok(crate::serve::fd_call(c, call, scratch));
             }
         }
-        let change = tree_change(c.tid, call);
         let mut virt = None;
         let want_virt = !matches!(change, TreeChange::None);
         let t = translate(&mounts, c, call, p, pre.take(), want_virt.then_some(&mut virt));
         // What this call may change, the resolution caches must forget: now, and again at
         // its exit for a change that may alter where walks lead (walks of other tracees
         // between this stop and the kernel's change would remember the old tree).
-        let cleared = match (change, &virt) {
+        forget_at_exit |= match (change, &virt) {
             (TreeChange::None, _) => false,
             (TreeChange::Created, Some(v)) => {
                 mounts.nodecache.forget_plain(v);
@@ -234,9 +234,6 @@ pub(super) fn path_call(
                 true
             }
         };
-        if cleared {
-            forget_at_exit = true;
-        }
         let t = t?;
         exec_passed = t.is_none();
         if let Some((m, (virt, access))) =
@@ -328,6 +325,7 @@ pub(super) fn sockaddr_call(
 }
 
 /// What a call may change about the paths the resolution caches know.
+#[derive(Clone, Copy)]
 pub(super) enum TreeChange {
     None,
     /// A regular file may be created at its path (open with O_CREAT, creat).
