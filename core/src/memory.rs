@@ -78,26 +78,22 @@ pub fn read_cstring(pid: Pid, addr: u64, max: usize) -> Result<Vec<u8>, MemError
     if addr == 0 {
         return Err(MemError::Fault);
     }
-    let mut out = Vec::with_capacity(256);
+    // Most paths are short: one read.
+    let mut small = [0u8; SHORT_STRING];
+    if let Some(n) = read_short_cstring(pid, addr, &mut small) {
+        return if n >= max { Err(MemError::NameTooLong) } else { Ok(small[..n].to_vec()) };
+    }
+    // Longer ones (or a bad pointer): a page at a time from the start.
+    let mut out = Vec::with_capacity(PAGE as usize);
+    let mut page = vec![0u8; PAGE as usize];
     let mut cur = addr;
-    // First chunk: up to 256 bytes but not across a page (most paths are short), into a
-    // small buffer; longer strings continue a page at a time.
-    let mut chunk = ((PAGE - (cur % PAGE)) as usize).min(256);
-    let mut small = [0u8; 256];
-    let mut big: Vec<u8> = Vec::new();
     loop {
-        let want = chunk.min(max + 1 - out.len().min(max));
-        let buf: &mut [u8] = if want <= small.len() {
-            &mut small[..want]
-        } else {
-            big.resize(want, 0);
-            &mut big[..]
-        };
-        let n = readv(pid, cur, buf);
+        let want = ((PAGE - cur % PAGE) as usize).min(max + 1 - out.len());
+        let n = readv(pid, cur, &mut page[..want]);
         if n <= 0 {
             return Err(MemError::Fault);
         }
-        let got = &buf[..n as usize];
+        let got = &page[..n as usize];
         if let Some(z) = got.iter().position(|&b| b == 0) {
             out.extend_from_slice(&got[..z]);
             return if out.len() >= max { Err(MemError::NameTooLong) } else { Ok(out) };
@@ -107,6 +103,5 @@ pub fn read_cstring(pid: Pid, addr: u64, max: usize) -> Result<Vec<u8>, MemError
             return Err(MemError::NameTooLong);
         }
         cur += n as u64;
-        chunk = (PAGE - (cur % PAGE)) as usize;
     }
 }
