@@ -156,6 +156,26 @@ fn serve_dup_shares_offset() {
     assert_eq!(stdout(&o), "b'1\\n2\\n' 4 b'3\\n' 6\n", "{}", show(&o));
 }
 
+/// close_range over every descriptor from 3 up (what closefrom, os.closerange and every
+/// subprocess child do) closes virtual descriptors too; with CLOSE_RANGE_CLOEXEC it marks
+/// them close-on-exec. The range's upper bound is not itself a virtual number.
+#[test]
+fn close_range_reaches_virtual_descriptors() {
+    let d = TempDir::new("mod-close-range");
+    let so = memfs(&d);
+    let py = "import os, ctypes, fcntl\n\
+              libc = ctypes.CDLL(None, use_errno=True)\n\
+              def close_range(lo, hi, flags):\n    return libc.syscall(436, ctypes.c_uint(lo), ctypes.c_uint(hi), ctypes.c_uint(flags))\n\
+              a = os.open('/mem/hello.txt', os.O_RDONLY)\n\
+              b = os.open('/mem/hello.txt', os.O_RDONLY)\n\
+              print(close_range(3, 0xffffffff, 4), fcntl.fcntl(a, fcntl.F_GETFD) & 1, fcntl.fcntl(b, fcntl.F_GETFD) & 1)\n\
+              print(close_range(3, 0xffffffff, 0))\n\
+              for fd in (a, b):\n    try:\n        os.fstat(fd); print('open')\n    except OSError as e:\n        print(e.strerror)\n";
+    let o = with_memfs(&so, &[&python(), "-c", py]);
+    ok(&o);
+    assert_eq!(stdout(&o), "0 1 1\n0\nBad file descriptor\nBad file descriptor\n", "{}", show(&o));
+}
+
 #[test]
 fn serve_fork_inherits_description() {
     let d = TempDir::new("mod-fork");

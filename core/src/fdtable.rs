@@ -24,6 +24,11 @@ pub fn vfd_base() -> i32 {
     })
 }
 
+/// The virtual range `[lo, hi)` as the unsigned numbers the filter compares.
+pub fn virtual_range() -> (u32, u32) {
+    (vfd_base() as u32, (vfd_base() + VFD_COUNT) as u32)
+}
+
 pub fn is_virtual(fd: i64) -> bool {
     let fd = fd as i32;
     let base = vfd_base();

@@ -18,8 +18,8 @@ pub type BpfProgram = Vec<sock_filter>;
 pub enum Verdict {
     Allow,
     Trace,
-    /// Trace when argument `n` (as a 32-bit descriptor) is in the virtual range.
-    TraceVirtualFd(u8),
+    /// Trace when the descriptor argument(s) meet the virtual range.
+    TraceVirtualFd(table::FdArg),
     /// Fail with ENOSYS without running (x32 calls: vurs would not see their paths).
     Enosys,
 }
@@ -143,11 +143,20 @@ fn search(prog: &mut BpfProgram, r: &[(u32, Verdict)], vfd_lo: u32, vfd_hi: u32)
             Verdict::Allow => prog.push(ret(libc::SECCOMP_RET_ALLOW)),
             Verdict::Trace => prog.push(ret(libc::SECCOMP_RET_TRACE)),
             Verdict::Enosys => prog.push(ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32)),
-            Verdict::TraceVirtualFd(arg) => {
-                // The descriptor is an int: the low half of the argument (little-endian).
+            // A descriptor is an int: the low half of the argument (little-endian).
+            Verdict::TraceVirtualFd(table::FdArg::At(arg)) => {
                 prog.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, OFF_ARGS + 8 * arg as u32));
                 prog.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, vfd_lo, 0, 2));
                 prog.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, vfd_hi, 1, 0));
+                prog.push(ret(libc::SECCOMP_RET_TRACE));
+                prog.push(ret(libc::SECCOMP_RET_ALLOW));
+            }
+            // A range [first, last] meets [lo, hi) when first < hi and last >= lo.
+            Verdict::TraceVirtualFd(table::FdArg::Range(first, last)) => {
+                prog.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, OFF_ARGS + 8 * first as u32));
+                prog.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, vfd_hi, 3, 0));
+                prog.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, OFF_ARGS + 8 * last as u32));
+                prog.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, vfd_lo, 0, 1));
                 prog.push(ret(libc::SECCOMP_RET_TRACE));
                 prog.push(ret(libc::SECCOMP_RET_ALLOW));
             }
@@ -216,11 +225,12 @@ mod tests {
                 hi as u64 - 1,
                 hi as u64,
                 0xffff_ffff_0000_0000 | lo as u64,
+                u32::MAX as u64,
             ] {
                 let want = match v.get(&nr) {
                     None | Some(Verdict::Allow) => libc::SECCOMP_RET_ALLOW,
                     Some(Verdict::Trace) => libc::SECCOMP_RET_TRACE,
-                    Some(Verdict::TraceVirtualFd(a)) => {
+                    Some(Verdict::TraceVirtualFd(table::FdArg::At(a))) => {
                         let mut args = [0u64; 6];
                         args[*a as usize] = fd;
                         let d = fd as u32;
@@ -228,6 +238,19 @@ mod tests {
                         let want =
                             if d >= lo && d < hi { libc::SECCOMP_RET_TRACE } else { libc::SECCOMP_RET_ALLOW };
                         assert_eq!(got, want, "nr {nr} fd {fd:#x}");
+                        continue;
+                    }
+                    Some(Verdict::TraceVirtualFd(table::FdArg::Range(f, l))) => {
+                        for first in
+                            [0u64, 3, lo as u64 - 1, lo as u64, hi as u64 - 1, hi as u64, u32::MAX as u64]
+                        {
+                            let mut args = [0u64; 6];
+                            args[*f as usize] = first;
+                            args[*l as usize] = fd;
+                            let meets = (first as u32) < hi && (fd as u32) >= lo;
+                            let want = if meets { libc::SECCOMP_RET_TRACE } else { libc::SECCOMP_RET_ALLOW };
+                            assert_eq!(run(&prog, x86, nr, args), want, "nr {nr} range {first:#x}..{fd:#x}");
+                        }
                         continue;
                     }
                     Some(Verdict::Enosys) => libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,

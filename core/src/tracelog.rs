@@ -42,3 +42,29 @@ pub fn module_line(level: i32, module: &str, msg: &str) {
         eprintln!("{text}");
     }
 }
+
+/// An internal error of vurs that costs one call, not the session: one line on stderr
+/// (and in the trace).
+pub fn internal_error(what: &str) {
+    let text = format!("vurs: internal error: {what}");
+    if enabled() {
+        line(&text);
+    }
+    eprintln!("{text}");
+}
+
+/// Panics print one line (`vurs: internal error: MESSAGE at FILE:LINE`) instead of the
+/// standard multi-line report: they are caught per stop, and the session goes on.
+pub fn one_line_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let thread = std::thread::current();
+        internal_error(&format!("{msg}{at} (thread {})", thread.name().unwrap_or("?")));
+    }));
+}

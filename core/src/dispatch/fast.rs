@@ -45,7 +45,7 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
     }
     let passes = match raw.first() {
         // The descriptor itself (AT_EMPTY_PATH on a real descriptor).
-        None => p.empty.is_some_and(|(a, bit)| call.args[a as usize] & bit != 0),
+        None => p.empty.applies(&call.args),
         Some(b'/') => {
             // readlink of these may name a magic link, translated back at its exit.
             let magic =

@@ -150,9 +150,10 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: 
 
 /// A descriptor call whose descriptor argument is in the virtual range.
 pub fn on_virtual_fd(call: &Call) -> bool {
+    let (lo, hi) = fdtable::virtual_range();
     crate::syscall::table::FD_CALLS
         .iter()
-        .any(|&(sys, arg)| sys as i64 == call.nr && fdtable::is_virtual(call.args[arg as usize] as i64))
+        .any(|&(sys, fd)| sys as i64 == call.nr && fd.meets(&call.args, lo, hi))
 }
 
 fn syscall_service(

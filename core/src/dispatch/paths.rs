@@ -67,10 +67,8 @@ pub(super) fn translate(
         }
     };
     if raw.is_empty() {
-        if let Some((a, bit)) = p.empty {
-            if call.args[a as usize] & bit != 0 {
-                return Ok(None);
-            }
+        if p.empty.applies(&call.args) {
+            return Ok(None);
         }
         return Err(Action::Return(-(libc::ENOENT as i64)));
     }

@@ -43,6 +43,28 @@ pub enum Access {
     Mode(u8),
 }
 
+/// Whether an empty path names the directory descriptor itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmptyPath {
+    /// Never: an empty path is ENOENT.
+    Never,
+    /// When `flag` is set in argument `arg` (AT_EMPTY_PATH).
+    IfFlag(u8, u64),
+    /// Always (readlinkat since Linux 2.6.39: the link the descriptor refers to).
+    Always,
+}
+
+impl EmptyPath {
+    /// Whether an empty path names the descriptor, for a call with arguments `args`.
+    pub fn applies(self, args: &[u64; 6]) -> bool {
+        match self {
+            EmptyPath::Never => false,
+            EmptyPath::IfFlag(a, bit) => args[a as usize] & bit != 0,
+            EmptyPath::Always => true,
+        }
+    }
+}
+
 /// One path argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PathArg {
@@ -51,8 +73,8 @@ pub struct PathArg {
     pub dirfd: Option<u8>,
     pub follow: Follow,
     pub access: Access,
-    /// AT_EMPTY_PATH-style flag (argument, bit): an empty path means the dirfd itself.
-    pub empty: Option<(u8, u64)>,
+    /// When an empty path means "the dirfd itself".
+    pub empty: EmptyPath,
     /// A NULL pointer means "the dirfd itself" (utimensat, fanotify_mark).
     pub null_ok: bool,
 }
@@ -92,19 +114,27 @@ const AT_EMPTY_PATH: u64 = libc::AT_EMPTY_PATH as u64;
 const IN_DONT_FOLLOW: u64 = libc::IN_DONT_FOLLOW as u64;
 
 const fn p(arg: u8, follow: Follow, access: Access) -> PathArg {
-    PathArg { arg, dirfd: None, follow, access, empty: None, null_ok: false }
+    PathArg { arg, dirfd: None, follow, access, empty: EmptyPath::Never, null_ok: false }
 }
 const fn at(dirfd: u8, arg: u8, follow: Follow, access: Access) -> PathArg {
-    PathArg { arg, dirfd: Some(dirfd), follow, access, empty: None, null_ok: false }
+    PathArg { arg, dirfd: Some(dirfd), follow, access, empty: EmptyPath::Never, null_ok: false }
 }
 const fn at_e(dirfd: u8, arg: u8, follow: Follow, access: Access, flags: u8) -> PathArg {
-    PathArg { arg, dirfd: Some(dirfd), follow, access, empty: Some((flags, AT_EMPTY_PATH)), null_ok: false }
+    PathArg {
+        arg,
+        dirfd: Some(dirfd),
+        follow,
+        access,
+        empty: EmptyPath::IfFlag(flags, AT_EMPTY_PATH),
+        null_ok: false,
+    }
 }
 const fn nofollow_at(flags: u8) -> Follow {
     Follow::UnlessFlag(flags, AT_SYMLINK_NOFOLLOW)
 }
 
 use Access::*;
+use FdArg::{At, Range};
 use Follow::{Always, Never};
 
 macro_rules! spec {
@@ -133,7 +163,7 @@ pub static PATH_CALLS: &[Spec] = &[
     spec!(Sysno::getcwd, Getcwd, []),
     spec!(Sysno::getdents64, Getdents, []),
     spec!(Sysno::readlink, Readlink, [p(0, Never, Read)]),
-    spec!(Sysno::readlinkat, Readlink, [at_e(0, 1, Never, Read, 99)]),
+    spec!(Sysno::readlinkat, Readlink, [PathArg { empty: EmptyPath::Always, ..at(0, 1, Never, Read) }]),
     spec!(Sysno::mkdir, Path, [p(0, Never, Create)]),
     spec!(Sysno::mkdirat, Path, [at(0, 1, Never, Create)]),
     spec!(Sysno::mknod, Path, [p(0, Never, Create)]),
@@ -198,44 +228,66 @@ pub static PATH_CALLS: &[Spec] = &[
     spec!(newer::FILE_SETATTR, Unsupported, []),
 ];
 
-/// Descriptor-taking calls: (number, index of the fd argument). Trapped only when that
-/// argument lies in the virtual-fd range (see `crate::fdtable::vfd_base`).
-pub static FD_CALLS: &[(Sysno, u8)] = &[
-    (Sysno::read, 0),
-    (Sysno::write, 0),
-    (Sysno::pread64, 0),
-    (Sysno::pwrite64, 0),
-    (Sysno::readv, 0),
-    (Sysno::writev, 0),
-    (Sysno::preadv, 0),
-    (Sysno::pwritev, 0),
-    (Sysno::preadv2, 0),
-    (Sysno::pwritev2, 0),
-    (Sysno::lseek, 0),
-    (Sysno::fstat, 0),
-    (Sysno::getdents64, 0),
-    (Sysno::getdents, 0),
-    (Sysno::close, 0),
-    (Sysno::dup, 0),
-    (Sysno::dup2, 0),
-    (Sysno::dup2, 1),
-    (Sysno::dup3, 0),
-    (Sysno::dup3, 1),
-    (Sysno::fcntl, 0),
-    (Sysno::ioctl, 0),
-    (Sysno::fchdir, 0),
-    (Sysno::fchmod, 0),
-    (Sysno::fchown, 0),
-    (Sysno::fsync, 0),
-    (Sysno::fdatasync, 0),
-    (Sysno::ftruncate, 0),
-    (Sysno::flock, 0),
-    (Sysno::fadvise64, 0),
-    (Sysno::fstatfs, 0),
-    (Sysno::mmap, 4),
-    (Sysno::close_range, 1),
-    (Sysno::newfstatat, 0),
-    (Sysno::statx, 0),
+/// Which arguments of a descriptor call name descriptors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdArg {
+    /// Argument `n` is one descriptor.
+    At(u8),
+    /// Arguments `first` and `last` bound a range of descriptors (close_range).
+    Range(u8, u8),
+}
+
+impl FdArg {
+    /// Whether the call's descriptor (or range) meets the virtual range `[lo, hi)`. A
+    /// descriptor is an int (an unsigned int for close_range): the low 32 bits count.
+    pub fn meets(self, args: &[u64; 6], lo: u32, hi: u32) -> bool {
+        match self {
+            FdArg::At(n) => (lo..hi).contains(&(args[n as usize] as u32)),
+            FdArg::Range(first, last) => {
+                (args[first as usize] as u32) < hi && (args[last as usize] as u32) >= lo
+            }
+        }
+    }
+}
+
+/// Descriptor-taking calls. Trapped only when their descriptor (or range) meets the
+/// virtual-fd range (see `crate::fdtable::vfd_base`).
+pub static FD_CALLS: &[(Sysno, FdArg)] = &[
+    (Sysno::read, At(0)),
+    (Sysno::write, At(0)),
+    (Sysno::pread64, At(0)),
+    (Sysno::pwrite64, At(0)),
+    (Sysno::readv, At(0)),
+    (Sysno::writev, At(0)),
+    (Sysno::preadv, At(0)),
+    (Sysno::pwritev, At(0)),
+    (Sysno::preadv2, At(0)),
+    (Sysno::pwritev2, At(0)),
+    (Sysno::lseek, At(0)),
+    (Sysno::fstat, At(0)),
+    (Sysno::getdents64, At(0)),
+    (Sysno::getdents, At(0)),
+    (Sysno::close, At(0)),
+    (Sysno::dup, At(0)),
+    (Sysno::dup2, At(0)),
+    (Sysno::dup2, At(1)),
+    (Sysno::dup3, At(0)),
+    (Sysno::dup3, At(1)),
+    (Sysno::fcntl, At(0)),
+    (Sysno::ioctl, At(0)),
+    (Sysno::fchdir, At(0)),
+    (Sysno::fchmod, At(0)),
+    (Sysno::fchown, At(0)),
+    (Sysno::fsync, At(0)),
+    (Sysno::fdatasync, At(0)),
+    (Sysno::ftruncate, At(0)),
+    (Sysno::flock, At(0)),
+    (Sysno::fadvise64, At(0)),
+    (Sysno::fstatfs, At(0)),
+    (Sysno::mmap, At(4)),
+    (Sysno::close_range, Range(0, 1)),
+    (Sysno::newfstatat, At(0)),
+    (Sysno::statx, At(0)),
 ];
 
 /// Calls that change what vurs keeps per process (credentials, umask): trapped whenever a

@@ -45,6 +45,7 @@ pub struct Tracer {
 impl Tracer {
     pub fn new(session: Arc<Session>, root: Pid) -> Tracer {
         let hide_vdso = session.hide_vdso();
+        tracelog::one_line_panics();
         workers::block_wake_signals();
         // VURS_FORCE_WORKERS=1 (a benchmark knob): decide every call on a worker thread, to
         // measure the thread hop against inline decisions (docs/benchmarks.md).
@@ -90,7 +91,7 @@ impl Tracer {
                 // SAFETY: non-blocking waitpid.
                 let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::WNOHANG) };
                 if pid > 0 {
-                    self.on_status(pid, status);
+                    self.on_status_guarded(pid, status);
                     continue;
                 }
                 let before = self.parked.len();
@@ -112,10 +113,34 @@ impl Tracer {
                     _ => break, // ECHILD: nobody left
                 }
             }
-            self.on_status(pid, status);
+            self.on_status_guarded(pid, status);
         }
         crate::module::process_ending();
         self.root_status.unwrap_or(0)
+    }
+
+    /// Handle one wait status; a bug (a panic) anywhere in that handling costs the stopped
+    /// call an EIO and one logged line, never the session.
+    fn on_status_guarded(&mut self, pid: Pid, status: i32) {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.on_status(pid, status)));
+        if r.is_err() {
+            if let Some(t) = self.threads.get_mut(&pid) {
+                t.exit_hook = None;
+            }
+            match event::classify(status) {
+                Stop::Seccomp => {
+                    tracelog::internal_error(&format!("[{pid}] the trapped call fails with EIO"));
+                    let _ = apply::skip(pid, -(libc::EIO as i64));
+                    resume(pid, 0);
+                }
+                Stop::Exited(_) | Stop::Killed(_) => {}
+                Stop::GroupStop(_) => {
+                    let _ = ptrace::listen(pid);
+                }
+                Stop::Signal(sig) => resume(pid, sig),
+                _ => resume(pid, 0),
+            }
+        }
     }
 
     fn on_status(&mut self, pid: Pid, status: i32) {
@@ -174,12 +199,15 @@ impl Tracer {
             return m.may_block();
         }
         if dispatch::on_virtual_fd(call) {
-            let fd = crate::syscall::table::FD_CALLS
-                .iter()
-                .find(|&&(sys, arg)| {
-                    sys as i64 == call.nr && crate::fdtable::is_virtual(call.args[arg as usize] as i64)
-                })
-                .map(|&(_, arg)| call.args[arg as usize] as i32);
+            // The descriptor's owner decides (close_range may span many: not a blocking call).
+            let fd = crate::syscall::table::FD_CALLS.iter().find_map(|&(sys, fd)| match fd {
+                crate::syscall::table::FdArg::At(n)
+                    if sys as i64 == call.nr && crate::fdtable::is_virtual(call.args[n as usize] as i64) =>
+                {
+                    Some(call.args[n as usize] as i32)
+                }
+                _ => None,
+            });
             return fd.and_then(|fd| fds.lock().get(fd).map(|e| e.file.module.may_block())).unwrap_or(false);
         }
         call.spec.is_some() && self.session.mounts.read().mounts.iter().any(|m| m.module.may_block())
@@ -338,6 +366,7 @@ impl Tracer {
             Ok(c) => c,
             Err(_) => return resume(tid, 0),
         };
+        injected_panic(call.nr);
         // Most stops end here (not when tracing: every call is logged then; not when every
         // decision is to be made on a worker).
         let pre = if tracelog::enabled() || self.force_workers {
@@ -364,15 +393,8 @@ impl Tracer {
         }
         let mut scratch = Scratch { tid, slot, used: 0 };
         let caller = Caller { tid, tgid, fds, creds };
-        // A bug in a decision must not take the session down: the call fails with EIO.
-        let d = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            dispatch::decide(&self.session, &caller, &call, &mut scratch, pre)
-        }))
-        .unwrap_or_else(|_| Decision {
-            action: Action::Return(-(libc::EIO as i64)),
-            exit: None,
-            note: "internal error (panic) while deciding".into(),
-        });
+        // A bug here is caught by `on_status_guarded`: the call fails with EIO.
+        let d = dispatch::decide(&self.session, &caller, &call, &mut scratch, pre);
         self.apply(tid, &call, d);
     }
 
@@ -529,6 +551,19 @@ fn dirents(entries: &[(Vec<u8>, u8)], cap: usize) -> Vec<u8> {
         out.resize(start + reclen, 0);
     }
     out
+}
+
+/// Fault injection for the tests: `VURS_INJECT_PANIC=NAME` makes the handling of every
+/// trapped call NAME panic (the guard must turn it into EIO for that call alone).
+fn injected_panic(nr: i64) {
+    static AT: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| {
+        let name = std::env::var("VURS_INJECT_PANIC").ok()?;
+        (0..1024).find(|&n| crate::syscall::table::name(n) == name)
+    });
+    if *at == Some(nr) {
+        panic!("injected by VURS_INJECT_PANIC");
+    }
 }
 
 fn resume(tid: Pid, sig: i32) {
