@@ -18,31 +18,32 @@ fn native(prog: &str, root: &Path) -> Output {
     run_with_timeout(c, 60)
 }
 
-/// `vurs -b SRC:TARGET [extra] -- python3 -c PROG TARGET`.
-fn virtualized(prog: &str, src: &Path, target: &Path, extra: &[&str]) -> Output {
-    let mut c = Command::new(vurs());
-    c.arg("-b").arg(format!("{}:{}", src.display(), target.display()));
-    c.args(extra).arg("--").arg(python()).args(["-c", prog]).arg(target);
-    run_with_timeout(c, 60)
-}
-
-/// The same program natively on SRC and under vurs on TARGET (SRC mounted there) prints
-/// the same lines, with the root's own name replaced by ROOT.
-fn same_as_native(tag: &str, setup: impl Fn(&Path), prog: &str) -> String {
+/// The same program natively on ROOT and under vurs on TARGET, with a tree built the
+/// same way mounted there (its source lies elsewhere: its host parent is not TARGET's
+/// parent), prints the same lines (each root's own name replaced by ROOT). Extra vurs
+/// arguments replace the default `-b SRC:TARGET`. Returns the output and the temp dir.
+fn compare(tag: &str, setup: impl Fn(&Path), prog: &str, mount_opts: &str) -> (String, TempDir) {
     let d = TempDir::new(tag);
-    let (a, b) = (d.join("native"), d.join("src"));
+    let (a, b) = (d.join("native"), d.join("away/src"));
     for p in [&a, &b] {
         std::fs::create_dir_all(p).unwrap();
         setup(p);
     }
     let target = d.join("target");
     let n = native(prog, &a);
-    let v = virtualized(prog, &b, &target, &[]);
+    let spec = format!("type=fsremap,source={},target={}{mount_opts}", b.display(), target.display());
+    let mut c = Command::new(vurs());
+    c.args(["--mount", &spec, "--"]).arg(python()).args(["-c", prog]).arg(&target);
+    let v = run_with_timeout(c, 60);
     let clean = |o: &Output, root: &Path| stdout(o).replace(&root.display().to_string(), "ROOT");
     assert_eq!(n.status.code(), Some(0), "native run failed: {}", show(&n));
     assert_eq!(v.status.code(), Some(0), "{}", show(&v));
     assert_eq!(clean(&v, &target), clean(&n, &a), "vurs differs from native:\n{}", show(&v));
-    clean(&n, &a)
+    (clean(&n, &a), d)
+}
+
+fn same_as_native(tag: &str, setup: impl Fn(&Path), prog: &str) -> String {
+    compare(tag, setup, prog, "").0
 }
 
 /// Prelude of the Python programs: `root`, and `ask(label, f)` printing a result or errno.
@@ -122,4 +123,101 @@ fn a_panic_while_deciding_costs_one_call() {
     let internal: Vec<&str> = err.lines().filter(|l| l.starts_with("vurs: internal error")).collect();
     assert_eq!(internal.len(), 2, "one line for the panic, one for the failed call: {}", show(&o));
     assert!(!d.join("src/a").exists());
+}
+
+/// Calls that do not follow their last component, on `.`, `..` and trailing-slash forms
+/// at a mount's boundary and inside it: `MOUNT/..` is the mount point's parent (once it
+/// was the host parent of the mount's source), names keep the kernel's errors.
+const DOTS_AT_THE_BOUNDARY: &str = r#"
+    top = os.path.dirname(root)
+    same = lambda a, b: os.lstat(a).st_ino == os.lstat(b).st_ino
+    for p in ['/..', '/../', '/.', '/./', '/', '/dir/..', '/dir/../', '/dir/.', '/dir/sub/../..']:
+        ask('lstat' + p, lambda: (same(root + p, top), same(root + p, root), same(root + p, root + '/dir')))
+    os.chdir(root)
+    ask('cwd ..', lambda: same('..', top))
+    ask('cwd .', lambda: same('.', root))
+    os.chdir('dir')
+    ask('cwd dir/..', lambda: same('..', root))
+    ask('cwd dir/../..', lambda: same('../..', top))
+    os.chdir(root)
+    for p in ['/..', '/.', '/dir/..', '/dir/.']:
+        ask('rmdir' + p, lambda: os.rmdir(root + p))
+        ask('unlink' + p, lambda: os.unlink(root + p))
+        ask('mkdir' + p, lambda: os.mkdir(root + p))
+        ask('rename from' + p, lambda: os.rename(root + p, root + '/renamed'))
+        ask('rename to' + p, lambda: os.rename(root + '/file', root + p))
+        ask('link to' + p, lambda: os.link(root + '/file', root + p))
+        ask('symlink at' + p, lambda: os.symlink('x', root + p))
+        if p != '/..':  # across the mount's boundary: EXDEV before EPERM, as between file systems
+            ask('link from' + p, lambda: os.link(root + p, root + '/hard'))
+    ask('rmdir cwd ..', lambda: os.rmdir('..'))
+    ask('mkdir cwd ..', lambda: os.mkdir('..'))
+    ask('readlink ..', lambda: os.readlink(root + '/..'))
+    ask('lchown ..', lambda: os.chown(root + '/..', -1, -1, follow_symlinks=False))
+    print(sorted(os.listdir(root)))
+"#;
+
+#[test]
+fn dots_at_a_mount_boundary_are_the_kernels() {
+    let out = same_as_native("dots", files, &py(DOTS_AT_THE_BOUNDARY));
+    assert!(out.contains("lstat/.. (True, False, False)"), "{out}");
+    assert!(out.contains("rmdir/.. ENOTEMPTY"), "{out}");
+}
+
+/// `touch -h` of `MOUNT/..` changes the mount point's parent, never the host parent of
+/// the mount's source — also when the mount is read-only; inside a read-only mount, the
+/// same call on `.` or `dir/..` is EROFS.
+#[test]
+fn nofollow_writes_on_dots_never_reach_the_sources_parent() {
+    for opts in ["", ",ro"] {
+        let prog = py(r#"
+            t = (1000000000, 1000000000)
+            ask('utime ..', lambda: os.utime(root + '/..', t, follow_symlinks=False))
+            ask('mtime ..', lambda: os.lstat(root + '/..').st_mtime == t[1])
+        "#);
+        let (_, d) = compare("dots-write", files, &prog, opts);
+        let away = std::fs::symlink_metadata(d.join("away")).unwrap();
+        assert_ne!(
+            std::os::unix::fs::MetadataExt::mtime(&away),
+            1000000000,
+            "the source's parent was written"
+        );
+        let top = std::fs::symlink_metadata(d.path()).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::mtime(&top), 1000000000);
+    }
+    let d = TempDir::new("dots-ro");
+    std::fs::create_dir_all(d.join("src/dir")).unwrap();
+    let spec = format!("type=fsremap,source={},target={},ro", d.join("src").display(), d.join("t").display());
+    let prog = py(r#"
+        t = (1000000000, 1000000000)
+        for p in ['/.', '/dir/..', '/dir/.', '/', '/dir/']:
+            ask('utime' + p, lambda: os.utime(root + p, t, follow_symlinks=False))
+    "#);
+    let mut c = Command::new(vurs());
+    c.args(["--mount", &spec, "--"]).arg(python()).args(["-c", &prog]).arg(d.join("t"));
+    let o = run_with_timeout(c, 60);
+    assert_eq!(
+        stdout(&o),
+        "utime/. EROFS\nutime/dir/.. EROFS\nutime/dir/. EROFS\nutime/ EROFS\nutime/dir/ EROFS\n",
+        "{}",
+        show(&o)
+    );
+}
+
+/// Under a mount on `/`, `/..` is `/`.
+#[test]
+fn dotdot_of_the_root_is_the_root() {
+    let d = TempDir::new("root-dotdot");
+    let rootfs = d.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    let mut c = Command::new(vurs());
+    c.arg("-b").arg(format!("{}:/", rootfs.display()));
+    c.args(["--", "/bin/busybox", "stat", "-c", "%i", "/..", "/", "/bin/..", "/../.."]);
+    let o = run_with_timeout(c, 60);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let out = stdout(&o);
+    let inos: Vec<&str> = out.lines().collect();
+    let root_ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&rootfs).unwrap()).to_string();
+    assert_eq!(inos, vec![root_ino.as_str(); 4], "{}", show(&o));
 }

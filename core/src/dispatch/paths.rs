@@ -96,7 +96,7 @@ pub(super) fn translate(
     let start = if raw[0] == b'/' { b"/".to_vec() } else { start_dir(mounts, c, call, p)? };
     let resolver = Resolver { mounts, tgid: c.tgid, tid: c.tid };
     if !follow {
-        if let Some(t) = dot_final(&resolver, &start, &raw)? {
+        if let Some(t) = dot_final(&resolver, call, p, &start, &raw)? {
             return Ok(Some(t));
         }
     }
@@ -153,10 +153,19 @@ pub(super) fn translate(
     Ok(Some(Translated { host, mount: r.mount, served: None, synthesized: false }))
 }
 
-/// A call on the final component itself (rmdir, unlink, mkdir, rename...) whose path
-/// ends in "." or "..": the kernel's answer depends on that name (rmdir(".") is EINVAL,
-/// rmdir("..") ENOTEMPTY), so only the directory part is translated and the name kept.
-pub(super) fn dot_final(r: &Resolver<'_>, start: &[u8], raw: &[u8]) -> Result<Option<Translated>, Action> {
+/// A path not followed whose last component is "." or "..". The kernel's answer to a call
+/// on the name itself (rmdir, unlink, mkdir, rename...) depends on that name (rmdir(".")
+/// is EINVAL, rmdir("..") ENOTEMPTY), so the name is kept where the host path can keep it;
+/// a call on the object (lstat, lchown, utimensat...) must reach the virtual parent.
+/// `MOUNT/..` is the parent of the mount point, never the host parent of the mount's
+/// source (which may lie outside every mount, or in a read-only one), and `/..` is `/`.
+pub(super) fn dot_final(
+    r: &Resolver<'_>,
+    call: &Call,
+    p: &PathArg,
+    start: &[u8],
+    raw: &[u8],
+) -> Result<Option<Translated>, Action> {
     let trimmed = raw.strip_suffix(b"/").unwrap_or(raw);
     let (dir, last) = match trimmed.iter().rposition(|&b| b == b'/') {
         Some(i) => (&trimmed[..i.max(1)], &trimmed[i + 1..]),
@@ -169,10 +178,51 @@ pub(super) fn dot_final(r: &Resolver<'_>, start: &[u8], raw: &[u8]) -> Result<Op
     if !res.crossed_mount {
         return Ok(None);
     }
-    let mut host = r.host_path(&res.virt, VURS_ACCESS_READ).map_err(|e| Action::Return(-(e as i64)))?;
-    host.push(b'/');
-    host.extend_from_slice(last);
-    Ok(Some(Translated { host, mount: res.mount, served: None, synthesized: false }))
+    let mounts = r.mounts;
+    let access = call.access(r.tid, p);
+    let host_of = |v: &[u8]| r.host_path(v, access).map_err(|e| Action::Return(-(e as i64)));
+    let with_name = |mut host: Vec<u8>, name: &[u8]| {
+        host.push(b'/');
+        host.extend_from_slice(name);
+        host
+    };
+    let dir_mount = mounts.find(&res.virt);
+    // Strictly inside a plain-subtree mount, the host's `..` of the directory is the
+    // virtual one: the name can stay.
+    let inside_subtree = dir_mount
+        .is_some_and(|m| m.target.as_bytes() != res.virt.as_slice() && m.module.flags & VURS_F_SUBTREE != 0);
+    if last == b"." || inside_subtree {
+        let host = with_name(host_of(&res.virt)?, last);
+        return Ok(Some(Translated { host, mount: res.mount, served: None, synthesized: false }));
+    }
+    // `..` of a mount point, of a virtual-only directory or of `/`: the virtual parent.
+    let parent = match res.virt.iter().rposition(|&b| b == b'/') {
+        Some(0) | None => b"/".to_vec(),
+        Some(i) => res.virt[..i].to_vec(),
+    };
+    // A call on the name "..": its answer depends on the name alone, once the directory
+    // was found (fs/namei.c checks the name before the mount's write access).
+    let name_error = match call.nr {
+        libc::SYS_rmdir => Some(libc::ENOTEMPTY),
+        libc::SYS_unlinkat if call.args[2] & libc::AT_REMOVEDIR as u64 != 0 => Some(libc::ENOTEMPTY),
+        libc::SYS_unlink | libc::SYS_unlinkat => Some(libc::EISDIR),
+        libc::SYS_mkdir | libc::SYS_mkdirat | libc::SYS_mknod | libc::SYS_mknodat => Some(libc::EEXIST),
+        libc::SYS_symlink | libc::SYS_symlinkat => Some(libc::EEXIST),
+        // The new name of a link (the old one is an object: a directory gives EPERM).
+        libc::SYS_link | libc::SYS_linkat if p.access == crate::syscall::table::Access::Create => {
+            Some(libc::EEXIST)
+        }
+        libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2 => Some(libc::EBUSY),
+        _ => None,
+    };
+    if let Some(e) = name_error {
+        return Err(Action::Return(-(e as i64)));
+    }
+    let host = host_of(&parent)?;
+    // open keeps a name that is not a plain one ("." gives the kernel's answers for "..").
+    let host = if is_open(call.nr) { with_name(host, b".") } else { host };
+    let mount = mounts.find(&parent).cloned();
+    Ok(Some(Translated { host, mount, served: None, synthesized: false }))
 }
 
 pub(super) fn path_call(
