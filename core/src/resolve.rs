@@ -27,6 +27,15 @@ pub struct Resolved {
     /// the walk reached it through directories only and outside every mount, and the
     /// symlinks followed to get there (see `NodeCache::dir`).
     pub dir_of_last: Option<(Vec<u8>, u32)>,
+    /// Symlinks followed on the way (openat2's RESOLVE_NO_SYMLINKS).
+    pub links: u32,
+    /// For a relative path starting in a plain-subtree mount: the walk stayed inside that
+    /// mount (no `..` above its root, no absolute symlink, no other mount entered), so
+    /// the kernel's own walk from the real start directory finds the same object.
+    pub stayed_in_start_mount: bool,
+    /// For a relative path: the walk never left the start directory (no `..` above it, no
+    /// absolute symlink): what openat2's RESOLVE_BENEATH asks.
+    pub stayed_beneath_start: bool,
 }
 
 /// What lstat of a virtual path found.
@@ -368,12 +377,22 @@ impl<'a> Resolver<'a> {
             todo[at..].reverse();
         }
         push_components(&mut todo, 0, path);
+        // A relative walk is watched for leaving its start directory and its start mount.
+        let mut watch = None;
         if path[0] != b'/' {
             // The start directory comes from the kernel (/proc/<tid>/cwd or fd/N, translated
             // back): already canonical, so its components need no walk. Starting inside a
             // mount means the kernel's own walk would not match ours.
             cur.extend_from_slice(start.strip_suffix(b"/").unwrap_or(start));
             crossed = self.in_mount(&cur);
+            let start_mount =
+                self.mounts.find(&cur).filter(|m| m.module.flags & vurs_abi::VURS_F_SUBTREE != 0);
+            watch = Some(Watch {
+                start_len: cur.len(),
+                mount: start_mount.cloned(),
+                beneath: true,
+                in_mount: true,
+            });
         }
         while let Some((t, a, b)) = todo.pop() {
             let comp = &texts[t][a..b];
@@ -384,11 +403,17 @@ impl<'a> Resolver<'a> {
                 if let Some(i) = cur.iter().rposition(|&b| b == b'/') {
                     cur.truncate(i);
                 }
+                if let Some(w) = &mut watch {
+                    w.note(self.mounts, &cur);
+                }
                 continue;
             }
             let prev_len = cur.len();
             cur.push(b'/');
             cur.extend_from_slice(comp);
+            if let Some(w) = &mut watch {
+                w.note(self.mounts, &cur);
+            }
             let is_last = todo.is_empty();
             if is_last && !follow_last && !trailing_slash {
                 // Don't follow, but still note whether this lands in a mount.
@@ -405,6 +430,10 @@ impl<'a> Resolver<'a> {
                     }
                     if target.first() == Some(&b'/') {
                         cur.clear();
+                        if let Some(w) = &mut watch {
+                            w.beneath = false;
+                            w.in_mount = false;
+                        }
                     } else {
                         cur.truncate(prev_len);
                     }
@@ -423,15 +452,48 @@ impl<'a> Resolver<'a> {
                 }
                 Node::Dir => {}
             }
-            if cur.len() >= PATH_MAX {
-                return Err(libc::ENAMETOOLONG);
-            }
         }
         if cur.is_empty() {
             cur.push(b'/');
         }
         let mount = self.mounts.find(&cur).cloned();
         crossed |= mount.is_some();
-        Ok(Resolved { virt: cur, mount, crossed_mount: crossed, trailing_slash, dir_of_last })
+        let (stayed_in_start_mount, stayed_beneath_start) = match &watch {
+            Some(w) => (w.mount.is_some() && w.in_mount, w.beneath),
+            None => (false, false),
+        };
+        Ok(Resolved {
+            virt: cur,
+            mount,
+            crossed_mount: crossed,
+            trailing_slash,
+            dir_of_last,
+            links,
+            stayed_in_start_mount,
+            stayed_beneath_start,
+        })
+    }
+}
+
+/// What a relative walk did relative to where it started (see `Resolved`).
+struct Watch {
+    /// Length of the start directory's path (`cur` is under it while it extends it).
+    start_len: usize,
+    /// The plain-subtree mount the walk started in.
+    mount: Option<Arc<Mount>>,
+    beneath: bool,
+    in_mount: bool,
+}
+
+impl Watch {
+    /// `cur` is the walk's position after a step.
+    fn note(&mut self, mounts: &MountTable, cur: &[u8]) {
+        if cur.len() < self.start_len {
+            self.beneath = false;
+        }
+        if let (Some(m), true) = (&self.mount, self.in_mount) {
+            let here = if cur.is_empty() { &b"/"[..] } else { cur };
+            self.in_mount = mounts.find(here).is_some_and(|x| Arc::ptr_eq(x, m));
+        }
     }
 }

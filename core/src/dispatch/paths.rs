@@ -8,9 +8,10 @@ use crate::mounts::{self, MountTable};
 use crate::ptrace::Pid;
 use crate::resolve::Resolver;
 use crate::session::Session;
-use crate::syscall::table::PathArg;
+use crate::syscall::table::{Follow, PathArg};
 use crate::syscall::Call;
 use crate::tracer::tasks::ExitHook;
+use std::os::unix::ffi::OsStrExt;
 use vurs_abi::*;
 
 /// The directory a relative path of `p` starts from, as a virtual path.
@@ -43,6 +44,34 @@ pub(super) struct Translated {
     served: Option<(Vec<u8>, u32)>,
     /// `host` is a synthesized file to remove once the call has opened it.
     synthesized: bool,
+    /// The argument stays as the tracee gave it: a relative path whose walk stays in the
+    /// plain-subtree mount its real start directory lies in, which the kernel walks from
+    /// that directory exactly as vurs would (with its own errors, openat2 rules and
+    /// length limits: the host path could be longer than PATH_MAX). `host` is then only
+    /// what the path names on the host, for the error checks of link and rename.
+    keep: bool,
+    /// openat2: RESOLVE_* bits vurs checked itself, to clear in the `struct open_how` the
+    /// kernel gets with the rewritten (absolute) path.
+    resolve_checked: u64,
+}
+
+impl Translated {
+    fn rewritten(host: Vec<u8>, mount: Option<std::sync::Arc<mounts::Mount>>) -> Translated {
+        Translated { host, mount, served: None, synthesized: false, keep: false, resolve_checked: 0 }
+    }
+}
+
+/// openat2(2) `resolve` flags (linux/openat2.h).
+const RESOLVE_NO_XDEV: u64 = 0x01;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// `struct open_how.resolve` (its third u64) of openat2's argument `a`.
+fn open_how_resolve(tid: Pid, call: &Call, a: u8) -> Result<u64, Action> {
+    let mut b = [0u8; 8];
+    memory::read(tid, call.args[a as usize] + 16, &mut b).map_err(|_| Action::Pass)?;
+    Ok(u64::from_ne_bytes(b))
 }
 
 /// Resolve path argument `p` (`pre`: its text, if already read) and translate it if it
@@ -94,6 +123,11 @@ pub(super) fn translate(
         return Ok(None);
     }
     let start = if raw[0] == b'/' { b"/".to_vec() } else { start_dir(mounts, c, call, p)? };
+    if let Follow::OpenHow(a) = p.follow {
+        if confined_walk_passes(mounts, c, call, p, a, raw[0] == b'/')? {
+            return Ok(None);
+        }
+    }
     let resolver = Resolver { mounts, tgid: c.tgid, tid: c.tid };
     if !follow {
         if let Some(t) = dot_final(&resolver, call, p, &start, &raw)? {
@@ -120,7 +154,7 @@ pub(super) fn translate(
     if !r.crossed_mount {
         if is_open(call.nr) && crate::procfs::is_mounts_file(&r.virt) {
             if let Some(host) = crate::procfs::synth_mounts(mounts, c.tid) {
-                return Ok(Some(Translated { host, mount: None, served: None, synthesized: true }));
+                return Ok(Some(Translated { synthesized: true, ..Translated::rewritten(host, None) }));
             }
         }
         // /proc paths depend on the caller (/proc/self) and are never remembered.
@@ -132,16 +166,47 @@ pub(super) fn translate(
     let access = call.access(c.tid, p);
     if let Some(m) = r.mount.as_ref().filter(|m| m.module.serves_paths()) {
         return Ok(Some(Translated {
-            host: Vec::new(),
-            mount: Some(m.clone()),
             served: Some((r.virt, access)),
-            synthesized: false,
+            ..Translated::rewritten(Vec::new(), Some(m.clone()))
         }));
+    }
+    let resolve = match p.follow {
+        Follow::OpenHow(a) => open_how_resolve(c.tid, call, a)?,
+        _ => 0,
+    };
+    let relative = raw[0] != b'/';
+    let keep = relative && r.stayed_in_start_mount && !fdtable::is_virtual(start_fd(call, p) as i64);
+    let mut resolve_checked = 0;
+    if !keep && resolve != 0 {
+        // The kernel gets an absolute host path: what the flags forbid, vurs checks.
+        if resolve & RESOLVE_NO_SYMLINKS != 0 && r.links > 0 {
+            return Err(Action::Return(-(libc::ELOOP as i64)));
+        }
+        if resolve & RESOLVE_NO_XDEV != 0 {
+            return Err(Action::Return(-(libc::EXDEV as i64)));
+        }
+        if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) != 0 {
+            // Beneath the directory the walk was (an absolute path is not, for BENEATH).
+            // IN_ROOT's clamping of `..` and absolute symlinks at the root is not done by
+            // vurs: such a walk across a mount fails with EXDEV (docs/paths.md).
+            if !(relative && r.stayed_beneath_start) {
+                return Err(Action::Return(-(libc::EXDEV as i64)));
+            }
+            resolve_checked = resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT);
+        }
     }
     let mut host = match &r.mount {
         Some(m) => {
             let sub = mounts::subpath(&r.virt, m.target.as_bytes());
-            m.module.redirect(m.mnt, sub, access).map_err(|e| Action::Return(-(e as i64)))?
+            match m.module.redirect(m.mnt, sub, access) {
+                // A kept path may name a host path longer than PATH_MAX (the kernel does
+                // not mind): the module's answer for its mount's root holds for it.
+                Err(libc::ENAMETOOLONG) if keep => {
+                    m.module.redirect(m.mnt, b"", access).map_err(|e| Action::Return(-(e as i64)))?;
+                    Vec::new()
+                }
+                r => r.map_err(|e| Action::Return(-(e as i64)))?,
+            }
         }
         None => Resolver { mounts, tgid: c.tgid, tid: c.tid }
             .host_path(&r.virt, access)
@@ -150,7 +215,49 @@ pub(super) fn translate(
     if r.trailing_slash && !host.ends_with(b"/") {
         host.push(b'/');
     }
-    Ok(Some(Translated { host, mount: r.mount, served: None, synthesized: false }))
+    Ok(Some(Translated { keep, resolve_checked, ..Translated::rewritten(host, r.mount) }))
+}
+
+/// openat2 with RESOLVE_BENEATH or RESOLVE_IN_ROOT: the kernel's walk never leaves the
+/// directory it starts from. When that (real) directory lies outside every mount or in a
+/// plain-subtree mount, and no other mount lies below it, the kernel's walk is vurs's: the
+/// call passes as it is, with the kernel's own rules (IN_ROOT's clamping of `..` and of
+/// absolute paths and symlinks, BENEATH's refusals).
+fn confined_walk_passes(
+    mounts: &MountTable,
+    c: &Caller,
+    call: &Call,
+    p: &PathArg,
+    a: u8,
+    absolute: bool,
+) -> Result<bool, Action> {
+    let resolve = open_how_resolve(c.tid, call, a)?;
+    if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) == 0 || fdtable::is_virtual(start_fd(call, p) as i64) {
+        return Ok(false);
+    }
+    if absolute && resolve & RESOLVE_IN_ROOT == 0 {
+        return Ok(true); // BENEATH refuses an absolute path itself (EXDEV)
+    }
+    let dir = start_dir(mounts, c, call, p)?;
+    let plain = mounts.find(&dir).is_none_or(|m| m.module.flags & VURS_F_SUBTREE != 0);
+    let below = |t: &[u8]| t != dir.as_slice() && mounts::under(t, &dir);
+    let mount_below = mounts.mounts.iter().any(|m| below(m.target.as_bytes()))
+        || mounts.implicit.iter().any(|(v, _)| below(v) || v == &dir);
+    if !plain || mount_below {
+        return Ok(false);
+    }
+    // Whatever the walk reaches lies in the directory's mount: its module's answer for
+    // this access (EROFS on a read-only mount) holds for it.
+    if let Some(m) = mounts.find(&dir) {
+        let sub = mounts::subpath(&dir, m.target.as_bytes());
+        m.module.redirect(m.mnt, sub, call.access(c.tid, p)).map_err(|e| Action::Return(-(e as i64)))?;
+    }
+    Ok(true)
+}
+
+/// The directory descriptor a relative path of `p` starts from (AT_FDCWD for the cwd).
+fn start_fd(call: &Call, p: &PathArg) -> i32 {
+    p.dirfd.map(|i| call.fd_arg(i as usize)).unwrap_or(libc::AT_FDCWD)
 }
 
 /// A path not followed whose last component is "." or "..". The kernel's answer to a call
@@ -193,7 +300,7 @@ pub(super) fn dot_final(
         .is_some_and(|m| m.target.as_bytes() != res.virt.as_slice() && m.module.flags & VURS_F_SUBTREE != 0);
     if last == b"." || inside_subtree {
         let host = with_name(host_of(&res.virt)?, last);
-        return Ok(Some(Translated { host, mount: res.mount, served: None, synthesized: false }));
+        return Ok(Some(Translated::rewritten(host, res.mount)));
     }
     // `..` of a mount point, of a virtual-only directory or of `/`: the virtual parent.
     let parent = match res.virt.iter().rposition(|&b| b == b'/') {
@@ -222,7 +329,7 @@ pub(super) fn dot_final(
     // open keeps a name that is not a plain one ("." gives the kernel's answers for "..").
     let host = if is_open(call.nr) { with_name(host, b".") } else { host };
     let mount = mounts.find(&parent).cloned();
-    Ok(Some(Translated { host, mount, served: None, synthesized: false }))
+    Ok(Some(Translated::rewritten(host, mount)))
 }
 
 pub(super) fn path_call(
@@ -239,8 +346,6 @@ pub(super) fn path_call(
     }
     let mut args = call.args;
     let mut notes = Vec::new();
-    // The mount each path argument lies in (rename and link have two).
-    let mut seen_mounts: [Option<Option<u64>>; 2] = [None, None];
     let mut exit = None;
     // execve: the program's path is looked at again for a `#!` line.
     let exec_raw = if is_exec(call.nr) {
@@ -257,6 +362,8 @@ pub(super) fn path_call(
     let mut exec_passed = false;
     let change = tree_change(c.tid, call);
     let mut forget_at_exit = false;
+    // rename and link: where each path lies, and what it names on the host.
+    let mut sides: Vec<Side> = Vec::new();
     for p in paths {
         // The AT_EMPTY_PATH form on a virtual descriptor: a call on that descriptor.
         if let Some(dfd) = p.dirfd {
@@ -293,22 +400,35 @@ pub(super) fn path_call(
             let e = if access & VURS_ACCESS_WRITE != 0 { libc::EROFS } else { libc::EXDEV };
             return Ok(Decision::err(e, "served tree"));
         }
-        if let Some(slot) = seen_mounts.iter_mut().find(|m| m.is_none()) {
-            *slot = Some(t.as_ref().and_then(|t| t.mount.as_ref().map(|m| m.id)));
+        if paths.len() == 2 {
+            sides.push(Side::of(&mounts, c, call, p, t.as_ref(), virt));
         }
-        if let Some(t) = t {
-            args[p.arg as usize] = scratch.put_cstr(&t.host)?;
-            if t.synthesized {
-                exit = Some(ExitHook::Unlink(t.host.clone()));
+        let Some(t) = t else { continue };
+        if t.synthesized {
+            exit = Some(ExitHook::Unlink(t.host.clone()));
+        }
+        if t.keep {
+            continue;
+        }
+        args[p.arg as usize] = scratch.put_cstr(&t.host)?;
+        if t.resolve_checked != 0 {
+            if let Follow::OpenHow(a) = p.follow {
+                args[a as usize] = open_how_without(c.tid, call, a, t.resolve_checked, scratch)?;
             }
-            let who = t.mount.as_ref().map(|m| m.module.name.as_str()).unwrap_or("symlink");
+        }
+        let who = t.mount.as_ref().map(|m| m.module.name.as_str()).unwrap_or("symlink");
+        if crate::tracelog::enabled() {
             notes.push(format!("{who}: -> {:?}", String::from_utf8_lossy(&t.host)));
+        } else {
+            notes.push(String::new());
         }
     }
-    // rename/link across a mount boundary: EXDEV, as between two file systems.
-    if let [Some(a), Some(b)] = seen_mounts {
-        if a != b {
-            return Ok(Decision::err(libc::EXDEV, "across a mount boundary"));
+    // rename/link across a mount boundary: EXDEV, as between two file systems, after the
+    // errors the kernel finds first on either path.
+    if let [a, b] = sides.as_slice() {
+        if a.mount != b.mount {
+            let e = cross_mount_error(call, a, b);
+            return Ok(Decision::err(e, "across a mount boundary"));
         }
     }
     if let Some(raw) = &exec_raw {
@@ -322,7 +442,99 @@ pub(super) fn path_call(
     if notes.is_empty() {
         return Ok(Decision { action: Action::Pass, exit, note: String::new() });
     }
-    Ok(Decision { action: Action::Rewrite(args), exit, note: format!("rewritten {}", notes.join(", ")) })
+    // The note is for --trace only: nothing is formatted otherwise.
+    let note =
+        if crate::tracelog::enabled() { format!("rewritten {}", notes.join(", ")) } else { String::new() };
+    Ok(Decision { action: Action::Rewrite(args), exit, note })
+}
+
+/// One path of a two-path call (rename, link): the mount it lies in, and the host path
+/// it names (for the lookup errors the kernel reports before EXDEV).
+struct Side {
+    mount: Option<u64>,
+    host: Vec<u8>,
+    follow: bool,
+    /// The new name (link's second path): it must not exist.
+    creates: bool,
+}
+
+impl Side {
+    fn of(
+        mounts: &MountTable,
+        c: &Caller,
+        call: &Call,
+        p: &PathArg,
+        t: Option<&Translated>,
+        virt: Option<Vec<u8>>,
+    ) -> Side {
+        let follow = call.follows(c.tid, p);
+        let creates = p.access == crate::syscall::table::Access::Create;
+        let virt = virt.unwrap_or_default();
+        // A magic link followed (linkat of /proc/self/fd/N, the O_TMPFILE idiom) lies
+        // where its descriptor's file lies.
+        if t.is_none() && follow && crate::procfs::is_magic_link(&virt) {
+            let target = std::str::from_utf8(&virt).ok().and_then(readlink_host);
+            if let Some(mut host) = target {
+                if let Some(n) = host.len().checked_sub(b" (deleted)".len()) {
+                    if host.ends_with(b" (deleted)") {
+                        host.truncate(n);
+                    }
+                }
+                let mount = mounts.reverse(&host).and_then(|v| mounts.find(&v).map(|m| m.id));
+                return Side { mount, host: virt, follow, creates };
+            }
+        }
+        match t {
+            Some(t) => Side { mount: t.mount.as_ref().map(|m| m.id), host: t.host.clone(), follow, creates },
+            None => Side { mount: None, host: virt, follow, creates },
+        }
+    }
+}
+
+/// The error of a link or rename whose two paths lie in different mounts: the lookup
+/// errors the kernel finds first (fs/namei.c: link looks up the old path, then the new
+/// one's directory, and refuses an existing new name; rename looks up both directories),
+/// else EXDEV. Lookups are made with vurs's own credentials.
+fn cross_mount_error(call: &Call, a: &Side, b: &Side) -> i32 {
+    let errno = |r: std::io::Result<std::fs::Metadata>| r.err().and_then(|e| e.raw_os_error());
+    let os = |p: &[u8]| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(p));
+    let parent = |p: &[u8]| {
+        let p = p.strip_suffix(b"/").unwrap_or(p);
+        match p.iter().rposition(|&x| x == b'/') {
+            Some(0) | None => b"/".to_vec(),
+            Some(i) => p[..i].to_vec(),
+        }
+    };
+    let dir_error = |p: &[u8]| match std::fs::metadata(os(&parent(p))) {
+        Err(e) => e.raw_os_error(),
+        Ok(m) if !m.is_dir() => Some(libc::ENOTDIR),
+        Ok(_) => None,
+    };
+    let is_link = call.nr == libc::SYS_link || call.nr == libc::SYS_linkat;
+    let first = if is_link {
+        let old =
+            if a.follow { std::fs::metadata(os(&a.host)) } else { std::fs::symlink_metadata(os(&a.host)) };
+        errno(old)
+            .or_else(|| dir_error(&b.host))
+            .or_else(|| (b.creates && std::fs::symlink_metadata(os(&b.host)).is_ok()).then_some(libc::EEXIST))
+    } else {
+        dir_error(&a.host).or_else(|| dir_error(&b.host))
+    };
+    first.unwrap_or(libc::EXDEV)
+}
+
+/// A copy of openat2's `struct open_how` (argument `a`) in scratch memory, with the
+/// `resolve` bits `clear` cleared; its address.
+fn open_how_without(tid: Pid, call: &Call, a: u8, clear: u64, scratch: &mut Scratch) -> Result<u64, Action> {
+    let size = call.args[a as usize + 1] as usize;
+    if !(24..=4096).contains(&size) {
+        return Err(Action::Pass); // the kernel answers E2BIG or EINVAL itself
+    }
+    let mut how = vec![0u8; size];
+    memory::read(tid, call.args[a as usize], &mut how).map_err(|e| Action::Return(-(e.errno() as i64)))?;
+    let resolve = u64::from_ne_bytes(how[16..24].try_into().expect("8 bytes")) & !clear;
+    how[16..24].copy_from_slice(&resolve.to_ne_bytes());
+    scratch.put(&how)
 }
 
 /// bind/connect on an AF_UNIX socket path: the path is translated like any other.
@@ -356,6 +568,11 @@ pub(super) fn sockaddr_call(
     }
     let access = if bind { VURS_ACCESS_WRITE | VURS_ACCESS_CREATE } else { VURS_ACCESS_READ };
     let host = resolver.host_path(&r.virt, access).map_err(|e| Action::Return(-(e as i64)))?;
+    // A relative path that stays in the mount of the cwd: the kernel finds the same
+    // socket from the real cwd (and `sun_path` need not hold the longer host path).
+    if raw[0] != b'/' && r.stayed_in_start_mount {
+        return Ok(Decision::pass());
+    }
     if host.len() >= SUN_PATH {
         return Ok(Decision::err(libc::ENAMETOOLONG, "socket path too long on the host"));
     }
