@@ -157,7 +157,7 @@ fn run_session(cli: Cli) -> i32 {
         libc::signal(libc::SIGQUIT, libc::SIG_IGN);
     }
     let child = launch::spawn(&cli.command, &filter).unwrap_or_else(|e| die(EXIT_FAILURE, e));
-    let status = tracer::Tracer::new(session, child.pid).run();
+    let status = tracer::Tracer::new(session, child.pid, Default::default()).run();
     vurs::procfs::cleanup();
     if let Some(errno) = launch::exec_error(child.err_fd) {
         let name = cli.command[0].to_string_lossy();

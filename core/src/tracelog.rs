@@ -68,3 +68,39 @@ pub fn one_line_panics() {
         internal_error(&format!("{msg}{at} (thread {})", thread.name().unwrap_or("?")));
     }));
 }
+
+/// A result as strace shows it: the value, or -1 and the error's text.
+pub fn show_ret(v: i64) -> String {
+    if (-4095..0).contains(&v) {
+        let e = crate::errno::strerror(-v as i32);
+        format!("-1 ({e})")
+    } else {
+        v.to_string()
+    }
+}
+
+/// One --trace line for `call` and its decision (the result is added when known).
+pub fn format_call(
+    tid: crate::ptrace::Pid,
+    call: &crate::syscall::Call,
+    d: &crate::dispatch::Decision,
+) -> String {
+    let mut args: Vec<String> = call.args.iter().map(|a| format!("{a:#x}")).collect();
+    if let Some(spec) = call.spec {
+        for p in spec.paths {
+            if let Ok(s) =
+                crate::memory::read_cstring(tid, call.args[p.arg as usize], crate::memory::PATH_MAX)
+            {
+                args[p.arg as usize] = format!("{:?}", String::from_utf8_lossy(&s));
+            }
+        }
+    }
+    let decision = match &d.action {
+        crate::dispatch::Action::Pass => "passed".to_string(),
+        crate::dispatch::Action::Return(_) => format!("virtualized ({})", d.note),
+        crate::dispatch::Action::Rewrite(_) => d.note.clone(),
+        crate::dispatch::Action::NeedScratch => "needs scratch".to_string(),
+        crate::dispatch::Action::Materialize(_) => d.note.clone(),
+    };
+    format!("[{tid}] {}({}) [{decision}]", call.name(), args.join(", "))
+}

@@ -86,7 +86,7 @@ impl Workers {
                 .spawn(move || {
                     for job in jobs {
                         let caller = Caller { tid: job.tid, tgid: job.tgid, fds: job.fds, creds: job.creds };
-                        let mut scratch = Scratch { tid: job.tid, slot: job.slot, used: 0 };
+                        let mut scratch = Scratch::in_tracee(job.tid, job.slot);
                         let decision = catch_unwind(AssertUnwindSafe(|| {
                             dispatch::decide(&session, &caller, &job.call, &mut scratch, None)
                         }))

@@ -18,8 +18,8 @@ mod mounting;
 mod paths;
 
 use mounting::{control_call, mount_call, umount_call};
-pub use paths::reverse_link;
 use paths::{getcwd, getdents, path_call, readlink, sockaddr_call, unsupported};
+pub use paths::{reverse_link, synthetic_dirents};
 use vurs_abi::*;
 
 #[derive(Debug, Clone)]
@@ -56,15 +56,36 @@ impl Decision {
     }
 }
 
-/// The calling thread's scratch slot, filled front to back during one decision.
+/// Where a decision puts the data it hands the kernel (rewritten paths, a copied
+/// `struct open_how`): the calling thread's scratch slot in the tracee, filled front to
+/// back, for the ptrace engine; or vurs's own memory for the notification engine, which
+/// carries the call out itself (see `notify::emulate`).
 pub struct Scratch {
     pub tid: Pid,
     pub slot: Option<u64>,
     pub used: usize,
+    /// The notification engine's buffers: `put` returns `LOCAL_TAG | index`.
+    pub local: Option<Vec<Vec<u8>>>,
 }
 
+/// Addresses of buffers in vurs's own memory are tagged with a kernel-half address: no
+/// user pointer of a tracee can be one.
+pub const LOCAL_TAG: u64 = 0xffff_f000_0000_0000;
+
 impl Scratch {
+    /// Scratch in the tracee (the ptrace engine).
+    pub fn in_tracee(tid: Pid, slot: Option<u64>) -> Scratch {
+        Scratch { tid, slot, used: 0, local: None }
+    }
+    /// Buffers in vurs (the notification engine).
+    pub fn local(tid: Pid) -> Scratch {
+        Scratch { tid, slot: None, used: 0, local: Some(Vec::new()) }
+    }
     pub fn put(&mut self, data: &[u8]) -> Result<u64, Action> {
+        if let Some(bufs) = &mut self.local {
+            bufs.push(data.to_vec());
+            return Ok(LOCAL_TAG | (bufs.len() - 1) as u64);
+        }
         let base = self.slot.ok_or(Action::NeedScratch)?;
         let start = (self.used + 15) & !15;
         if start + data.len() > SLOT_SIZE as usize {
@@ -80,6 +101,13 @@ impl Scratch {
         v.extend_from_slice(s);
         v.push(0);
         self.put(&v)
+    }
+    /// The local buffer behind a tagged address.
+    pub fn local_buf(&self, addr: u64) -> Option<&[u8]> {
+        if addr & LOCAL_TAG != LOCAL_TAG {
+            return None;
+        }
+        self.local.as_ref()?.get((addr & !LOCAL_TAG) as usize).map(Vec::as_slice)
     }
 }
 
@@ -163,7 +191,7 @@ fn syscall_service(
     m: &crate::module::Module,
     scratch: &mut Scratch,
 ) -> Decision {
-    let cr = c.creds;
+    let cr = &c.creds;
     let caller =
         vurs_caller { pid: c.tgid, tid: c.tid, uid: cr.uid, euid: cr.euid, gid: cr.gid, egid: cr.egid };
     let ctx = CallCtx {

@@ -755,15 +755,17 @@ pub(super) fn readlink(
     };
     // Only paths under /proc (directly, through /dev/fd, or relative) can name one.
     let maybe_magic = raw.first() != Some(&b'/') || raw.starts_with(b"/proc/") || raw.starts_with(b"/dev/");
-    let magic = maybe_magic && {
+    let magic = if maybe_magic {
         let start = if raw.first() == Some(&b'/') { b"/".to_vec() } else { start_dir(&mounts, c, call, p)? };
         let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
-        resolver.resolve(&start, &raw, false).map(|r| crate::procfs::is_magic_link(&r.virt)).unwrap_or(false)
+        resolver.resolve(&start, &raw, false).ok().map(|r| r.virt).filter(|v| crate::procfs::is_magic_link(v))
+    } else {
+        None
     };
     drop(mounts); // path_call takes it again
     let mut d = path_call(s, c, call, paths, scratch, Some(raw))?;
-    if magic {
-        d.exit = Some(ExitHook::ReverseLink { buf, size });
+    if let Some(path) = magic {
+        d.exit = Some(ExitHook::ReverseLink { buf, size, path });
     }
     Ok(d)
 }
@@ -791,4 +793,24 @@ pub(super) fn unsupported(s: &Session, call: &Call) -> Result<Decision, Action> 
         &format!("{} is not virtualized: ENOSYS", call.name()),
     );
     Ok(Decision::err(libc::ENOSYS, "not virtualized (fails closed)"))
+}
+
+/// linux_dirent64 records for virtual entries (as many as fit in `cap`).
+pub fn synthetic_dirents(entries: &[(Vec<u8>, u8)], cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, (name, kind)) in entries.iter().enumerate() {
+        let reclen = (8 + 8 + 2 + 1 + name.len() + 1 + 7) & !7;
+        if out.len() + reclen > cap {
+            break;
+        }
+        let start = out.len();
+        let ino = 0x7653_0000u64 + i as u64;
+        out.extend_from_slice(&ino.to_ne_bytes());
+        out.extend_from_slice(&(i64::MAX - entries.len() as i64 + i as i64).to_ne_bytes());
+        out.extend_from_slice(&(reclen as u16).to_ne_bytes());
+        out.push(*kind);
+        out.extend_from_slice(name);
+        out.resize(start + reclen, 0);
+    }
+    out
 }

@@ -40,6 +40,11 @@ impl Call {
         Ok(Call { nr, args, ip, sp, spec: table::path_spec(nr) })
     }
 
+    /// A call reported by the seccomp listener (no stack pointer: nothing needs it there).
+    pub fn from_notif(n: &crate::seccomp::Notif) -> Call {
+        Call { nr: n.nr, args: n.args, ip: n.ip, sp: 0, spec: table::path_spec(n.nr) }
+    }
+
     pub fn name(&self) -> String {
         table::name(self.nr)
     }

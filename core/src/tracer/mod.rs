@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
-use tasks::{Creds, ExitHook, Injected, Mm, Proc, Thread, REGION_SIZE};
+use tasks::{Creds, ExitHook, Injected, Mm, Proc, TaskIndex, TaskView, Thread, REGION_SIZE};
 
 const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
 const CLONE_VM: u64 = libc::CLONE_VM as u64;
@@ -40,10 +40,12 @@ pub struct Tracer {
     /// (process, directory fd) whose synthetic entries were already returned this pass.
     dirents_done: FxHashSet<(Pid, i32)>,
     force_workers: bool,
+    /// Every live task, for the notification engine's threads.
+    tasks: Arc<TaskIndex>,
 }
 
 impl Tracer {
-    pub fn new(session: Arc<Session>, root: Pid) -> Tracer {
+    pub fn new(session: Arc<Session>, root: Pid, tasks: Arc<TaskIndex>) -> Tracer {
         let hide_vdso = session.hide_vdso();
         tracelog::one_line_panics();
         workers::block_wake_signals();
@@ -63,17 +65,26 @@ impl Tracer {
             outstanding: 0,
             dirents_done: Default::default(),
             force_workers,
+            tasks,
         };
         t.session.live.lock().insert(root);
-        t.procs.insert(
-            root,
-            Proc { mm: Default::default(), fds: Default::default(), threads: 1, creds: Creds::own() },
-        );
-        t.threads.insert(
-            root,
-            Thread { tgid: root, slot: None, exit_hook: None, injected: None, materializing: None },
-        );
+        t.procs.insert(root, Proc::new(Default::default(), Creds::own()));
+        t.enter(root, root);
         t
+    }
+
+    /// Thread `tid` of process `tgid` (whose `Proc` exists) is known from now on.
+    fn enter(&mut self, tid: Pid, tgid: Pid) {
+        self.threads.insert(tid, Thread::new(tgid));
+        if let Some(p) = self.procs.get(&tgid) {
+            self.tasks.insert(tid, Arc::new(TaskView { tgid, fds: p.fds.clone(), creds: p.creds.clone() }));
+        }
+    }
+
+    /// Thread `tid` is gone.
+    fn leave(&mut self, tid: Pid) -> Option<Thread> {
+        self.tasks.remove(tid);
+        self.threads.remove(&tid)
     }
 
     /// Serve until the last tracee is gone; returns the exit status of COMMAND
@@ -214,7 +225,7 @@ impl Tracer {
     }
 
     fn on_exit(&mut self, tid: Pid, status: i32) {
-        let Some(t) = self.threads.remove(&tid) else {
+        let Some(t) = self.leave(tid) else {
             return;
         };
         if let Some(p) = self.procs.get_mut(&t.tgid) {
@@ -259,15 +270,12 @@ impl Tracer {
             let Some(status) = self.parked.remove(&pid) else { continue };
             let tgid = if tgid != pid && self.procs.contains_key(&tgid) { tgid } else { pid };
             if tgid == pid {
-                let creds = Creds::own();
-                self.procs
-                    .insert(pid, Proc { mm: Default::default(), fds: Default::default(), threads: 1, creds });
+                self.procs.insert(pid, Proc::new(Default::default(), Creds::own()));
                 self.session.live.lock().insert(pid);
             } else if let Some(p) = self.procs.get_mut(&tgid) {
                 p.threads += 1;
             }
-            let t = Thread { tgid, slot: None, exit_hook: None, injected: None, materializing: None };
-            self.threads.insert(pid, t);
+            self.enter(pid, tgid);
             self.on_status(pid, status);
         }
     }
@@ -305,11 +313,11 @@ impl Tracer {
             } else {
                 Arc::new(Mutex::new(pp.fds.lock().clone()))
             };
-            self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds: pp.creds });
+            let creds = Arc::new(Mutex::new(pp.creds.lock().clone()));
+            self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds });
             self.session.live.lock().insert(tgid);
         }
-        self.threads
-            .insert(child, Thread { tgid, slot: None, exit_hook: None, injected: None, materializing: None });
+        self.enter(child, tgid);
         resume(parent, 0);
         if let Some(status) = self.parked.remove(&child) {
             self.on_status(child, status);
@@ -323,13 +331,9 @@ impl Tracer {
         // Every other thread of the group is gone now.
         let gone: Vec<Pid> = self.threads.iter().filter(|(_, t)| t.tgid == tgid).map(|(&k, _)| k).collect();
         for k in gone {
-            self.threads.remove(&k);
+            self.leave(k);
         }
-        self.threads.insert(
-            pid,
-            Thread { tgid: pid, slot: None, exit_hook: None, injected: None, materializing: None },
-        );
-        let creds = self.procs.get(&tgid).map(|p| p.creds).unwrap_or_else(Creds::own);
+        let creds = self.procs.get(&tgid).map(|p| p.creds.lock().clone()).unwrap_or_else(Creds::own);
         let fds = self.procs.get(&tgid).map(|p| {
             let mut t = p.fds.lock().clone();
             t.exec();
@@ -341,15 +345,8 @@ impl Tracer {
             live.remove(&tgid);
             live.insert(pid);
         }
-        self.procs.insert(
-            pid,
-            Proc {
-                mm: Default::default(),
-                fds: Arc::new(Mutex::new(fds.unwrap_or_default())),
-                threads: 1,
-                creds,
-            },
-        );
+        self.procs.insert(pid, Proc::new(fds.unwrap_or_default(), creds));
+        self.enter(pid, pid);
         if self.hide_vdso {
             crate::vdso::hide(pid);
         }
@@ -384,14 +381,14 @@ impl Tracer {
         if t.slot.is_none() {
             t.slot = p.mm.lock().free.pop();
         }
-        let (slot, fds, creds) = (t.slot, p.fds.clone(), p.creds);
+        let (slot, fds, creds) = (t.slot, p.fds.clone(), p.creds.lock().clone());
         if self.for_worker(&call, &fds) {
             let job = Job { tid, tgid, call, fds, slot, creds };
             self.workers.as_ref().expect("workers").submit(job);
             self.outstanding += 1;
             return;
         }
-        let mut scratch = Scratch { tid, slot, used: 0 };
+        let mut scratch = Scratch::in_tracee(tid, slot);
         let caller = Caller { tid, tgid, fds, creds };
         // A bug here is caught by `on_status_guarded`: the call fails with EIO.
         let d = dispatch::decide(&self.session, &caller, &call, &mut scratch, pre);
@@ -400,7 +397,7 @@ impl Tracer {
 
     fn apply(&mut self, tid: Pid, call: &Call, d: Decision) {
         let tracing = tracelog::enabled();
-        let line = if tracing { Some(format_call(tid, call, &d)) } else { None };
+        let line = if tracing { Some(tracelog::format_call(tid, call, &d)) } else { None };
         let mut exit = d.exit.clone();
         if exit.is_none() && tracing && !matches!(d.action, Action::Return(_)) {
             exit = Some(ExitHook::Log);
@@ -409,7 +406,7 @@ impl Tracer {
             Action::Pass => Ok(()),
             Action::Return(v) => {
                 if let Some(l) = line {
-                    tracelog::line(&format!("{l} = {}", show_ret(v)));
+                    tracelog::line(&format!("{l} = {}", tracelog::show_ret(v)));
                 }
                 let r = apply::skip(tid, v);
                 if r.is_ok() {
@@ -498,7 +495,7 @@ impl Tracer {
             if ret > 0 {
                 self.dirents_done.remove(&key);
             } else if ret == 0 && self.dirents_done.insert(key) {
-                let data = dirents(entries, *cap as usize);
+                let data = dispatch::synthetic_dirents(entries, *cap as usize);
                 if !data.is_empty()
                     && crate::memory::write(tid, *buf, &data).is_ok()
                     && apply::set_result(tid, data.len() as i64).is_ok()
@@ -510,7 +507,7 @@ impl Tracer {
         if matches!(hook, ExitHook::RefreshCreds) && ret >= 0 {
             let tgid = self.threads[&tid].tgid;
             if let (Some(c), Some(p)) = (Creds::read(tid), self.procs.get_mut(&tgid)) {
-                p.creds = c;
+                *p.creds.lock() = c;
             }
         }
         if matches!(hook, ExitHook::ForgetWalks) {
@@ -519,7 +516,7 @@ impl Tracer {
         if let ExitHook::Unlink(path) = &hook {
             let _ = std::fs::remove_file(std::ffi::OsStr::from_bytes(path));
         }
-        if let ExitHook::ReverseLink { buf, size } = hook {
+        if let ExitHook::ReverseLink { buf, size, .. } = hook {
             if let Some(n) = dispatch::reverse_link(&self.session, tid, buf, size, ret) {
                 if apply::set_result(tid, n).is_ok() {
                     ret = n;
@@ -527,30 +524,10 @@ impl Tracer {
             }
         }
         if tracelog::enabled() {
-            tracelog::line(&format!("{line} = {}", show_ret(ret)));
+            tracelog::line(&format!("{line} = {}", tracelog::show_ret(ret)));
         }
         resume(tid, 0);
     }
-}
-
-/// linux_dirent64 records for synthetic entries (as many as fit in `cap`).
-fn dirents(entries: &[(Vec<u8>, u8)], cap: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, (name, kind)) in entries.iter().enumerate() {
-        let reclen = (8 + 8 + 2 + 1 + name.len() + 1 + 7) & !7;
-        if out.len() + reclen > cap {
-            break;
-        }
-        let start = out.len();
-        let ino = 0x7653_0000u64 + i as u64;
-        out.extend_from_slice(&ino.to_ne_bytes());
-        out.extend_from_slice(&(i64::MAX - entries.len() as i64 + i as i64).to_ne_bytes());
-        out.extend_from_slice(&(reclen as u16).to_ne_bytes());
-        out.push(*kind);
-        out.extend_from_slice(name);
-        out.resize(start + reclen, 0);
-    }
-    out
 }
 
 /// Fault injection for the tests: `VURS_INJECT_PANIC=NAME` makes the handling of every
@@ -590,34 +567,4 @@ fn clone_flags(parent: Pid) -> u64 {
         libc::SYS_vfork => CLONE_VM,
         _ => 0,
     }
-}
-
-fn show_ret(v: i64) -> String {
-    if (-4095..0).contains(&v) {
-        let e = crate::errno::strerror(-v as i32);
-        format!("-1 ({e})")
-    } else {
-        v.to_string()
-    }
-}
-
-fn format_call(tid: Pid, call: &Call, d: &Decision) -> String {
-    let mut args: Vec<String> = call.args.iter().map(|a| format!("{a:#x}")).collect();
-    if let Some(spec) = call.spec {
-        for p in spec.paths {
-            if let Ok(s) =
-                crate::memory::read_cstring(tid, call.args[p.arg as usize], crate::memory::PATH_MAX)
-            {
-                args[p.arg as usize] = format!("{:?}", String::from_utf8_lossy(&s));
-            }
-        }
-    }
-    let decision = match &d.action {
-        Action::Pass => "passed".to_string(),
-        Action::Return(_) => format!("virtualized ({})", d.note),
-        Action::Rewrite(_) => d.note.clone(),
-        Action::NeedScratch => "needs scratch".to_string(),
-        Action::Materialize(_) => d.note.clone(),
-    };
-    format!("[{tid}] {}({}) [{decision}]", call.name(), args.join(", "))
 }

@@ -1,0 +1,209 @@
+//! The notification engine: trapped calls that need no registers reach vurs as seccomp
+//! user notifications (SECCOMP_RET_USER_NOTIF) instead of ptrace stops. A supervisor
+//! thread receives each one, decides it with the same code as the ptrace engine
+//! (`dispatch::decide`), and answers: CONTINUE for a call that passes, a value for one a
+//! module answered, or the call carried out by vurs for the caller (`emulate`). With the
+//! listener in SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP mode, a round trip stays on the caller's
+//! CPU: a few microseconds instead of two cross-CPU wake-ups. ptrace remains for what
+//! needs registers or lifecycle (exec, chdir, fork/exit events, signals, job control);
+//! see docs/architecture.md.
+pub mod emulate;
+
+use crate::dispatch::{self, Caller, Scratch};
+use crate::ptrace::Pid;
+use crate::seccomp::{Listener, Notif};
+use crate::session::Session;
+use crate::syscall::Call;
+use crate::tracelog;
+use crate::tracer::tasks::{Creds, TaskIndex};
+use emulate::Answer;
+use parking_lot::Mutex;
+use rustc_hash::FxHashSet;
+use std::sync::Arc;
+
+/// Which engine decides the trapped calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Every trapped call is a ptrace stop (SECCOMP_RET_TRACE).
+    Ptrace,
+    /// Calls that need no registers are seccomp notifications; the rest ptrace stops.
+    Notify,
+}
+
+impl Engine {
+    /// The engine for this session: `VURS_ENGINE=ptrace|notify` if set, else the
+    /// notification engine where the kernel has what it needs (probed once).
+    pub fn choose() -> Result<Engine, String> {
+        match std::env::var("VURS_ENGINE").ok().as_deref() {
+            Some("ptrace") => Ok(Engine::Ptrace),
+            Some("notify") if probe() => Ok(Engine::Notify),
+            Some("notify") => {
+                Err("VURS_ENGINE=notify: this kernel lacks seccomp user notification with synchronous wake-up (Linux 6.6+)".into())
+            }
+            Some(other) => Err(format!("VURS_ENGINE={other}: expected ptrace or notify")),
+            None if probe() => Ok(Engine::Notify),
+            None => Ok(Engine::Ptrace),
+        }
+    }
+}
+
+/// Whether this kernel offers what the notification engine needs: user notification
+/// with killable waits (5.19), descriptors sent as the answer (5.14) and synchronous
+/// wake-up (6.6). Checked by the running kernel's version: the flags cannot be tried
+/// without installing a filter on vurs itself.
+fn probe() -> bool {
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else { return false };
+    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (6, 6)
+}
+
+/// What the supervisor threads share.
+pub struct Supervisor {
+    pub listener: Arc<Listener>,
+    pub session: Arc<Session>,
+    pub tasks: Arc<TaskIndex>,
+    /// (process, directory fd) whose virtual entries were already listed this pass.
+    pub dirents_done: Mutex<FxHashSet<(Pid, i32)>>,
+    /// vurs's own identity (callers with another one are served with theirs).
+    pub own: Creds,
+    /// Decisions that may block on a module run here, not on the receiving thread.
+    slow: Option<crossbeam_channel::Sender<(Notif, Call, Caller)>>,
+}
+
+/// Start serving `listener`: one receiving thread (and, when a module may block, workers
+/// for its calls). The threads end when no task uses the filter any more.
+pub fn start(
+    listener: Listener,
+    session: Arc<Session>,
+    tasks: Arc<TaskIndex>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let listener = Arc::new(listener);
+    if let Err(e) = listener.set_flags(crate::seccomp::SYNC_WAKE_UP) {
+        tracelog::internal_error(&format!("synchronous wake-up not available ({e}): calls cost more"));
+    }
+    let mut threads = Vec::new();
+    let (slow_tx, slow_rx) = crossbeam_channel::unbounded::<(Notif, Call, Caller)>();
+    let may_block = session.may_block();
+    let sv = Arc::new(Supervisor {
+        listener,
+        session,
+        tasks,
+        dirents_done: Default::default(),
+        own: Creds::own(),
+        slow: may_block.then_some(slow_tx),
+    });
+    if may_block {
+        for i in 0..4 {
+            let (sv, rx) = (sv.clone(), slow_rx.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("vurs-slow-{i}"))
+                    .spawn(move || {
+                        let _ = crate::seccomp::unshare_fs();
+                        for (n, call, caller) in rx {
+                            sv.decide_and_answer(&n, &call, &caller, None);
+                        }
+                    })
+                    .expect("spawn a supervisor thread"),
+            );
+        }
+    }
+    drop(slow_rx);
+    threads.push(
+        std::thread::Builder::new()
+            .name("vurs-notify".into())
+            .spawn(move || {
+                let _ = crate::seccomp::unshare_fs();
+                sv.receive_loop();
+            })
+            .expect("spawn the supervisor thread"),
+    );
+    threads
+}
+
+impl Supervisor {
+    fn receive_loop(self: Arc<Self>) {
+        loop {
+            match self.listener.recv() {
+                Ok(n) => {
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.on_notif(&n)));
+                    if r.is_err() {
+                        tracelog::internal_error(&format!("[{}] the trapped call fails with EIO", n.tid));
+                        let _ = self.listener.respond(n.id, -(libc::EIO as i64), false);
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                // ENOENT: no task holds the filter any more; anything else: the listener
+                // is unusable (closed at the end of the session).
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// One notification: most end at the fast path (a path known to pass).
+    fn on_notif(&self, n: &Notif) {
+        let call = Call::from_notif(n);
+        let pre = if tracelog::enabled() {
+            None
+        } else {
+            match dispatch::fast::try_pass(&self.session, n.tid, &call) {
+                dispatch::fast::Fast::Pass => {
+                    let _ = self.listener.respond(n.id, 0, true);
+                    return;
+                }
+                dispatch::fast::Fast::Decide(pre) => pre,
+            }
+        };
+        let Some(caller) = self.tasks.caller(n.tid) else {
+            // Not a task vurs knows (it cannot be: a new task runs only once its creator's
+            // event was seen): let the kernel run the call.
+            let _ = self.listener.respond(n.id, 0, true);
+            return;
+        };
+        if let Some(slow) = &self.slow {
+            if self.may_block(&call, &caller) {
+                let _ = slow.send((*n, call, caller));
+                return;
+            }
+        }
+        self.decide_and_answer(n, &call, &caller, pre);
+    }
+
+    /// Whether deciding `call` may wait on a module that blocks.
+    fn may_block(&self, call: &Call, c: &Caller) -> bool {
+        if dispatch::on_virtual_fd(call) {
+            let fd = call.args[0] as i32;
+            return c.fds.lock().get(fd).is_none_or(|e| e.file.module.may_block());
+        }
+        call.spec.is_some() && self.session.mounts.read().mounts.iter().any(|m| m.module.may_block())
+    }
+
+    fn decide_and_answer(&self, n: &Notif, call: &Call, c: &Caller, pre: Option<Vec<u8>>) {
+        let mut scratch = Scratch::local(n.tid);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let d = dispatch::decide(&self.session, c, call, &mut scratch, pre);
+            let line = tracelog::enabled().then(|| tracelog::format_call(n.tid, call, &d));
+            let answer = emulate::carry_out(self, n.id, c, call, d, &scratch);
+            (answer, line)
+        }));
+        let (answer, line) = r.unwrap_or_else(|_| {
+            tracelog::internal_error(&format!("[{}] the trapped call fails with EIO", n.tid));
+            (Answer::Value(-(libc::EIO as i64)), None)
+        });
+        let shown = match answer {
+            Answer::Continue => {
+                let _ = self.listener.respond(n.id, 0, true);
+                "?".to_string()
+            }
+            Answer::Value(v) => {
+                let _ = self.listener.respond(n.id, v, false);
+                tracelog::show_ret(v)
+            }
+            Answer::Sent => "(descriptor installed)".to_string(),
+        };
+        if let Some(l) = line {
+            tracelog::line(&format!("{l} = {shown}"));
+        }
+    }
+}
