@@ -357,3 +357,92 @@ fn sigint_to_vurs_alone_is_ignored() {
     assert_eq!(st.code(), Some(0), "{}", show(&o));
     assert_eq!(stdout(&o), "r=4242 e=0\ndone\n", "{}", show(&o));
 }
+
+// ------------------------------------------------------------------ bad module files
+
+/// gcc -shared -fPIC SRC with -D defines.
+fn build_so(dir: &TempDir, name: &str, src: &Path, defines: &[&str]) -> String {
+    let out = dir.join(&format!("lib{name}.so"));
+    let mut c = Command::new("gcc");
+    c.args(["-shared", "-fPIC", "-Wall"])
+        .arg(format!("-I{}", repo().join("abi/include").display()))
+        .args(defines.iter().map(|d| format!("-D{d}")))
+        .arg("-o")
+        .arg(&out)
+        .arg(src);
+    let o = run_with_timeout(c, 60);
+    assert!(o.status.success(), "gcc {src:?}: {}", stderr(&o));
+    out.display().to_string()
+}
+
+/// Bad module files, each with the words its error must contain: a text file, a
+/// truncated shared object, a wrong ABI major, a descriptor with a too-small size.
+fn bad_modules(d: &TempDir) -> Vec<(String, Vec<&'static str>)> {
+    let text = d.join("libtext.so");
+    std::fs::write(&text, "not a shared object\n".repeat(50)).unwrap();
+    // Cut where dlopen would still map it (the section headers are at the end), and
+    // within the first page (dlopen itself refuses).
+    let whole = std::fs::read(module_dir().join("libfsremap.so")).unwrap();
+    let (cut, short) = (d.join("libcut.so"), d.join("libshort.so"));
+    std::fs::write(&cut, &whole[..whole.len() * 2 / 3]).unwrap();
+    std::fs::write(&short, &whole[..3000]).unwrap();
+    let major = build_so(d, "major2", &repo().join("tests/modules/tiny.c"), &["TINY_MAJOR=2"]);
+    let small = build_so(d, "smalldesc", &repo().join("tests/modules/smalldesc.c"), &[]);
+    vec![
+        (text.display().to_string(), vec!["ELF"]),
+        (cut.display().to_string(), vec!["truncated file"]),
+        (short.display().to_string(), vec!["truncated file"]),
+        (major, vec!["ABI 2.0", "not supported"]),
+        (small, vec!["descriptor of 16 bytes", "too small"]),
+    ]
+}
+
+/// Each bad file at start: one `vurs: ` line naming the file, exit 125, COMMAND not run.
+#[test]
+fn bad_module_files_at_start() {
+    let d = TempDir::new("f-badmod");
+    let mut failed = Vec::new();
+    for (so, needles) in bad_modules(&d) {
+        let mut c = Command::new(vurs());
+        c.args(["-m", &so, "--", "echo", "RAN"]);
+        let o = run_with_timeout(c, 60);
+        let err = stderr(&o);
+        let good = o.status.code() == Some(125)
+            && !stdout(&o).contains("RAN")
+            && err.lines().count() == 1
+            && err.starts_with("vurs: ")
+            && err.contains(&so)
+            && needles.iter().all(|n| err.contains(n));
+        if !good {
+            failed.push(format!("{so}: {}", show(&o)));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// Each bad file given to `vurs insmod` in a running session: an error line and a failure
+/// status from insmod, and the session goes on (its module still answers).
+#[test]
+fn bad_module_files_at_insmod() {
+    let s = setup("f-badins");
+    let so = faulty(&s.dir, false);
+    let bad = bad_modules(&s.dir);
+    let v = vurs().display().to_string();
+    let mut script = String::new();
+    for (file, _) in &bad {
+        script += &format!("{v} insmod '{file}' 2>&1; echo rc=$?; ");
+    }
+    script += "Y 0 1; echo alive";
+    let o = under_module(&s, &format!("{so},mode=ok"), &script);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), bad.len() * 2 + 2, "{}", show(&o));
+    for (i, (file, needles)) in bad.iter().enumerate() {
+        let (err, rc) = (lines[2 * i], lines[2 * i + 1]);
+        assert!(err.starts_with("vurs: ") && err.contains(file.as_str()), "{file}: {}", show(&o));
+        assert!(needles.iter().all(|n| err.contains(n)), "{file}: {}", show(&o));
+        assert!(rc != "rc=0" && rc.starts_with("rc="), "{file}: {}", show(&o));
+    }
+    assert_eq!(&lines[bad.len() * 2..], ["r=4242 e=0", "alive"], "{}", show(&o));
+}

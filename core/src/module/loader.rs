@@ -58,6 +58,7 @@ pub fn load(name: &str, options: &str) -> Result<Module, String> {
 
 fn load_file(path: &Path, options: &str) -> Result<Module, String> {
     let shown = path.display();
+    check_not_truncated(path).map_err(|e| format!("module {shown}: {e}"))?;
     // SAFETY: loading a shared object runs its constructors; that is what loading a
     // module means, and the user asked for it.
     let lib = unsafe { libloading::Library::new(path) }.map_err(|e| format!("module {shown}: {e}"))?;
@@ -167,4 +168,36 @@ fn read_descriptor(sym: *const vurs_module) -> Result<vurs_module, String> {
     unsafe { guard::copy((&mut d as *mut vurs_module).cast(), sym.cast(), MIN_DESC_SIZE) }
         .map_err(|_| "unreadable descriptor".to_string())?;
     Ok(d)
+}
+
+/// A shared object cut short (an interrupted copy, a full disk) may still pass dlopen,
+/// which maps pages beyond the end of the file: touching them later is a SIGBUS in the
+/// dynamic loader or in vurs. So before dlopen: every segment and the section header
+/// table of an ELF file must lie within it. (Files that are not ELF are left to dlopen,
+/// which says why.)
+fn check_not_truncated(path: &Path) -> Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    let mut eh = [0u8; 64];
+    if f.read_exact(&mut eh).is_err() || &eh[..4] != b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {
+        return Ok(()); // not a little-endian ELF64 file: dlopen's error is clearer
+    }
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as u64;
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let (phoff, phentsize, phnum) = (u64_at(&eh, 0x20), u16_at(&eh, 0x36), u16_at(&eh, 0x38));
+    let (shoff, shentsize, shnum) = (u64_at(&eh, 0x28), u16_at(&eh, 0x3a), u16_at(&eh, 0x3c));
+    let mut need = phoff.saturating_add(phentsize * phnum).max(shoff.saturating_add(shentsize * shnum));
+    if phentsize >= 0x28 && phoff.saturating_add(phentsize * phnum) <= len {
+        let mut ph = vec![0u8; (phentsize * phnum) as usize];
+        f.seek(SeekFrom::Start(phoff)).and_then(|_| f.read_exact(&mut ph)).map_err(|e| e.to_string())?;
+        for h in ph.chunks_exact(phentsize as usize) {
+            // p_offset at 8, p_filesz at 0x20 (ELF64)
+            need = need.max(u64_at(h, 8).saturating_add(u64_at(h, 0x20)));
+        }
+    }
+    if need > len {
+        return Err(format!("truncated file ({len} bytes; its ELF headers describe {need})"));
+    }
+    Ok(())
 }
