@@ -446,3 +446,26 @@ fn bad_module_files_at_insmod() {
     }
     assert_eq!(&lines[bad.len() * 2..], ["r=4242 e=0", "alive"], "{}", show(&o));
 }
+
+// ------------------------------------------------------------------ io_uring
+
+/// io_uring_setup answers ENOSYS while a path module is loaded (vurs cannot see the paths
+/// of ring operations), and whatever the kernel answers natively otherwise.
+#[test]
+fn io_uring_refused_while_paths_are_remapped() {
+    let d = TempDir::new("f-uring");
+    let prog = build_c("uring", d.path());
+    let prog = prog.to_str().unwrap();
+    let native = run_with_timeout(Command::new(prog), 30);
+    let native = stdout(&native);
+    assert!(native == "ok\n" || native.starts_with("errno="), "native: {native}");
+    std::fs::create_dir_all(d.join("src")).unwrap();
+    std::fs::create_dir_all(d.join("tgt")).unwrap();
+    let bind = format!("{}:{}", d.join("src").display(), d.join("tgt").display());
+    let o = vurs_run(&["-b", &bind, "--", prog]);
+    assert_eq!(stdout(&o), format!("errno={}\n", libc::ENOSYS), "under -b (native: {native}): {}", show(&o));
+    let o = vurs_run(&["--", prog]);
+    assert_eq!(stdout(&o), native, "without a path module: {}", show(&o));
+    let o = vurs_run(&["-m", "time", "--", prog]);
+    assert_eq!(stdout(&o), native, "with a syscall module only: {}", show(&o));
+}
