@@ -469,3 +469,22 @@ fn io_uring_refused_while_paths_are_remapped() {
     let o = vurs_run(&["-m", "time", "--", prog]);
     assert_eq!(stdout(&o), native, "with a syscall module only: {}", show(&o));
 }
+
+/// A raw 32-bit call (int $0x80) would reach the kernel with ia32 numbers the filter does
+/// not know: the filter kills the process (SIGSYS) instead, whatever the modules.
+#[test]
+fn ia32_call_kills_the_process() {
+    let d = TempDir::new("f-int80");
+    let prog = build_c("int80", d.path());
+    let prog = prog.to_str().unwrap();
+    let native = run_with_timeout(Command::new(prog), 30);
+    assert!(stdout(&native).starts_with("ia32 "), "native: {}", show(&native));
+    eprintln!("natively: {}", stdout(&native).trim());
+    for pre in [&["--"][..], &["-m", "fsremap", "--"][..]] {
+        let mut args = pre.to_vec();
+        args.push(prog);
+        let o = vurs_run(&args);
+        assert_eq!(o.status.code(), Some(128 + libc::SIGSYS), "{pre:?}: {}", show(&o));
+        assert_eq!(stdout(&o), "", "{pre:?}: {}", show(&o));
+    }
+}
