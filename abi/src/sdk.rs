@@ -1,6 +1,7 @@
 //! Safe Rust SDK for vurs modules: implement [`Module`] and export it with
 //! [`export_module!`](crate::export_module). Every callback runs behind `catch_unwind`: a
 //! panic becomes `-EIO` for the traced program and a logged line, never a dead session.
+#![deny(unsafe_op_in_unsafe_fn)]
 use crate::*;
 use std::ffi::{CStr, CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
@@ -10,6 +11,57 @@ use std::path::{Path, PathBuf};
 /// A negative-errno style error (`Errno(libc::ENOENT)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Errno(pub i32);
+
+/// Plain old data: a type whose values may be read from and written to another process's
+/// memory as raw bytes ([`Call::read_pod`], [`Call::write_pod`]).
+///
+/// A marker of our own rather than bytemuck's `Pod`: a module needs it for libc's structs
+/// (`timespec`, `timeval`), which no foreign trait can be implemented for outside libc.
+///
+/// A `bool` (or any type with invalid bit patterns) cannot be read this way:
+///
+/// ```compile_fail
+/// fn f(c: &vurs_abi::sdk::Call<'_>) -> bool {
+///     c.read_pod::<bool>(0).unwrap()
+/// }
+/// ```
+/// while an integer or a libc time struct can:
+/// ```
+/// fn f(c: &vurs_abi::sdk::Call<'_>) -> Option<(u64, libc::timespec)> {
+///     Some((c.read_pod::<u64>(0).ok()?, c.read_pod(8).ok()?))
+/// }
+/// ```
+///
+/// # Safety
+/// Implement it only for a `Copy` type, at most 256 bytes, for which every bit pattern of
+/// its size is a valid value (integers, arrays of them, `#[repr(C)]` structs of them:
+/// no `bool`, `char`, enum, reference or niche-carrying field) and which has no padding
+/// bytes (its bytes are all initialized, so they may be viewed as `[u8]`).
+pub unsafe trait Pod: Copy + 'static {
+    /// The value's bytes, in memory order.
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: Self: Pod has no padding, so all size_of::<Self>() bytes behind `self`
+        // are initialized; the slice borrows `self`.
+        unsafe { std::slice::from_raw_parts((self as *const Self).cast::<u8>(), std::mem::size_of::<Self>()) }
+    }
+}
+
+macro_rules! pod {
+    ($($t:ty),* $(,)?) => { $(
+        // SAFETY: an integer or a struct of two i64 (x86_64): every bit pattern is valid,
+        // no padding.
+        unsafe impl Pod for $t {}
+    )* };
+}
+pod!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, libc::timespec, libc::timeval);
+// SAFETY: an array of Pod values is laid out without gaps and valid for every bit pattern
+// of its elements.
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
+// SAFETY: #[repr(C)] struct of u64/u32/i64 fields in an order that leaves no padding
+// (the `reserved` field fills the last 8 bytes; tests/abi_layout.rs checks the layout).
+unsafe impl Pod for vurs_stat {}
+// SAFETY: #[repr(C)] struct of two u32 and seven 64-bit fields, no padding.
+unsafe impl Pod for vurs_result {}
 
 /// Parsed `k=v,k=v,flag` options.
 #[derive(Debug, Default, Clone)]
@@ -40,6 +92,8 @@ impl Options {
 pub struct Services(pub *const vurs_services);
 // SAFETY: the table is immutable and lives as long as the instance.
 unsafe impl Send for Services {}
+// SAFETY: as for Send: the table is immutable and its functions may be called from any
+// thread (the header's contract).
 unsafe impl Sync for Services {}
 
 impl Services {
@@ -94,22 +148,18 @@ impl<'a> Call<'a> {
             Err(Errno(libc::EFAULT))
         }
     }
-    /// Read a plain-old-data value (a C struct) from the caller.
-    pub fn read_pod<T: Copy + Default>(&self, addr: u64) -> Result<T, Errno> {
-        let mut v = T::default();
-        // SAFETY: T is Copy (POD by contract); we fill exactly its bytes.
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut((&mut v as *mut T).cast::<u8>(), std::mem::size_of::<T>())
-        };
+    /// Read a plain-old-data value (a C struct, an integer) from the caller.
+    pub fn read_pod<T: Pod>(&self, addr: u64) -> Result<T, Errno> {
+        let mut bytes = [0u8; 256];
+        let bytes = bytes.get_mut(..std::mem::size_of::<T>()).ok_or(Errno(libc::EINVAL))?;
         self.read(addr, bytes)?;
-        Ok(v)
+        // SAFETY: `bytes` holds size_of::<T>() initialized bytes, and T: Pod says every bit
+        // pattern of that size is a valid T; read_unaligned needs no alignment.
+        Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
     }
-    /// Write a plain-old-data value (a C struct) to the caller.
-    pub fn write_pod<T: Copy>(&self, addr: u64, v: &T) -> Result<(), Errno> {
-        // SAFETY: T is Copy (POD by contract).
-        let bytes =
-            unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) };
-        self.write(addr, bytes)
+    /// Write a plain-old-data value (a C struct, an integer) to the caller.
+    pub fn write_pod<T: Pod>(&self, addr: u64, v: &T) -> Result<(), Errno> {
+        self.write(addr, v.as_bytes())
     }
     /// The caller's virtual working directory.
     pub fn cwd(&self) -> Result<Vec<u8>, Errno> {
@@ -277,11 +327,14 @@ fn quiet_panics() {
     ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
 }
 
+/// # Safety
+/// `p` is NULL or a NUL-terminated string that outlives 'a.
 unsafe fn cstr<'a>(p: *const c_char) -> &'a str {
     if p.is_null() {
         ""
     } else {
-        CStr::from_ptr(p).to_str().unwrap_or("")
+        // SAFETY: per this function's contract.
+        unsafe { CStr::from_ptr(p) }.to_str().unwrap_or("")
     }
 }
 
@@ -298,27 +351,33 @@ pub mod trampolines {
         errlen: usize,
         name: &'static str,
     ) -> *mut c_void {
-        quiet_panics();
-        let svc = Services(svc);
-        let opts = Options::parse(cstr(options));
-        match catch_unwind(AssertUnwindSafe(|| M::init(svc, &opts))) {
-            Ok(Ok(module)) => Box::into_raw(Box::new(Instance { module, svc, name })).cast(),
-            Ok(Err(msg)) => {
-                write_err(err, errlen, &msg);
-                std::ptr::null_mut()
-            }
-            Err(payload) => {
-                write_err(err, errlen, &format!("init panicked: {}", panic_text(&*payload)));
-                std::ptr::null_mut()
+        // SAFETY: vurs passes a valid services table and NUL-terminated options, and an error buffer of errlen bytes (header contract).
+        unsafe {
+            quiet_panics();
+            let svc = Services(svc);
+            let opts = Options::parse(cstr(options));
+            match catch_unwind(AssertUnwindSafe(|| M::init(svc, &opts))) {
+                Ok(Ok(module)) => Box::into_raw(Box::new(Instance { module, svc, name })).cast(),
+                Ok(Err(msg)) => {
+                    write_err(err, errlen, &msg);
+                    std::ptr::null_mut()
+                }
+                Err(payload) => {
+                    write_err(err, errlen, &format!("init panicked: {}", panic_text(&*payload)));
+                    std::ptr::null_mut()
+                }
             }
         }
     }
     /// # Safety
     /// `inst` comes from `init`.
     pub unsafe extern "C" fn fini<M: Module>(inst: *mut c_void) {
-        if !inst.is_null() {
-            let inst = Box::from_raw(inst.cast::<Instance<M>>());
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(inst)));
+        // SAFETY: `inst` came from init (a Box<Instance<M>>) and vurs never uses it again.
+        unsafe {
+            if !inst.is_null() {
+                let inst = Box::from_raw(inst.cast::<Instance<M>>());
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(inst)));
+            }
         }
     }
     /// # Safety
@@ -332,28 +391,34 @@ pub mod trampolines {
         err: *mut c_char,
         errlen: usize,
     ) -> c_int {
-        let inst = &*inst.cast::<Instance<M>>();
-        let (s, t, o) = (cstr(source), cstr(target), Options::parse(cstr(options)));
-        let r = guarded(inst, "mount", Err((Errno(libc::EIO), "mount panicked".to_string())), || {
-            inst.module.mount(s, t, &o)
-        });
-        match r {
-            Ok(m) => {
-                *mnt = Box::into_raw(Box::new(m)).cast();
-                0
-            }
-            Err((Errno(e), msg)) => {
-                write_err(err, errlen, &msg);
-                -e
+        // SAFETY: `inst` came from init; the strings are NUL-terminated, `mnt` a valid out-pointer and `err` a buffer of errlen bytes (header contract).
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let (s, t, o) = (cstr(source), cstr(target), Options::parse(cstr(options)));
+            let r = guarded(inst, "mount", Err((Errno(libc::EIO), "mount panicked".to_string())), || {
+                inst.module.mount(s, t, &o)
+            });
+            match r {
+                Ok(m) => {
+                    *mnt = Box::into_raw(Box::new(m)).cast();
+                    0
+                }
+                Err((Errno(e), msg)) => {
+                    write_err(err, errlen, &msg);
+                    -e
+                }
             }
         }
     }
     /// # Safety
     /// `mnt` comes from `mount`.
     pub unsafe extern "C" fn umount<M: Module>(inst: *mut c_void, mnt: *mut c_void) {
-        let inst = &*inst.cast::<Instance<M>>();
-        let m = Box::from_raw(mnt.cast::<M::Mount>());
-        guarded(inst, "umount", (), move || inst.module.umount(*m));
+        // SAFETY: `inst` came from init and `mnt` from mount (a Box<M::Mount>), not used again after this.
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let m = Box::from_raw(mnt.cast::<M::Mount>());
+            guarded(inst, "umount", (), move || inst.module.umount(*m));
+        }
     }
     /// # Safety
     /// Valid pointers per the header.
@@ -365,25 +430,31 @@ pub mod trampolines {
         out: *mut c_char,
         outcap: usize,
     ) -> c_int {
-        let inst = &*inst.cast::<Instance<M>>();
-        let m = &*mnt.cast::<M::Mount>();
-        let sub = Path::new(OsStr::from_bytes(CStr::from_ptr(subpath).to_bytes()));
-        let r = guarded(inst, "redirect", Err(Errno(libc::EIO)), || inst.module.redirect(m, sub, access));
-        match r {
-            Ok(p) => {
-                let b = p.as_os_str().as_bytes();
-                if b.len() + 1 > outcap {
-                    return -libc::ENAMETOOLONG;
+        // SAFETY: `inst` came from init, `mnt` from mount; `subpath` is NUL-terminated and `out` a buffer of outcap bytes (header contract).
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let m = &*mnt.cast::<M::Mount>();
+            let sub = Path::new(OsStr::from_bytes(CStr::from_ptr(subpath).to_bytes()));
+            let r = guarded(inst, "redirect", Err(Errno(libc::EIO)), || inst.module.redirect(m, sub, access));
+            match r {
+                Ok(p) => {
+                    let b = p.as_os_str().as_bytes();
+                    if b.len() + 1 > outcap {
+                        return -libc::ENAMETOOLONG;
+                    }
+                    std::ptr::copy_nonoverlapping(b.as_ptr(), out.cast::<u8>(), b.len());
+                    *out.add(b.len()) = 0;
+                    0
                 }
-                std::ptr::copy_nonoverlapping(b.as_ptr(), out.cast::<u8>(), b.len());
-                *out.add(b.len()) = 0;
-                0
+                Err(Errno(e)) => -e,
             }
-            Err(Errno(e)) => -e,
         }
     }
+    /// # Safety
+    /// `p` is a NUL-terminated string that outlives 'a.
     unsafe fn sub<'a>(p: *const c_char) -> Result<&'a Path, Errno> {
-        Ok(Path::new(OsStr::from_bytes(CStr::from_ptr(p).to_bytes())))
+        // SAFETY: per this function's contract.
+        Ok(Path::new(OsStr::from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes())))
     }
     fn errno(r: Result<i64, Errno>) -> i64 {
         match r {
@@ -402,16 +473,20 @@ pub mod trampolines {
         mode: u32,
         handle: *mut *mut c_void,
     ) -> c_int {
-        let inst = &*inst.cast::<Instance<M>>();
-        let m = &*mnt.cast::<M::Mount>();
-        let r =
-            guarded(inst, "open", Err(Errno(libc::EIO)), || inst.module.open(m, sub(subpath)?, flags, mode));
-        match r {
-            Ok(h) => {
-                *handle = Box::into_raw(Box::new(h)).cast();
-                0
+        // SAFETY: `inst` came from init, `mnt` from mount; `subpath` is NUL-terminated and `handle` a valid out-pointer (header contract).
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let m = &*mnt.cast::<M::Mount>();
+            let r = guarded(inst, "open", Err(Errno(libc::EIO)), || {
+                inst.module.open(m, sub(subpath)?, flags, mode)
+            });
+            match r {
+                Ok(h) => {
+                    *handle = Box::into_raw(Box::new(h)).cast();
+                    0
+                }
+                Err(Errno(e)) => -e,
             }
-            Err(Errno(e)) => -e,
         }
     }
     /// # Safety
@@ -422,14 +497,17 @@ pub mod trampolines {
         subpath: *const c_char,
         st: *mut vurs_stat,
     ) -> c_int {
-        let inst = &*inst.cast::<Instance<M>>();
-        let m = &*mnt.cast::<M::Mount>();
-        match guarded(inst, "stat", Err(Errno(libc::EIO)), || inst.module.stat(m, sub(subpath)?)) {
-            Ok(v) => {
-                *st = v;
-                0
+        // SAFETY: `inst` came from init, `mnt` from mount; `subpath` is NUL-terminated and `st` a valid out-pointer (header contract).
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let m = &*mnt.cast::<M::Mount>();
+            match guarded(inst, "stat", Err(Errno(libc::EIO)), || inst.module.stat(m, sub(subpath)?)) {
+                Ok(v) => {
+                    *st = v;
+                    0
+                }
+                Err(Errno(e)) => -e,
             }
-            Err(Errno(e)) => -e,
         }
     }
     /// # Safety
@@ -441,14 +519,17 @@ pub mod trampolines {
         buf: *mut c_char,
         cap: usize,
     ) -> i64 {
-        let inst = &*inst.cast::<Instance<M>>();
-        let m = &*mnt.cast::<M::Mount>();
-        errno(guarded(inst, "readlink", Err(Errno(libc::EIO)), || {
-            let t = inst.module.readlink(m, sub(subpath)?)?;
-            let n = t.len().min(cap);
-            std::ptr::copy_nonoverlapping(t.as_ptr(), buf.cast::<u8>(), n);
-            Ok(n as i64)
-        }))
+        // SAFETY: `inst` came from init, `mnt` from mount; `subpath` is NUL-terminated and `buf` a buffer of cap bytes (at most cap are copied).
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let m = &*mnt.cast::<M::Mount>();
+            errno(guarded(inst, "readlink", Err(Errno(libc::EIO)), || {
+                let t = inst.module.readlink(m, sub(subpath)?)?;
+                let n = t.len().min(cap);
+                std::ptr::copy_nonoverlapping(t.as_ptr(), buf.cast::<u8>(), n);
+                Ok(n as i64)
+            }))
+        }
     }
     /// # Safety
     /// `h` comes from `open`; `buf` is valid for `len` bytes.
@@ -459,12 +540,15 @@ pub mod trampolines {
         len: usize,
         off: i64,
     ) -> i64 {
-        let inst = &*inst.cast::<Instance<M>>();
-        let h = &*h.cast::<Handle>();
-        let out = std::slice::from_raw_parts_mut(buf.cast::<u8>(), len);
-        errno(guarded(inst, "pread", Err(Errno(libc::EIO)), || {
-            inst.module.pread(h, out, off).map(|n| n as i64)
-        }))
+        // SAFETY: `inst` came from init, `h` from open (a Box<Handle>); `buf` is valid for len bytes (header contract).
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let h = &*h.cast::<Handle>();
+            let out = std::slice::from_raw_parts_mut(buf.cast::<u8>(), len);
+            errno(guarded(inst, "pread", Err(Errno(libc::EIO)), || {
+                inst.module.pread(h, out, off).map(|n| n as i64)
+            }))
+        }
     }
     /// # Safety
     /// `h` comes from `open`; `buf` is valid for `len` bytes.
@@ -475,12 +559,15 @@ pub mod trampolines {
         len: usize,
         off: i64,
     ) -> i64 {
-        let inst = &*inst.cast::<Instance<M>>();
-        let h = &*h.cast::<Handle>();
-        let data = std::slice::from_raw_parts(buf.cast::<u8>(), len);
-        errno(guarded(inst, "pwrite", Err(Errno(libc::EIO)), || {
-            inst.module.pwrite(h, data, off).map(|n| n as i64)
-        }))
+        // SAFETY: `inst` came from init, `h` from open (a Box<Handle>); `buf` is valid for len bytes (header contract).
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let h = &*h.cast::<Handle>();
+            let data = std::slice::from_raw_parts(buf.cast::<u8>(), len);
+            errno(guarded(inst, "pwrite", Err(Errno(libc::EIO)), || {
+                inst.module.pwrite(h, data, off).map(|n| n as i64)
+            }))
+        }
     }
     /// # Safety
     /// `h` comes from `open`.
@@ -489,14 +576,17 @@ pub mod trampolines {
         h: *mut c_void,
         st: *mut vurs_stat,
     ) -> c_int {
-        let inst = &*inst.cast::<Instance<M>>();
-        let h = &*h.cast::<Handle>();
-        match guarded(inst, "fstat", Err(Errno(libc::EIO)), || inst.module.fstat(h)) {
-            Ok(v) => {
-                *st = v;
-                0
+        // SAFETY: `inst` came from init, `h` from open; `st` is a valid out-pointer (header contract).
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let h = &*h.cast::<Handle>();
+            match guarded(inst, "fstat", Err(Errno(libc::EIO)), || inst.module.fstat(h)) {
+                Ok(v) => {
+                    *st = v;
+                    0
+                }
+                Err(Errno(e)) => -e,
             }
-            Err(Errno(e)) => -e,
         }
     }
     /// # Safety
@@ -507,30 +597,36 @@ pub mod trampolines {
         index: u64,
         out: *mut vurs_dirent,
     ) -> c_int {
-        let inst = &*inst.cast::<Instance<M>>();
-        let h = &*h.cast::<Handle>();
-        match guarded(inst, "readdir", Err(Errno(libc::EIO)), || inst.module.readdir(h, index)) {
-            Ok(Some((ino, kind, name))) => {
-                let d = &mut *out;
-                d.ino = ino;
-                d.type_ = kind;
-                let n = name.len().min(255);
-                for (i, b) in name[..n].iter().enumerate() {
-                    d.name[i] = *b as c_char;
+        // SAFETY: `inst` came from init, `h` from open; `out` is a valid out-pointer (at most 255 name bytes and a NUL are written).
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let h = &*h.cast::<Handle>();
+            match guarded(inst, "readdir", Err(Errno(libc::EIO)), || inst.module.readdir(h, index)) {
+                Ok(Some((ino, kind, name))) => {
+                    let d = &mut *out;
+                    d.ino = ino;
+                    d.type_ = kind;
+                    let n = name.len().min(255);
+                    for (i, b) in name[..n].iter().enumerate() {
+                        d.name[i] = *b as c_char;
+                    }
+                    d.name[n] = 0;
+                    1
                 }
-                d.name[n] = 0;
-                1
+                Ok(None) => 0,
+                Err(Errno(e)) => -e,
             }
-            Ok(None) => 0,
-            Err(Errno(e)) => -e,
         }
     }
     /// # Safety
     /// `h` comes from `open` and is not used after this.
     pub unsafe extern "C" fn close<M: Module>(inst: *mut c_void, h: *mut c_void) {
-        let inst = &*inst.cast::<Instance<M>>();
-        let h = *Box::from_raw(h.cast::<Handle>());
-        guarded(inst, "close", (), move || inst.module.close(h));
+        // SAFETY: `inst` came from init, `h` from open (a Box<Handle>), not used again after this.
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let h = *Box::from_raw(h.cast::<Handle>());
+            guarded(inst, "close", (), move || inst.module.close(h));
+        }
     }
 
     /// # Safety
@@ -540,27 +636,31 @@ pub mod trampolines {
         call: *const vurs_call,
         res: *mut vurs_result,
     ) -> c_int {
-        let inst = &*inst.cast::<Instance<M>>();
-        let call = Call { raw: &*call, svc: inst.svc };
-        let v = guarded(inst, "syscall", Verdict::Return(-(libc::EIO as i64)), || inst.module.syscall(&call));
-        let res = &mut *res;
-        match v {
-            Verdict::Pass => res.verdict = VURS_PASS,
-            Verdict::Return(x) => {
-                res.verdict = VURS_RETURN;
-                res.retval = x;
-            }
-            Verdict::Rewrite(args) => {
-                res.verdict = VURS_REWRITE;
-                for (i, a) in args.iter().enumerate() {
-                    if let Some(v) = a {
-                        res.args_mask |= 1 << i;
-                        res.args[i] = *v;
+        // SAFETY: `inst` came from init; `call` (and its `caller`) and `res` are valid for the call (header contract).
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let call = Call { raw: &*call, svc: inst.svc };
+            let v =
+                guarded(inst, "syscall", Verdict::Return(-(libc::EIO as i64)), || inst.module.syscall(&call));
+            let res = &mut *res;
+            match v {
+                Verdict::Pass => res.verdict = VURS_PASS,
+                Verdict::Return(x) => {
+                    res.verdict = VURS_RETURN;
+                    res.retval = x;
+                }
+                Verdict::Rewrite(args) => {
+                    res.verdict = VURS_REWRITE;
+                    for (i, a) in args.iter().enumerate() {
+                        if let Some(v) = a {
+                            res.args_mask |= 1 << i;
+                            res.args[i] = *v;
+                        }
                     }
                 }
             }
+            0
         }
-        0
     }
 }
 

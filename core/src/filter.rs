@@ -20,7 +20,8 @@ pub enum Verdict {
     Trace,
     /// Trace when the descriptor argument(s) meet the virtual range.
     TraceVirtualFd(table::FdArg),
-    /// Fail with ENOSYS without running (x32 calls: vurs would not see their paths).
+    /// Fail with ENOSYS without running: x32 calls, and io_uring_setup while a path module
+    /// is loaded (vurs would not see the paths of either).
     Enosys,
 }
 
@@ -77,6 +78,12 @@ impl FilterSpec {
                 // A call that traps anyway keeps its unconditional verdict.
                 v.entry(sysno as u32).or_insert(Verdict::TraceVirtualFd(arg));
             }
+        }
+        if self.paths {
+            // The paths of io_uring operations (IORING_OP_OPENAT, ...) are read by the
+            // kernel from the ring, never shown to vurs: no ring while paths are remapped.
+            // Programs fall back to plain system calls on ENOSYS (liburing users, tokio).
+            v.insert(syscalls::Sysno::io_uring_setup as u32, Verdict::Enosys);
         }
         v
     }
@@ -266,6 +273,19 @@ mod tests {
         assert_eq!(run(&prog, AUDIT_ARCH_I386, 5, [0; 6]), libc::SECCOMP_RET_KILL_PROCESS);
         assert_eq!(run(&prog, x86, libc::SYS_openat as u32, [0; 6]), libc::SECCOMP_RET_TRACE);
         assert_eq!(run(&prog, x86, libc::SYS_getpid as u32, [0; 6]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(run(&prog, x86, libc::SYS_io_uring_setup as u32, [0; 6]), enosys);
+    }
+
+    #[test]
+    fn io_uring_is_refused_only_with_path_modules() {
+        let x86 = crate::arch::AUDIT_ARCH;
+        let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        let nr = libc::SYS_io_uring_setup as u32;
+        for (paths, want) in [(true, enosys), (false, libc::SECCOMP_RET_ALLOW)] {
+            let spec = FilterSpec { paths, ..Default::default() };
+            let prog = compile(&spec.verdicts(), 1 << 20, (1 << 20) + 65536);
+            assert_eq!(run(&prog, x86, nr, [0; 6]), want, "paths: {paths}");
+        }
     }
 
     #[test]

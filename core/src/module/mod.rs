@@ -1,12 +1,15 @@
 //! Loaded modules: the loader (dlopen + descriptor checks), the services table vurs hands
 //! to modules, and `Module`, a safe wrapper around one instance's callbacks.
+mod guard;
 mod loader;
 mod services;
 
 pub use loader::{find_module_file, load};
 pub use services::CallCtx;
 
-use std::ffi::{c_char, c_void, CStr, CString};
+use guard::Kind;
+use std::ffi::{c_char, c_void, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
 use vurs_abi::*;
 
 /// One loaded module instance.
@@ -19,27 +22,34 @@ pub struct Module {
     /// Targets the module mounts itself (serving modules).
     pub auto_mounts: Vec<String>,
     pub options: String,
-    desc: *const vurs_module,
+    /// The module's descriptor, copied out of it at load (see loader.rs).
+    desc: vurs_module,
     inst: usize,
     /// Held while calling a VURS_F_SERIAL module.
     serial: parking_lot::Mutex<()>,
     /// Mounts and open files that use this module (rmmod answers EBUSY while > 0).
     pub users: std::sync::atomic::AtomicUsize,
+    /// Set when the module's code faulted (see guard.rs): every later call fails with EIO.
+    broken: AtomicBool,
     /// Unloaded when the module is dropped, unless vurs is ending (see `process_ending`).
     lib: Option<libloading::Library>,
 }
 
-static ENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static ENDING: AtomicBool = AtomicBool::new(false);
 
 /// The session is over: modules still loaded get their fini but are not unloaded (the
 /// process exits right after; dlclose would only cost time).
 pub fn process_ending() {
-    ENDING.store(true, std::sync::atomic::Ordering::Relaxed);
+    ENDING.store(true, Ordering::Relaxed);
 }
 
-// SAFETY: the descriptor is immutable; the instance is called under the module's own
-// threading contract (VURS_F_SERIAL is honoured with `serial`).
+// SAFETY: the raw pointers are the module's descriptor fields (pointing at immutable
+// data of the library `lib` keeps mapped) and its instance, which the ABI allows calling from any thread; the
+// instance is called under the module's own threading contract (VURS_F_SERIAL is
+// honoured with `serial`).
 unsafe impl Send for Module {}
+// SAFETY: as for Send: shared use only reads the descriptor and calls the instance under
+// the module's threading contract.
 unsafe impl Sync for Module {}
 
 /// The result of a syscall handler, decoded.
@@ -57,17 +67,52 @@ fn err_string(buf: &[u8]) -> String {
 
 impl Module {
     fn d(&self) -> &vurs_module {
-        // SAFETY: points into the loaded library, which `lib` keeps mapped.
-        unsafe { &*self.desc }
+        &self.desc
     }
-    fn inst(&self) -> *mut c_void {
-        self.inst as *mut c_void
+    fn inst(&self) -> u64 {
+        self.inst as u64
     }
-    fn guard(&self) -> Option<parking_lot::MutexGuard<'_, ()>> {
+    fn serial_guard(&self) -> Option<parking_lot::MutexGuard<'_, ()>> {
         (self.flags & VURS_F_SERIAL != 0).then(|| self.serial.lock())
     }
     pub fn is_path_module(&self) -> bool {
         self.flags & (VURS_F_PATH_REDIRECT | VURS_F_PATH_SERVE) != 0
+    }
+
+    /// Whether a fault in the module's code disabled it (every later call fails with EIO).
+    pub fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed)
+    }
+
+    /// Call a callback through the fault guard (see guard.rs): Err(EIO) if the module is
+    /// disabled or faults now; a fault disables it and logs one line naming the callback.
+    ///
+    /// # Safety
+    /// `func` has the C signature `kind` stands for; `args` are valid arguments for it.
+    unsafe fn invoke(&self, kind: Kind, func: *const c_void, args: &[u64]) -> Result<guard::Returned, i32> {
+        if self.is_broken() {
+            return Err(libc::EIO);
+        }
+        let _serial = self.serial_guard();
+        // SAFETY: per this function's contract.
+        match unsafe { guard::call(kind, func, args) } {
+            Ok(r) => Ok(r),
+            Err(sig) => {
+                if !self.broken.swap(true, Ordering::Relaxed) {
+                    crate::tracelog::module_line(
+                        VURS_LOG_ERROR,
+                        &self.name,
+                        &format!(
+                            "{} in {}: the call fails with EIO, and so does every later call into \
+                             the module (its state may be corrupt)",
+                            guard::signal_name(sig),
+                            kind.name()
+                        ),
+                    );
+                }
+                Err(libc::EIO)
+            }
+        }
     }
 
     pub fn mount(&self, source: &str, target: &str, options: &str) -> Result<usize, (i32, String)> {
@@ -75,24 +120,32 @@ impl Module {
         let (s, t, o) = (cstring(source)?, cstring(target)?, cstring(options)?);
         let mut mnt: *mut c_void = std::ptr::null_mut();
         let mut err = [0u8; 512];
-        let _g = self.guard();
-        // SAFETY: valid NUL-terminated strings and out-pointers for the duration of the call.
-        let r = unsafe {
-            f(self.inst(), s.as_ptr(), t.as_ptr(), o.as_ptr(), &mut mnt, err.as_mut_ptr().cast(), err.len())
-        };
+        let args = [
+            self.inst(),
+            s.as_ptr() as u64,
+            t.as_ptr() as u64,
+            o.as_ptr() as u64,
+            &mut mnt as *mut *mut c_void as u64,
+            err.as_mut_ptr() as u64,
+            err.len() as u64,
+        ];
+        // SAFETY: `mount` has the MountFn signature; the strings are NUL-terminated and
+        // the out-pointer and error buffer (of err.len() bytes) outlive the call.
+        let r = unsafe { self.invoke(Kind::Mount, f as *const c_void, &args) }
+            .map_err(|e| (e, format!("module {} failed", self.name)))?
+            .value;
         if r < 0 {
             let msg = err_string(&err);
-            let msg = if msg.is_empty() { crate::errno::strerror(-r) } else { msg };
-            return Err((-r, msg));
+            let msg = if msg.is_empty() { crate::errno::strerror(-r as i32) } else { msg };
+            return Err((-r as i32, msg));
         }
         Ok(mnt as usize)
     }
 
     pub fn umount(&self, mnt: usize) {
         if let Some(f) = self.d().umount {
-            let _g = self.guard();
-            // SAFETY: mnt came from this module's mount.
-            unsafe { f(self.inst(), mnt as *mut c_void) }
+            // SAFETY: `umount` has the UmountFn signature; mnt came from this module's mount.
+            let _ = unsafe { self.invoke(Kind::Umount, f as *const c_void, &[self.inst(), mnt as u64]) };
         }
     }
 
@@ -101,13 +154,19 @@ impl Module {
         let f = self.d().redirect.ok_or(libc::ENOSYS)?;
         let sub = CString::new(subpath).map_err(|_| libc::EINVAL)?;
         let mut out = vec![0u8; crate::memory::PATH_MAX + 1];
-        let _g = self.guard();
-        // SAFETY: valid string and a buffer of out.len() bytes.
-        let r = unsafe {
-            f(self.inst(), mnt as *mut c_void, sub.as_ptr(), access, out.as_mut_ptr().cast(), out.len())
-        };
+        let args = [
+            self.inst(),
+            mnt as u64,
+            sub.as_ptr() as u64,
+            access as u64,
+            out.as_mut_ptr() as u64,
+            out.len() as u64,
+        ];
+        // SAFETY: `redirect` has the RedirectFn signature; a NUL-terminated string and a
+        // buffer of out.len() bytes, both alive for the call; mnt came from mount.
+        let r = unsafe { self.invoke(Kind::Redirect, f as *const c_void, &args) }?.value;
         if r < 0 {
-            return Err(-r);
+            return Err(-r as i32);
         }
         let end = out.iter().position(|&b| b == 0).unwrap_or(out.len());
         out.truncate(end);
@@ -120,9 +179,12 @@ impl Module {
             return Verdict::Pass;
         };
         let mut res = vurs_result { size: std::mem::size_of::<vurs_result>() as u32, ..Default::default() };
-        let _g = self.guard();
-        // SAFETY: call and res are valid for the call.
-        let r = unsafe { f(self.inst(), call, &mut res) };
+        let args = [self.inst(), call as *const vurs_call as u64, &mut res as *mut vurs_result as u64];
+        // SAFETY: `syscall` has the SyscallFn signature; call and res are valid for the call.
+        let r = match unsafe { self.invoke(Kind::Syscall, f as *const c_void, &args) } {
+            Ok(r) => r.value as i32,
+            Err(e) => return Verdict::Return(-(e as i64)),
+        };
         if r < 0 {
             return Verdict::Return(r as i64);
         }
@@ -160,11 +222,18 @@ impl Module {
         let f = self.d().open.ok_or(libc::ENOSYS)?;
         let sub = Self::sub(subpath)?;
         let mut h: *mut c_void = std::ptr::null_mut();
-        let _g = self.guard();
-        // SAFETY: valid string and out-pointer.
-        let r = unsafe { f(self.inst(), mnt as *mut c_void, sub.as_ptr(), flags, mode, &mut h) };
+        let args = [
+            self.inst(),
+            mnt as u64,
+            sub.as_ptr() as u64,
+            flags as u32 as u64,
+            mode as u64,
+            &mut h as *mut *mut c_void as u64,
+        ];
+        // SAFETY: `open` has the OpenFn signature; valid string and out-pointer.
+        let r = unsafe { self.invoke(Kind::Open, f as *const c_void, &args) }?.value;
         if r < 0 {
-            Err(-r)
+            Err(-r as i32)
         } else {
             Ok(h as usize)
         }
@@ -174,11 +243,11 @@ impl Module {
         let f = self.d().stat.ok_or(libc::ENOSYS)?;
         let sub = Self::sub(subpath)?;
         let mut st = vurs_stat::default();
-        let _g = self.guard();
-        // SAFETY: valid string and out-pointer.
-        let r = unsafe { f(self.inst(), mnt as *mut c_void, sub.as_ptr(), &mut st) };
+        let args = [self.inst(), mnt as u64, sub.as_ptr() as u64, &mut st as *mut vurs_stat as u64];
+        // SAFETY: `stat` has the StatFn signature; valid string and out-pointer.
+        let r = unsafe { self.invoke(Kind::Stat, f as *const c_void, &args) }?.value;
         if r < 0 {
-            Err(-r)
+            Err(-r as i32)
         } else {
             Ok(st)
         }
@@ -188,10 +257,10 @@ impl Module {
         let f = self.d().readlink.ok_or(libc::EINVAL)?;
         let sub = Self::sub(subpath)?;
         let mut buf = vec![0u8; crate::memory::PATH_MAX];
-        let _g = self.guard();
-        // SAFETY: valid string and buffer.
-        let r =
-            unsafe { f(self.inst(), mnt as *mut c_void, sub.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        let args = [self.inst(), mnt as u64, sub.as_ptr() as u64, buf.as_mut_ptr() as u64, buf.len() as u64];
+        // SAFETY: `readlink` has the ReadlinkFn signature; valid string and a buffer of
+        // buf.len() bytes.
+        let r = unsafe { self.invoke(Kind::Readlink, f as *const c_void, &args) }?.value;
         if r < 0 {
             return Err(-r as i32);
         }
@@ -201,9 +270,9 @@ impl Module {
 
     pub fn pread(&self, handle: usize, buf: &mut [u8], off: i64) -> Result<usize, i32> {
         let f = self.d().pread.ok_or(libc::EINVAL)?;
-        let _g = self.guard();
-        // SAFETY: buffer of buf.len() bytes.
-        let r = unsafe { f(self.inst(), handle as *mut c_void, buf.as_mut_ptr().cast(), buf.len(), off) };
+        let args = [self.inst(), handle as u64, buf.as_mut_ptr() as u64, buf.len() as u64, off as u64];
+        // SAFETY: `pread` has the PreadFn signature; a buffer of buf.len() bytes.
+        let r = unsafe { self.invoke(Kind::Pread, f as *const c_void, &args) }?.value;
         if r < 0 {
             Err(-r as i32)
         } else {
@@ -213,9 +282,9 @@ impl Module {
 
     pub fn pwrite(&self, handle: usize, data: &[u8], off: i64) -> Result<usize, i32> {
         let f = self.d().pwrite.ok_or(libc::EBADF)?;
-        let _g = self.guard();
-        // SAFETY: data of data.len() bytes.
-        let r = unsafe { f(self.inst(), handle as *mut c_void, data.as_ptr().cast(), data.len(), off) };
+        let args = [self.inst(), handle as u64, data.as_ptr() as u64, data.len() as u64, off as u64];
+        // SAFETY: `pwrite` has the PwriteFn signature; data of data.len() bytes.
+        let r = unsafe { self.invoke(Kind::Pwrite, f as *const c_void, &args) }?.value;
         if r < 0 {
             Err(-r as i32)
         } else {
@@ -226,11 +295,11 @@ impl Module {
     pub fn fstat(&self, handle: usize) -> Result<vurs_stat, i32> {
         let f = self.d().fstat.ok_or(libc::ENOSYS)?;
         let mut st = vurs_stat::default();
-        let _g = self.guard();
-        // SAFETY: out-pointer valid.
-        let r = unsafe { f(self.inst(), handle as *mut c_void, &mut st) };
+        let args = [self.inst(), handle as u64, &mut st as *mut vurs_stat as u64];
+        // SAFETY: `fstat` has the FstatFn signature; out-pointer valid.
+        let r = unsafe { self.invoke(Kind::Fstat, f as *const c_void, &args) }?.value;
         if r < 0 {
-            Err(-r)
+            Err(-r as i32)
         } else {
             Ok(st)
         }
@@ -239,13 +308,12 @@ impl Module {
     /// Entry `index` of an open directory: Ok(None) at the end.
     pub fn readdir(&self, handle: usize, index: u64) -> Result<Option<(u64, u8, Vec<u8>)>, i32> {
         let f = self.d().readdir.ok_or(libc::ENOTDIR)?;
-        // SAFETY: vurs_dirent is plain data.
-        let mut d: vurs_dirent = unsafe { std::mem::zeroed() };
-        let _g = self.guard();
-        // SAFETY: out-pointer valid.
-        let r = unsafe { f(self.inst(), handle as *mut c_void, index, &mut d) };
+        let mut d = vurs_dirent { ino: 0, type_: 0, name: [0; 256] };
+        let args = [self.inst(), handle as u64, index, &mut d as *mut vurs_dirent as u64];
+        // SAFETY: `readdir` has the ReaddirFn signature; out-pointer valid.
+        let r = unsafe { self.invoke(Kind::Readdir, f as *const c_void, &args) }?.value;
         if r < 0 {
-            return Err(-r);
+            return Err(-r as i32);
         }
         if r == 0 {
             return Ok(None);
@@ -257,20 +325,21 @@ impl Module {
     /// Serve service: close a handle (called when the last descriptor goes).
     pub fn close(&self, handle: usize) {
         if let Some(f) = self.d().close {
-            let _g = self.guard();
-            // SAFETY: handle came from this module's open.
-            unsafe { f(self.inst(), handle as *mut c_void) }
+            // SAFETY: `close` has the CloseFn signature; handle came from this module's open.
+            let _ = unsafe { self.invoke(Kind::Close, f as *const c_void, &[self.inst(), handle as u64]) };
         }
     }
 }
 
 impl Drop for Module {
     fn drop(&mut self) {
+        // A disabled module's state may be corrupt: its fini is not called.
         if let Some(f) = self.d().fini {
-            // SAFETY: the instance came from init and is not used after this.
-            unsafe { f(self.inst()) }
+            // SAFETY: `fini` has the FiniFn signature; the instance came from init and is
+            // not used after this.
+            let _ = unsafe { self.invoke(Kind::Fini, f as *const c_void, &[self.inst()]) };
         }
-        if ENDING.load(std::sync::atomic::Ordering::Relaxed) {
+        if ENDING.load(Ordering::Relaxed) {
             std::mem::forget(self.lib.take());
         }
     }
@@ -280,10 +349,8 @@ fn cstring(s: &str) -> Result<CString, (i32, String)> {
     CString::new(s).map_err(|_| (libc::EINVAL, "NUL byte in argument".to_string()))
 }
 
-pub(crate) unsafe fn c_str_lossy(p: *const c_char) -> String {
-    if p.is_null() {
-        String::new()
-    } else {
-        CStr::from_ptr(p).to_string_lossy().into_owned()
-    }
+/// A string a module gave (descriptor fields, log lines), read under the fault guard: a
+/// bad pointer gives "" rather than a crash.
+pub(crate) fn c_str_lossy(p: *const c_char) -> String {
+    guard::c_string(p, 64 * 1024).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
 }

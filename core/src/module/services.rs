@@ -1,4 +1,5 @@
 //! The services table vurs offers to modules. `ctx` in every call is a `CallCtx`.
+use super::guard;
 use crate::memory;
 use crate::ptrace::Pid;
 use std::cell::Cell;
@@ -17,41 +18,82 @@ pub struct CallCtx<'a> {
     pub scratch_missing: Cell<bool>,
 }
 
+// Each service runs vurs's own code inside a module's callback: it leaves the fault guard
+// for that time (`guard::Paused`: a fault there is vurs's, never the module's) and touches
+// the module's buffers only through the kernel (process_vm_readv/writev report EFAULT) or
+// through guarded copies.
+
+/// # Safety
+/// `ctx` is the `CallCtx` vurs passed in `struct vurs_call`, alive for the call.
+unsafe fn call_ctx<'a>(ctx: *mut c_void) -> &'a CallCtx<'a> {
+    // SAFETY: per this function's contract.
+    unsafe { &*(ctx as *const CallCtx) }
+}
+
 unsafe extern "C" fn read_mem(ctx: *mut c_void, addr: u64, buf: *mut c_void, len: usize) -> i64 {
-    let ctx = &*(ctx as *const CallCtx);
-    let out = std::slice::from_raw_parts_mut(buf.cast::<u8>(), len);
-    match memory::read(ctx.tid, addr, out) {
+    let _vurs = guard::Paused::new();
+    // SAFETY: ctx is the CallCtx of this call (ABI contract).
+    let ctx = unsafe { call_ctx(ctx) };
+    let mut data = vec![0u8; len];
+    if let Err(e) = memory::read(ctx.tid, addr, &mut data) {
+        return -(e.errno() as i64);
+    }
+    // SAFETY: a guarded copy into the module's buffer of `len` bytes (ABI contract).
+    match unsafe { guard::copy(buf, data.as_ptr().cast(), len) } {
         Ok(()) => len as i64,
-        Err(e) => -(e.errno() as i64),
+        Err(e) => -(e as i64),
     }
 }
 
 unsafe extern "C" fn write_mem(ctx: *mut c_void, addr: u64, buf: *const c_void, len: usize) -> i64 {
-    let ctx = &*(ctx as *const CallCtx);
-    let data = std::slice::from_raw_parts(buf.cast::<u8>(), len);
-    match memory::write(ctx.tid, addr, data) {
+    let _vurs = guard::Paused::new();
+    // SAFETY: ctx is the CallCtx of this call (ABI contract).
+    let ctx = unsafe { call_ctx(ctx) };
+    let mut data = vec![0u8; len];
+    // SAFETY: a guarded copy out of the module's buffer of `len` bytes (ABI contract).
+    if let Err(e) = unsafe { guard::copy(data.as_mut_ptr().cast(), buf, len) } {
+        return -(e as i64);
+    }
+    match memory::write(ctx.tid, addr, &data) {
         Ok(()) => len as i64,
         Err(e) => -(e.errno() as i64),
     }
 }
 
+/// Copy `s` and a NUL into a module's buffer (which holds at least s.len() + 1 bytes).
+///
+/// # Safety
+/// `buf` is the module's buffer (a fault on it is caught and reported as EFAULT).
+unsafe fn give_string(buf: *mut c_char, s: &[u8]) -> i64 {
+    let mut z = Vec::with_capacity(s.len() + 1);
+    z.extend_from_slice(s);
+    z.push(0);
+    // SAFETY: per this function's contract; the copy is guarded.
+    match unsafe { guard::copy(buf.cast(), z.as_ptr().cast(), z.len()) } {
+        Ok(()) => s.len() as i64,
+        Err(e) => -(e as i64),
+    }
+}
+
 unsafe extern "C" fn read_string(ctx: *mut c_void, addr: u64, buf: *mut c_char, cap: usize) -> i64 {
-    let ctx = &*(ctx as *const CallCtx);
+    let _vurs = guard::Paused::new();
+    // SAFETY: ctx is the CallCtx of this call (ABI contract).
+    let ctx = unsafe { call_ctx(ctx) };
     if cap == 0 {
         return -(libc::ENAMETOOLONG as i64);
     }
     match memory::read_cstring(ctx.tid, addr, cap) {
-        Ok(s) => {
-            std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len());
-            *buf.add(s.len()) = 0;
-            s.len() as i64
-        }
+        // SAFETY: read_cstring gives at most cap-1 bytes: with the NUL they fit in the
+        // module's buffer of `cap` bytes.
+        Ok(s) => unsafe { give_string(buf, &s) },
         Err(e) => -(e.errno() as i64),
     }
 }
 
 unsafe extern "C" fn scratch(ctx: *mut c_void, data: *const c_void, len: usize) -> u64 {
-    let ctx = &*(ctx as *const CallCtx);
+    let _vurs = guard::Paused::new();
+    // SAFETY: ctx is the CallCtx of this call (ABI contract).
+    let ctx = unsafe { call_ctx(ctx) };
     let Some((base, cap)) = ctx.scratch else {
         ctx.scratch_missing.set(true);
         return 0;
@@ -61,8 +103,12 @@ unsafe extern "C" fn scratch(ctx: *mut c_void, data: *const c_void, len: usize) 
     if start + len > cap {
         return 0;
     }
-    let bytes = std::slice::from_raw_parts(data.cast::<u8>(), len);
-    if memory::write(ctx.tid, base + start as u64, bytes).is_err() {
+    let mut bytes = vec![0u8; len];
+    // SAFETY: a guarded copy out of the module's `len` bytes (ABI contract).
+    if unsafe { guard::copy(bytes.as_mut_ptr().cast(), data, len) }.is_err() {
+        return 0;
+    }
+    if memory::write(ctx.tid, base + start as u64, &bytes).is_err() {
         return 0;
     }
     ctx.scratch_used.set(start + len);
@@ -70,19 +116,21 @@ unsafe extern "C" fn scratch(ctx: *mut c_void, data: *const c_void, len: usize) 
 }
 
 unsafe extern "C" fn cwd(ctx: *mut c_void, buf: *mut c_char, cap: usize) -> i64 {
-    let ctx = &*(ctx as *const CallCtx);
+    let _vurs = guard::Paused::new();
+    // SAFETY: ctx is the CallCtx of this call (ABI contract).
+    let ctx = unsafe { call_ctx(ctx) };
     let Some(cwd) = crate::dispatch::cwd_of(&ctx.session.mounts.read(), ctx.tid) else {
         return -(libc::ENOENT as i64);
     };
     if cwd.len() + 1 > cap {
         return -(libc::ERANGE as i64);
     }
-    std::ptr::copy_nonoverlapping(cwd.as_ptr(), buf.cast::<u8>(), cwd.len());
-    *buf.add(cwd.len()) = 0;
-    cwd.len() as i64
+    // SAFETY: cwd and its NUL fit in the module's buffer of `cap` bytes (checked above).
+    unsafe { give_string(buf, &cwd) }
 }
 
 unsafe extern "C" fn log(level: c_int, module: *const c_char, msg: *const c_char) {
+    let _vurs = guard::Paused::new();
     let module = super::c_str_lossy(module);
     let msg = super::c_str_lossy(msg);
     crate::tracelog::module_line(level, &module, &msg);

@@ -1,6 +1,7 @@
 //! fsremap: show a host file or directory (SOURCE) at another path (TARGET).
 //! A redirect module: paths below TARGET map to paths below SOURCE, and the kernel does
 //! the work on real descriptors. Option `ro`: every write fails with EROFS.
+#![forbid(unsafe_code)]
 use std::path::{Path, PathBuf};
 use vurs_abi::sdk::{Errno, Module, Options, Services};
 use vurs_abi::*;

@@ -4,7 +4,7 @@
 //! without privilege. The module asks vurs to hide the vDSO (VURS_F_HIDE_VDSO) so that
 //! clock reads are system calls that reach it.
 use parking_lot::RwLock;
-use vurs_abi::sdk::{Call, Errno, Module, Options, Services, Verdict};
+use vurs_abi::sdk::{Call, Errno, Module, Options, Pod, Services, Verdict};
 use vurs_abi::*;
 
 const NS: i128 = 1_000_000_000;
@@ -110,14 +110,7 @@ impl Time {
         };
         let host = if abs { self.to_host_abs(g, v).max(0) } else { self.to_host_duration(v) };
         let ts = timespec(host);
-        // SAFETY: timespec is plain data.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(
-                (&ts as *const libc::timespec).cast::<u8>(),
-                std::mem::size_of_val(&ts),
-            )
-        };
-        match call.scratch(bytes) {
+        match call.scratch(ts.as_bytes()) {
             Ok(addr) => {
                 let mut args = [None; 6];
                 args[ts_arg] = Some(addr);

@@ -16,8 +16,9 @@ pub struct Uname {
 }
 
 fn host_uname() -> [String; 6] {
-    // SAFETY: uname fills a zeroed struct.
+    // SAFETY: utsname is arrays of c_char: all-zero bytes are a valid value.
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname(2) writes into the struct we own; it cannot fail with a valid pointer.
     unsafe { libc::uname(&mut u) };
     let s = |f: &[libc::c_char]| {
         let b: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
