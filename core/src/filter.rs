@@ -17,9 +17,14 @@ pub type BpfProgram = Vec<sock_filter>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Allow,
+    /// A ptrace stop (SECCOMP_RET_TRACE).
     Trace,
+    /// A seccomp user notification to vurs's listener (SECCOMP_RET_USER_NOTIF).
+    Notify,
     /// Trace when the descriptor argument(s) meet the virtual range.
     TraceVirtualFd(table::FdArg),
+    /// Notify when the descriptor argument(s) meet the virtual range.
+    NotifyVirtualFd(table::FdArg),
     /// Fail with ENOSYS without running: x32 calls, and io_uring_setup while a path module
     /// is loaded (vurs would not see the paths of either).
     Enosys,
@@ -37,6 +42,8 @@ pub struct FilterSpec {
     pub dirents: bool,
     /// Credential and umask changes (any module is loaded: modules see the caller's).
     pub state: bool,
+    /// The notification engine decides what it can (see `notify`).
+    pub notify: bool,
 }
 
 /// AUDIT_ARCH_I386, for the tests.
@@ -52,31 +59,44 @@ impl FilterSpec {
     /// Every number that may trap, and how. Numbers not listed are allowed.
     pub fn verdicts(&self) -> BTreeMap<u32, Verdict> {
         let mut v: BTreeMap<u32, Verdict> = BTreeMap::new();
-        let mut trace = |nr: i64| {
-            v.insert(nr as u32, Verdict::Trace);
+        // With the notification engine, the calls vurs can carry out for a caller are
+        // notifications; those that need registers stay ptrace stops.
+        let stop = |nr: i64| {
+            if self.notify && table::carried_out_over_notification(nr) {
+                Verdict::Notify
+            } else {
+                Verdict::Trace
+            }
         };
-        trace(crate::control::CONTROL_NR);
-        trace(syscalls::Sysno::mount as i64);
-        trace(syscalls::Sysno::umount2 as i64);
+        let mut trap = |nr: i64| {
+            v.insert(nr as u32, stop(nr));
+        };
+        trap(crate::control::CONTROL_NR);
+        trap(syscalls::Sysno::mount as i64);
+        trap(syscalls::Sysno::umount2 as i64);
         if self.paths {
             for s in table::PATH_CALLS {
                 if s.kind != table::Kind::Getdents || self.dirents {
-                    trace(s.nr);
+                    trap(s.nr);
                 }
             }
         }
+        // Syscall services (their verdicts may rewrite arguments) and credential changes
+        // (seen at their exit) are ptrace stops in both engines.
         for &nr in &self.syscalls {
-            trace(nr);
+            v.insert(nr as u32, Verdict::Trace);
         }
         if self.state {
             for &sysno in table::STATE_CALLS {
-                trace(sysno as i64);
+                v.insert(sysno as u32, Verdict::Trace);
             }
         }
         if self.virtual_fds {
             for &(sysno, arg) in table::FD_CALLS {
                 // A call that traps anyway keeps its unconditional verdict.
-                v.entry(sysno as u32).or_insert(Verdict::TraceVirtualFd(arg));
+                let on_fd =
+                    if self.notify { Verdict::NotifyVirtualFd(arg) } else { Verdict::TraceVirtualFd(arg) };
+                v.entry(sysno as u32).or_insert(on_fd);
             }
         }
         if self.paths {
@@ -149,23 +169,11 @@ fn search(prog: &mut BpfProgram, r: &[(u32, Verdict)], vfd_lo: u32, vfd_hi: u32)
         match r[0].1 {
             Verdict::Allow => prog.push(ret(libc::SECCOMP_RET_ALLOW)),
             Verdict::Trace => prog.push(ret(libc::SECCOMP_RET_TRACE)),
+            Verdict::Notify => prog.push(ret(libc::SECCOMP_RET_USER_NOTIF)),
             Verdict::Enosys => prog.push(ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32)),
-            // A descriptor is an int: the low half of the argument (little-endian).
-            Verdict::TraceVirtualFd(table::FdArg::At(arg)) => {
-                prog.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, OFF_ARGS + 8 * arg as u32));
-                prog.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, vfd_lo, 0, 2));
-                prog.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, vfd_hi, 1, 0));
-                prog.push(ret(libc::SECCOMP_RET_TRACE));
-                prog.push(ret(libc::SECCOMP_RET_ALLOW));
-            }
-            // A range [first, last] meets [lo, hi) when first < hi and last >= lo.
-            Verdict::TraceVirtualFd(table::FdArg::Range(first, last)) => {
-                prog.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, OFF_ARGS + 8 * first as u32));
-                prog.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, vfd_hi, 3, 0));
-                prog.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, OFF_ARGS + 8 * last as u32));
-                prog.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, vfd_lo, 0, 1));
-                prog.push(ret(libc::SECCOMP_RET_TRACE));
-                prog.push(ret(libc::SECCOMP_RET_ALLOW));
+            Verdict::TraceVirtualFd(fd) => on_virtual_fd(prog, fd, libc::SECCOMP_RET_TRACE, vfd_lo, vfd_hi),
+            Verdict::NotifyVirtualFd(fd) => {
+                on_virtual_fd(prog, fd, libc::SECCOMP_RET_USER_NOTIF, vfd_lo, vfd_hi)
             }
         }
         return;
@@ -178,6 +186,29 @@ fn search(prog: &mut BpfProgram, r: &[(u32, Verdict)], vfd_lo: u32, vfd_hi: u32)
     search(prog, &r[..mid], vfd_lo, vfd_hi);
     prog[ja].k = (prog.len() - ja - 1) as u32;
     search(prog, &r[mid..], vfd_lo, vfd_hi);
+}
+
+/// `action` when the call's descriptor (or range) meets [vfd_lo, vfd_hi), else allow. A
+/// descriptor is an int: the low half of the argument (little-endian).
+fn on_virtual_fd(prog: &mut BpfProgram, fd: table::FdArg, action: u32, vfd_lo: u32, vfd_hi: u32) {
+    let ret = |v| stmt(libc::BPF_RET | libc::BPF_K, v);
+    let load = |arg: u8| stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, OFF_ARGS + 8 * arg as u32);
+    match fd {
+        table::FdArg::At(arg) => {
+            prog.push(load(arg));
+            prog.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, vfd_lo, 0, 2));
+            prog.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, vfd_hi, 1, 0));
+        }
+        // A range [first, last] meets [lo, hi) when first < hi and last >= lo.
+        table::FdArg::Range(first, last) => {
+            prog.push(load(first));
+            prog.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, vfd_hi, 3, 0));
+            prog.push(load(last));
+            prog.push(jump(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, vfd_lo, 0, 1));
+        }
+    }
+    prog.push(ret(action));
+    prog.push(ret(libc::SECCOMP_RET_ALLOW));
 }
 
 #[cfg(test)]
@@ -215,56 +246,69 @@ mod tests {
         }
     }
 
-    #[test]
-    fn search_gives_each_number_its_verdict() {
-        let spec = FilterSpec { paths: true, virtual_fds: true, state: true, ..Default::default() };
+    /// Every number gets its verdict's action, in both engines; the virtual-descriptor
+    /// verdicts look at the descriptor (or range) arguments.
+    fn check_every_number(spec: &FilterSpec) -> (BpfProgram, u32) {
         let v = spec.verdicts();
         let (lo, hi) = (1 << 20, (1 << 20) + 65536);
         let prog = compile(&v, lo, hi);
         assert!(prog.len() < 1000, "{} instructions", prog.len());
         let x86 = crate::arch::AUDIT_ARCH;
+        let fds = [
+            0u64,
+            3,
+            lo as u64 - 1,
+            lo as u64,
+            hi as u64 - 1,
+            hi as u64,
+            0xffff_ffff_0000_0000 | lo as u64,
+            u32::MAX as u64,
+        ];
         for nr in 0..600u32 {
-            for fd in [
-                0u64,
-                3,
-                lo as u64 - 1,
-                lo as u64,
-                hi as u64 - 1,
-                hi as u64,
-                0xffff_ffff_0000_0000 | lo as u64,
-                u32::MAX as u64,
-            ] {
-                let want = match v.get(&nr) {
-                    None | Some(Verdict::Allow) => libc::SECCOMP_RET_ALLOW,
-                    Some(Verdict::Trace) => libc::SECCOMP_RET_TRACE,
-                    Some(Verdict::TraceVirtualFd(table::FdArg::At(a))) => {
+            for fd in fds {
+                let (arg, action) = match v.get(&nr) {
+                    None | Some(Verdict::Allow) => (None, libc::SECCOMP_RET_ALLOW),
+                    Some(Verdict::Trace) => (None, libc::SECCOMP_RET_TRACE),
+                    Some(Verdict::Notify) => (None, libc::SECCOMP_RET_USER_NOTIF),
+                    Some(Verdict::Enosys) => (None, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+                    Some(Verdict::TraceVirtualFd(a)) => (Some(*a), libc::SECCOMP_RET_TRACE),
+                    Some(Verdict::NotifyVirtualFd(a)) => (Some(*a), libc::SECCOMP_RET_USER_NOTIF),
+                };
+                match arg {
+                    None => assert_eq!(run(&prog, x86, nr, [fd; 6]), action, "nr {nr}"),
+                    Some(table::FdArg::At(a)) => {
                         let mut args = [0u64; 6];
-                        args[*a as usize] = fd;
+                        args[a as usize] = fd;
                         let d = fd as u32;
-                        let got = run(&prog, x86, nr, args);
-                        let want =
-                            if d >= lo && d < hi { libc::SECCOMP_RET_TRACE } else { libc::SECCOMP_RET_ALLOW };
-                        assert_eq!(got, want, "nr {nr} fd {fd:#x}");
-                        continue;
+                        let want = if d >= lo && d < hi { action } else { libc::SECCOMP_RET_ALLOW };
+                        assert_eq!(run(&prog, x86, nr, args), want, "nr {nr} fd {fd:#x}");
                     }
-                    Some(Verdict::TraceVirtualFd(table::FdArg::Range(f, l))) => {
-                        for first in
-                            [0u64, 3, lo as u64 - 1, lo as u64, hi as u64 - 1, hi as u64, u32::MAX as u64]
-                        {
+                    Some(table::FdArg::Range(f, l)) => {
+                        for first in fds {
                             let mut args = [0u64; 6];
-                            args[*f as usize] = first;
-                            args[*l as usize] = fd;
+                            args[f as usize] = first;
+                            args[l as usize] = fd;
                             let meets = (first as u32) < hi && (fd as u32) >= lo;
-                            let want = if meets { libc::SECCOMP_RET_TRACE } else { libc::SECCOMP_RET_ALLOW };
+                            let want = if meets { action } else { libc::SECCOMP_RET_ALLOW };
                             assert_eq!(run(&prog, x86, nr, args), want, "nr {nr} range {first:#x}..{fd:#x}");
                         }
-                        continue;
                     }
-                    Some(Verdict::Enosys) => libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
-                };
-                assert_eq!(run(&prog, x86, nr, [fd; 6]), want, "nr {nr}");
+                }
             }
         }
+        (prog, x86)
+    }
+
+    #[test]
+    fn search_gives_each_number_its_verdict() {
+        let notify =
+            FilterSpec { paths: true, virtual_fds: true, state: true, notify: true, ..Default::default() };
+        let (prog, x86) = check_every_number(&notify);
+        assert_eq!(run(&prog, x86, libc::SYS_openat as u32, [0; 6]), libc::SECCOMP_RET_USER_NOTIF);
+        assert_eq!(run(&prog, x86, libc::SYS_execve as u32, [0; 6]), libc::SECCOMP_RET_TRACE);
+        assert_eq!(run(&prog, x86, libc::SYS_setuid as u32, [0; 6]), libc::SECCOMP_RET_TRACE);
+        let spec = FilterSpec { paths: true, virtual_fds: true, state: true, ..Default::default() };
+        let (prog, x86) = check_every_number(&spec);
         let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
         assert_eq!(run(&prog, x86, X32_SYSCALL_BIT | libc::SYS_openat as u32, [0; 6]), enosys);
         assert_eq!(run(&prog, x86, NEGATIVE - 1, [0; 6]), enosys);

@@ -10,6 +10,8 @@ pub struct Child {
     pub pid: Pid,
     /// Read end of the exec-error pipe.
     pub err_fd: i32,
+    /// The filter's notification listener (the notification engine).
+    pub listener: Option<std::os::fd::OwnedFd>,
 }
 
 fn pipe(flags: i32) -> Result<[i32; 2], String> {
@@ -21,7 +23,7 @@ fn pipe(flags: i32) -> Result<[i32; 2], String> {
     Ok(fds)
 }
 
-pub fn spawn(argv: &[OsString], filter: &BpfProgram) -> Result<Child, String> {
+pub fn spawn(argv: &[OsString], filter: &BpfProgram, listen: bool) -> Result<Child, String> {
     let cargs: Vec<CString> = argv
         .iter()
         .map(|a| CString::new(a.as_bytes()).map_err(|_| "argument contains a NUL byte".to_string()))
@@ -32,6 +34,13 @@ pub fn spawn(argv: &[OsString], filter: &BpfProgram) -> Result<Child, String> {
         libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut libc::sock_filter };
     let sync = pipe(libc::O_CLOEXEC)?;
     let err = pipe(libc::O_CLOEXEC)?;
+    // The child sends the filter's listener back over this socket pair.
+    let mut sock = [-1i32; 2];
+    // SAFETY: sock has room for two descriptors.
+    if listen && unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, sock.as_mut_ptr()) } != 0 {
+        return Err(format!("socketpair: {}", std::io::Error::last_os_error()));
+    }
+    let filter_flags = if listen { crate::seccomp::LISTENER_FLAGS } else { 0 };
 
     // SAFETY: the child only calls async-signal-safe functions before exec or _exit.
     let pid = unsafe { libc::fork() };
@@ -62,8 +71,15 @@ pub fn spawn(argv: &[OsString], filter: &BpfProgram) -> Result<Child, String> {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 fail(*libc::__errno_location());
             }
-            if libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog) != 0 {
+            let listener = libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, filter_flags, &prog);
+            if listener < 0 {
                 fail(*libc::__errno_location());
+            }
+            if listen {
+                if !crate::seccomp::send_fd(sock[1], listener as i32) {
+                    fail(*libc::__errno_location());
+                }
+                libc::close(listener as i32);
             }
             libc::execvp(cptrs[0], cptrs.as_ptr());
             fail(*libc::__errno_location());
@@ -73,6 +89,9 @@ pub fn spawn(argv: &[OsString], filter: &BpfProgram) -> Result<Child, String> {
     unsafe {
         libc::close(sync[0]);
         libc::close(err[1]);
+        if listen {
+            libc::close(sock[1]);
+        }
     }
     let seized = ptrace::seize(pid);
     // SAFETY: wake the child (or let it exit if seizing failed).
@@ -87,7 +106,16 @@ pub fn spawn(argv: &[OsString], filter: &BpfProgram) -> Result<Child, String> {
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
         return Err(format!("ptrace(PTRACE_SEIZE): {e}"));
     }
-    Ok(Child { pid, err_fd: err[0] })
+    let listener = if listen {
+        // EOF: the child failed before sending it (its errno is in the error pipe).
+        let l = crate::seccomp::recv_fd(sock[0]).ok();
+        // SAFETY: closing our end of the socket pair.
+        unsafe { libc::close(sock[0]) };
+        l
+    } else {
+        None
+    };
+    Ok(Child { pid, err_fd: err[0], listener })
 }
 
 /// After the session: the errno of a failed exec, if the exec failed.

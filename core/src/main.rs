@@ -148,6 +148,8 @@ fn run_session(cli: Cli) -> i32 {
     // Listing mount points that are missing on the host costs a stop per getdents64: trap
     // it only if a start mount needs it, or if mounts may come at run time.
     session.filter.dirents = mounts.is_empty() || !session.mounts.read().synthetic.is_empty();
+    let engine = vurs::notify::Engine::choose().unwrap_or_else(|e| die(EXIT_FAILURE, e));
+    session.filter.notify = engine == vurs::notify::Engine::Notify;
     let session = Arc::new(session);
     let filter = session.filter.compile().unwrap_or_else(|e| die(EXIT_FAILURE, e));
     // Ctrl-C and Ctrl-\ are for COMMAND; vurs goes on serving until it is gone.
@@ -156,8 +158,17 @@ fn run_session(cli: Cli) -> i32 {
         libc::signal(libc::SIGINT, libc::SIG_IGN);
         libc::signal(libc::SIGQUIT, libc::SIG_IGN);
     }
-    let child = launch::spawn(&cli.command, &filter).unwrap_or_else(|e| die(EXIT_FAILURE, e));
-    let status = tracer::Tracer::new(session, child.pid, Default::default()).run();
+    let notify = session.filter.notify;
+    let mut child = launch::spawn(&cli.command, &filter, notify).unwrap_or_else(|e| die(EXIT_FAILURE, e));
+    let tasks = std::sync::Arc::new(vurs::tracer::tasks::TaskIndex::default());
+    // The tracer knows the first task before the supervisor serves its first call.
+    let tracer = tracer::Tracer::new(session.clone(), child.pid, tasks.clone());
+    let supervisor =
+        child.listener.take().map(|l| vurs::notify::start(vurs::seccomp::Listener::from_fd(l), session, tasks));
+    let status = tracer.run();
+    if let Some(s) = supervisor {
+        s.stop();
+    }
     vurs::procfs::cleanup();
     if let Some(errno) = launch::exec_error(child.err_fd) {
         let name = cli.command[0].to_string_lossy();

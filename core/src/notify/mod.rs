@@ -67,22 +67,42 @@ pub struct Supervisor {
     pub dirents_done: Mutex<FxHashSet<(Pid, i32)>>,
     /// vurs's own identity (callers with another one are served with theirs).
     pub own: Creds,
-    /// Decisions that may block on a module run here, not on the receiving thread.
-    slow: Option<crossbeam_channel::Sender<(Notif, Call, Caller)>>,
+    /// Decisions that may block on a module run on these workers, not on the receiving
+    /// thread (taken away at the end, which ends the workers).
+    slow: Mutex<Option<crossbeam_channel::Sender<(Notif, Call, Caller)>>>,
+    /// The session is over: the receiving thread stops at its next wake-up.
+    stop: std::sync::atomic::AtomicBool,
+}
+
+/// The running supervisor threads.
+pub struct Running {
+    sv: Arc<Supervisor>,
+    receiver: std::thread::JoinHandle<()>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// End the threads (the session is over), so their hold on the session ends too.
+    pub fn stop(self) {
+        self.sv.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.sv.slow.lock().take();
+        crate::seccomp::wake(&self.receiver);
+        let _ = self.receiver.join();
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
 }
 
 /// Start serving `listener`: one receiving thread (and, when a module may block, workers
-/// for its calls). The threads end when no task uses the filter any more.
-pub fn start(
-    listener: Listener,
-    session: Arc<Session>,
-    tasks: Arc<TaskIndex>,
-) -> Vec<std::thread::JoinHandle<()>> {
+/// for its calls).
+pub fn start(listener: Listener, session: Arc<Session>, tasks: Arc<TaskIndex>) -> Running {
     let listener = Arc::new(listener);
     if let Err(e) = listener.set_flags(crate::seccomp::SYNC_WAKE_UP) {
         tracelog::internal_error(&format!("synchronous wake-up not available ({e}): calls cost more"));
     }
-    let mut threads = Vec::new();
+    crate::seccomp::install_wake_handler();
+    let mut workers = Vec::new();
     let (slow_tx, slow_rx) = crossbeam_channel::unbounded::<(Notif, Call, Caller)>();
     let may_block = session.may_block();
     let sv = Arc::new(Supervisor {
@@ -91,12 +111,13 @@ pub fn start(
         tasks,
         dirents_done: Default::default(),
         own: Creds::own(),
-        slow: may_block.then_some(slow_tx),
+        slow: Mutex::new(may_block.then_some(slow_tx)),
+        stop: Default::default(),
     });
     if may_block {
         for i in 0..4 {
             let (sv, rx) = (sv.clone(), slow_rx.clone());
-            threads.push(
+            workers.push(
                 std::thread::Builder::new()
                     .name(format!("vurs-slow-{i}"))
                     .spawn(move || {
@@ -110,16 +131,15 @@ pub fn start(
         }
     }
     drop(slow_rx);
-    threads.push(
-        std::thread::Builder::new()
-            .name("vurs-notify".into())
-            .spawn(move || {
-                let _ = crate::seccomp::unshare_fs();
-                sv.receive_loop();
-            })
-            .expect("spawn the supervisor thread"),
-    );
-    threads
+    let receiving = sv.clone();
+    let receiver = std::thread::Builder::new()
+        .name("vurs-notify".into())
+        .spawn(move || {
+            let _ = crate::seccomp::unshare_fs();
+            receiving.receive_loop();
+        })
+        .expect("spawn the supervisor thread");
+    Running { sv, receiver, workers }
 }
 
 impl Supervisor {
@@ -133,6 +153,7 @@ impl Supervisor {
                         let _ = self.listener.respond(n.id, -(libc::EIO as i64), false);
                     }
                 }
+                Err(_) if self.stop.load(std::sync::atomic::Ordering::SeqCst) => break,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 // ENOENT: no task holds the filter any more; anything else: the listener
                 // is unusable (closed at the end of the session).
@@ -155,13 +176,17 @@ impl Supervisor {
                 dispatch::fast::Fast::Decide(pre) => pre,
             }
         };
-        let Some(caller) = self.tasks.caller(n.tid) else {
-            // Not a task vurs knows (it cannot be: a new task runs only once its creator's
-            // event was seen): let the kernel run the call.
-            let _ = self.listener.respond(n.id, 0, true);
-            return;
-        };
-        if let Some(slow) = &self.slow {
+        // A task vurs does not know yet cannot call (a new task runs only once the tracer
+        // has seen it); should one, it is served as a process of its own.
+        let caller = self.tasks.caller(n.tid).unwrap_or_else(|| Caller {
+            tid: n.tid,
+            tgid: crate::procfs::status(n.tid)
+                .and_then(|st| crate::procfs::status_field(&st, "Tgid")?.parse().ok())
+                .unwrap_or(n.tid),
+            fds: Default::default(),
+            creds: Creds::read(n.tid).unwrap_or_else(|| self.own.clone()),
+        });
+        if let Some(slow) = self.slow.lock().as_ref() {
             if self.may_block(&call, &caller) {
                 let _ = slow.send((*n, call, caller));
                 return;

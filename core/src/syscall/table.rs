@@ -339,3 +339,63 @@ pub fn name(nr: i64) -> String {
         },
     }
 }
+
+/// Path calls the notification engine carries out for a caller (notify/emulate.rs); the
+/// other trapped calls stay ptrace stops: exec and chdir change the caller's registers or
+/// state, the rest are rare enough not to need it.
+static CARRIED_OUT: &[Sysno] = &[
+    Sysno::open,
+    Sysno::openat,
+    Sysno::openat2,
+    Sysno::creat,
+    Sysno::stat,
+    Sysno::lstat,
+    Sysno::newfstatat,
+    Sysno::statx,
+    Sysno::access,
+    Sysno::faccessat,
+    Sysno::faccessat2,
+    Sysno::readlink,
+    Sysno::readlinkat,
+    Sysno::getcwd,
+    Sysno::getdents64,
+    Sysno::mkdir,
+    Sysno::mkdirat,
+    Sysno::rmdir,
+    Sysno::unlink,
+    Sysno::unlinkat,
+    Sysno::rename,
+    Sysno::renameat,
+    Sysno::renameat2,
+    Sysno::link,
+    Sysno::linkat,
+    Sysno::symlink,
+    Sysno::symlinkat,
+    Sysno::chmod,
+    Sysno::fchmodat,
+    Sysno::fchmodat2,
+    Sysno::chown,
+    Sysno::lchown,
+    Sysno::fchownat,
+    Sysno::truncate,
+    Sysno::utimensat,
+    Sysno::statfs,
+    Sysno::getxattr,
+    Sysno::lgetxattr,
+    Sysno::listxattr,
+    Sysno::llistxattr,
+    Sysno::setxattr,
+    Sysno::lsetxattr,
+    Sysno::removexattr,
+    Sysno::lremovexattr,
+    Sysno::mount,
+    Sysno::umount2,
+];
+
+/// Whether a trapped call `nr` is decided over a seccomp notification when the
+/// notification engine runs (the control call too: its answer is a value).
+pub fn carried_out_over_notification(nr: i64) -> bool {
+    nr == crate::control::CONTROL_NR
+        || CARRIED_OUT.iter().any(|&s| s as i64 == nr)
+        || PATH_CALLS.iter().any(|s| s.nr == nr && s.kind == Kind::Unsupported)
+}
