@@ -341,3 +341,40 @@ fn long_relative_paths_inside_a_mount_work() {
         "#),
     );
 }
+
+/// A process whose kernel cwd is the mount point's host directory (vurs started there)
+/// sees the mount's tree through relative paths, as through absolute ones: the kernel's
+/// walk from that directory is not vurs's, so the path is not left to it.
+#[test]
+fn a_cwd_at_the_mount_point_sees_the_mount() {
+    let d = TempDir::new("cwd-at-target");
+    std::fs::create_dir_all(d.join("src/sub")).unwrap();
+    std::fs::create_dir_all(d.join("mnt")).unwrap();
+    std::fs::write(d.join("src/file"), "in the mount\n").unwrap();
+    let prog = py(r#"
+        print(open('file').read().strip())
+        ask('listdir', lambda: sorted(os.listdir('.')))
+        class How(ctypes.Structure):
+            _fields_ = [('flags', ctypes.c_uint64), ('mode', ctypes.c_uint64), ('resolve', ctypes.c_uint64)]
+        how = How(0, 0, 8)
+        fd = libc.syscall(437, -100, b'file', ctypes.byref(how), ctypes.sizeof(how))
+        print('beneath', os.read(fd, 64).strip() if fd >= 0 else name(ctypes.get_errno()))
+        import socket
+        s = socket.socket(socket.AF_UNIX)
+        s.bind('sock')
+        ask('socket in the mount', lambda: os.path.exists(root + '/sock'))
+        open('new', 'w').write('x')
+    "#);
+    let mut c = Command::new(vurs());
+    c.arg("-b").arg(format!("{}:{}", d.join("src").display(), d.join("mnt").display()));
+    c.arg("--").arg(python()).args(["-c", &prog]).arg(d.join("mnt")).current_dir(d.join("mnt"));
+    let o = run_with_timeout(c, 60);
+    assert_eq!(
+        stdout(&o),
+        "in the mount\nlistdir ['file', 'sub']\nbeneath b'in the mount'\nsocket in the mount True\n",
+        "{}",
+        show(&o)
+    );
+    assert!(d.join("src/new").exists() && !d.join("mnt/new").exists(), "{}", show(&o));
+    assert!(!d.join("mnt/sock").exists());
+}

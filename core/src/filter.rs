@@ -25,6 +25,8 @@ pub enum Verdict {
     TraceVirtualFd(table::FdArg),
     /// Notify when the descriptor argument(s) meet the virtual range.
     NotifyVirtualFd(table::FdArg),
+    /// Notify, but trace when one of the bits `mask` is set in argument `arg`.
+    NotifyUnless(u8, u32),
     /// Fail with ENOSYS without running: x32 calls, and io_uring_setup while a path module
     /// is loaded (vurs would not see the paths of either).
     Enosys,
@@ -62,10 +64,12 @@ impl FilterSpec {
         // With the notification engine, the calls vurs can carry out for a caller are
         // notifications; those that need registers stay ptrace stops.
         let stop = |nr: i64| {
-            if self.notify && table::carried_out_over_notification(nr) {
-                Verdict::Notify
-            } else {
+            if !self.notify || !table::carried_out_over_notification(nr) {
                 Verdict::Trace
+            } else if let Some((arg, mask)) = table::notified_unless_flag(nr) {
+                Verdict::NotifyUnless(arg, mask)
+            } else {
+                Verdict::Notify
             }
         };
         let mut trap = |nr: i64| {
@@ -175,6 +179,12 @@ fn search(prog: &mut BpfProgram, r: &[(u32, Verdict)], vfd_lo: u32, vfd_hi: u32)
             Verdict::NotifyVirtualFd(fd) => {
                 on_virtual_fd(prog, fd, libc::SECCOMP_RET_USER_NOTIF, vfd_lo, vfd_hi)
             }
+            Verdict::NotifyUnless(arg, mask) => {
+                prog.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, OFF_ARGS + 8 * arg as u32));
+                prog.push(jump(libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K, mask, 0, 1));
+                prog.push(ret(libc::SECCOMP_RET_TRACE));
+                prog.push(ret(libc::SECCOMP_RET_USER_NOTIF));
+            }
         }
         return;
     }
@@ -239,6 +249,9 @@ mod tests {
                 c if c == libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K => {
                     pc += if acc >= i.k { i.jt } else { i.jf } as usize
                 }
+                c if c == libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K => {
+                    pc += if acc & i.k != 0 { i.jt } else { i.jf } as usize
+                }
                 c if c == libc::BPF_JMP | libc::BPF_JA => pc += i.k as usize,
                 c if c == libc::BPF_RET | libc::BPF_K => return i.k,
                 c => panic!("unexpected instruction {c:#x}"),
@@ -273,6 +286,15 @@ mod tests {
                     Some(Verdict::Enosys) => (None, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
                     Some(Verdict::TraceVirtualFd(a)) => (Some(*a), libc::SECCOMP_RET_TRACE),
                     Some(Verdict::NotifyVirtualFd(a)) => (Some(*a), libc::SECCOMP_RET_USER_NOTIF),
+                    Some(Verdict::NotifyUnless(a, mask)) => {
+                        let mut args = [0u64; 6];
+                        args[*a as usize] = fd;
+                        let traced = fd as u32 & mask != 0;
+                        let want =
+                            if traced { libc::SECCOMP_RET_TRACE } else { libc::SECCOMP_RET_USER_NOTIF };
+                        assert_eq!(run(&prog, x86, nr, args), want, "nr {nr} flags {fd:#x}");
+                        continue;
+                    }
                 };
                 match arg {
                     None => assert_eq!(run(&prog, x86, nr, [fd; 6]), action, "nr {nr}"),
@@ -305,6 +327,8 @@ mod tests {
             FilterSpec { paths: true, virtual_fds: true, state: true, notify: true, ..Default::default() };
         let (prog, x86) = check_every_number(&notify);
         assert_eq!(run(&prog, x86, libc::SYS_openat as u32, [0; 6]), libc::SECCOMP_RET_USER_NOTIF);
+        let o_path = [0, 0, libc::O_PATH as u64, 0, 0, 0];
+        assert_eq!(run(&prog, x86, libc::SYS_openat as u32, o_path), libc::SECCOMP_RET_TRACE);
         assert_eq!(run(&prog, x86, libc::SYS_execve as u32, [0; 6]), libc::SECCOMP_RET_TRACE);
         assert_eq!(run(&prog, x86, libc::SYS_setuid as u32, [0; 6]), libc::SECCOMP_RET_TRACE);
         let spec = FilterSpec { paths: true, virtual_fds: true, state: true, ..Default::default() };

@@ -37,7 +37,11 @@ pub fn spawn(argv: &[OsString], filter: &BpfProgram, listen: bool) -> Result<Chi
     // The child sends the filter's listener back over this socket pair.
     let mut sock = [-1i32; 2];
     // SAFETY: sock has room for two descriptors.
-    if listen && unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, sock.as_mut_ptr()) } != 0 {
+    if listen
+        && unsafe {
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, sock.as_mut_ptr())
+        } != 0
+    {
         return Err(format!("socketpair: {}", std::io::Error::last_os_error()));
     }
     let filter_flags = if listen { crate::seccomp::LISTENER_FLAGS } else { 0 };
@@ -71,7 +75,8 @@ pub fn spawn(argv: &[OsString], filter: &BpfProgram, listen: bool) -> Result<Chi
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 fail(*libc::__errno_location());
             }
-            let listener = libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, filter_flags, &prog);
+            let listener =
+                libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, filter_flags, &prog);
             if listener < 0 {
                 fail(*libc::__errno_location());
             }

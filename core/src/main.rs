@@ -163,8 +163,10 @@ fn run_session(cli: Cli) -> i32 {
     let tasks = std::sync::Arc::new(vurs::tracer::tasks::TaskIndex::default());
     // The tracer knows the first task before the supervisor serves its first call.
     let tracer = tracer::Tracer::new(session.clone(), child.pid, tasks.clone());
-    let supervisor =
-        child.listener.take().map(|l| vurs::notify::start(vurs::seccomp::Listener::from_fd(l), session, tasks));
+    let supervisor = child
+        .listener
+        .take()
+        .map(|l| vurs::notify::start(vurs::seccomp::Listener::from_fd(l), session, tasks));
     let status = tracer.run();
     if let Some(s) = supervisor {
         s.stop();

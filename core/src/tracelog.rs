@@ -104,3 +104,16 @@ pub fn format_call(
     };
     format!("[{tid}] {}({}) [{decision}]", call.name(), args.join(", "))
 }
+
+/// Fault injection for the tests: `VURS_INJECT_PANIC=NAME` makes the handling of every
+/// trapped call NAME panic (the guard must turn it into EIO for that call alone).
+pub fn injected_panic(nr: i64) {
+    static AT: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| {
+        let name = std::env::var("VURS_INJECT_PANIC").ok()?;
+        (0..1024).find(|&n| crate::syscall::table::name(n) == name)
+    });
+    if *at == Some(nr) {
+        panic!("injected by VURS_INJECT_PANIC");
+    }
+}

@@ -21,19 +21,37 @@ pub(super) fn start_dir(
     call: &Call,
     p: &PathArg,
 ) -> Result<Vec<u8>, Action> {
-    let dirfd = p.dirfd.map(|i| call.fd_arg(i as usize)).unwrap_or(libc::AT_FDCWD);
-    if dirfd == libc::AT_FDCWD {
-        return cwd(mounts, c).ok_or(Action::Pass);
-    }
+    start_dir_real(mounts, c, call, p).map(|(v, _)| v)
+}
+
+/// The start directory, and whether the kernel's directory behind it lies in a mount's
+/// host tree (a process whose cwd was the mount point's host directory before the mount
+/// was made, or when vurs started, has the virtual path of the mount but not its tree).
+pub(super) fn start_dir_real(
+    mounts: &MountTable,
+    c: &Caller,
+    call: &Call,
+    p: &PathArg,
+) -> Result<(Vec<u8>, bool), Action> {
+    let dirfd = start_fd(call, p);
     if fdtable::is_virtual(dirfd as i64) {
-        return crate::serve::fd_path(c, dirfd).ok_or(Action::Return(-(libc::EBADF as i64)));
+        let v = crate::serve::fd_path(c, dirfd).ok_or(Action::Return(-(libc::EBADF as i64)))?;
+        return Ok((v, false));
     }
+    let link = if dirfd == libc::AT_FDCWD {
+        format!("/proc/{}/cwd", c.tid)
+    } else {
+        format!("/proc/{}/fd/{}", c.tid, dirfd)
+    };
     // Not a directory, or not open: the kernel gives the right error itself.
-    let host = readlink_host(&format!("/proc/{}/fd/{}", c.tid, dirfd)).ok_or(Action::Pass)?;
+    let host = readlink_host(&link).ok_or(Action::Pass)?;
     if host.first() != Some(&b'/') {
         return Err(Action::Pass);
     }
-    Ok(to_virtual(mounts, host))
+    Ok(match mounts.reverse(&host) {
+        Some(v) => (v, true),
+        None => (host, false),
+    })
 }
 
 /// Resolution of one path argument: None when the kernel may see it unchanged.
@@ -122,7 +140,8 @@ pub(super) fn translate(
     if cacheable && mounts.nodecache.passes(&raw, follow) {
         return Ok(None);
     }
-    let start = if raw[0] == b'/' { b"/".to_vec() } else { start_dir(mounts, c, call, p)? };
+    let (start, start_in_tree) =
+        if raw[0] == b'/' { (b"/".to_vec(), false) } else { start_dir_real(mounts, c, call, p)? };
     if let Follow::OpenHow(a) = p.follow {
         if confined_walk_passes(mounts, c, call, p, a, raw[0] == b'/')? {
             return Ok(None);
@@ -175,7 +194,7 @@ pub(super) fn translate(
         _ => 0,
     };
     let relative = raw[0] != b'/';
-    let keep = relative && r.stayed_in_start_mount && !fdtable::is_virtual(start_fd(call, p) as i64);
+    let keep = relative && r.stayed_in_start_mount && start_in_tree;
     let mut resolve_checked = 0;
     if !keep && resolve != 0 {
         // The kernel gets an absolute host path: what the flags forbid, vurs checks.
@@ -238,8 +257,13 @@ fn confined_walk_passes(
     if absolute && resolve & RESOLVE_IN_ROOT == 0 {
         return Ok(true); // BENEATH refuses an absolute path itself (EXDEV)
     }
-    let dir = start_dir(mounts, c, call, p)?;
-    let plain = mounts.find(&dir).is_none_or(|m| m.module.flags & VURS_F_SUBTREE != 0);
+    let (dir, in_tree) = start_dir_real(mounts, c, call, p)?;
+    // The kernel's directory must be the one vurs sees: in the mount's tree, or outside
+    // every mount.
+    let plain = match mounts.find(&dir) {
+        Some(m) => in_tree && m.module.flags & VURS_F_SUBTREE != 0,
+        None => !in_tree,
+    };
     let below = |t: &[u8]| t != dir.as_slice() && mounts::under(t, &dir);
     let mount_below = mounts.mounts.iter().any(|m| below(m.target.as_bytes()))
         || mounts.implicit.iter().any(|(v, _)| below(v) || v == &dir);
@@ -559,7 +583,15 @@ pub(super) fn sockaddr_call(
         return Ok(Decision::pass()); // not a path (or an abstract name)
     }
     let raw: Vec<u8> = sa[2..].iter().copied().take_while(|&b| b != 0).collect();
-    let start = if raw[0] == b'/' { b"/".to_vec() } else { cwd(&mounts, c).ok_or(Action::Pass)? };
+    let cwd_in_tree = |host: Vec<u8>| match mounts.reverse(&host) {
+        Some(v) => (v, true),
+        None => (host, false),
+    };
+    let (start, start_in_tree) = if raw[0] == b'/' {
+        (b"/".to_vec(), false)
+    } else {
+        readlink_host(&format!("/proc/{}/cwd", c.tid)).map(cwd_in_tree).ok_or(Action::Pass)?
+    };
     let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
     let bind = call.nr == libc::SYS_bind;
     let r = resolver.resolve(&start, &raw, !bind).map_err(|e| Action::Return(-(e as i64)))?;
@@ -570,7 +602,7 @@ pub(super) fn sockaddr_call(
     let host = resolver.host_path(&r.virt, access).map_err(|e| Action::Return(-(e as i64)))?;
     // A relative path that stays in the mount of the cwd: the kernel finds the same
     // socket from the real cwd (and `sun_path` need not hold the longer host path).
-    if raw[0] != b'/' && r.stayed_in_start_mount {
+    if raw[0] != b'/' && r.stayed_in_start_mount && start_in_tree {
         return Ok(Decision::pass());
     }
     if host.len() >= SUN_PATH {

@@ -146,12 +146,32 @@ impl Args<'_> {
         let bytes = match self.scratch.local_buf(self.a[i]) {
             Some(b) => b.strip_suffix(b"\0").unwrap_or(b).to_vec(),
             None if self.a[i] == 0 => return Ok(0),
-            None => memory::read_cstring(self.c.tid, self.a[i], PATH_MAX).map_err(|e| -(e.errno() as i64))?,
+            None => {
+                let raw =
+                    memory::read_cstring(self.c.tid, self.a[i], PATH_MAX).map_err(|e| -(e.errno() as i64))?;
+                self.callers_proc(raw)
+            }
         };
         let s = CString::new(bytes).map_err(|_| -(libc::EINVAL as i64))?;
         let p = s.as_ptr() as u64;
         self.strings.push(s);
         Ok(p)
+    }
+
+    /// /proc/self and /proc/thread-self are the caller's, not vurs's.
+    fn callers_proc(&self, raw: Vec<u8>) -> Vec<u8> {
+        let (tgid, tid) = (self.c.tgid, self.c.tid);
+        for (prefix, mine) in [
+            (&b"/proc/thread-self"[..], format!("/proc/{tgid}/task/{tid}")),
+            (&b"/proc/self"[..], format!("/proc/{tgid}")),
+        ] {
+            if raw.starts_with(prefix) && matches!(raw.get(prefix.len()), None | Some(b'/')) {
+                let mut out = mine.into_bytes();
+                out.extend_from_slice(&raw[prefix.len()..]);
+                return out;
+            }
+        }
+        raw
     }
 
     /// A string argument of the caller's that is not a path (an xattr name, a symlink's

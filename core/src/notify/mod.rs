@@ -165,6 +165,7 @@ impl Supervisor {
     /// One notification: most end at the fast path (a path known to pass).
     fn on_notif(&self, n: &Notif) {
         let call = Call::from_notif(n);
+        tracelog::injected_panic(call.nr);
         let pre = if tracelog::enabled() {
             None
         } else {

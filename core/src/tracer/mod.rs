@@ -363,7 +363,7 @@ impl Tracer {
             Ok(c) => c,
             Err(_) => return resume(tid, 0),
         };
-        injected_panic(call.nr);
+        tracelog::injected_panic(call.nr);
         // Most stops end here (not when tracing: every call is logged then; not when every
         // decision is to be made on a worker).
         let pre = if tracelog::enabled() || self.force_workers {
@@ -527,19 +527,6 @@ impl Tracer {
             tracelog::line(&format!("{line} = {}", tracelog::show_ret(ret)));
         }
         resume(tid, 0);
-    }
-}
-
-/// Fault injection for the tests: `VURS_INJECT_PANIC=NAME` makes the handling of every
-/// trapped call NAME panic (the guard must turn it into EIO for that call alone).
-fn injected_panic(nr: i64) {
-    static AT: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
-    let at = AT.get_or_init(|| {
-        let name = std::env::var("VURS_INJECT_PANIC").ok()?;
-        (0..1024).find(|&n| crate::syscall::table::name(n) == name)
-    });
-    if *at == Some(nr) {
-        panic!("injected by VURS_INJECT_PANIC");
     }
 }
 
