@@ -21,6 +21,7 @@ pub mod ptrace;
 pub mod resolve;
 pub mod serve;
 pub mod session;
+pub mod summary;
 pub mod syscall;
 pub mod tracelog;
 pub mod tracer;

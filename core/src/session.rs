@@ -90,7 +90,9 @@ impl Session {
                 return Err((
                     libc::EOPNOTSUPP,
                     format!(
-                        "{}: system call {nr} is not trapped in this session; load the module at start",
+                        "{}: system call {} is not trapped in this session; load the module at start (vurs -m {} -- ...)",
+                        m.name,
+                        crate::syscall::table::name(nr as i64),
                         m.name
                     ),
                 ));
