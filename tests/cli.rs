@@ -324,3 +324,367 @@ fn completions_for_bash_zsh_fish() {
     let o = vurs_run(&["completions", "tcsh"]);
     assert_usage_error(&o, "completions tcsh");
 }
+
+// ---------------------------------------------------------------------------------------------
+// vurs inside a session, vurs status
+
+/// Run `script` in bash inside `vurs -m fsremap -- bash` (the README's quick-start shell),
+/// with the vurs under test first on PATH.
+fn in_session(script: &str) -> Output {
+    let path = format!("{}:{}", module_dir().display(), std::env::var("PATH").unwrap_or_default());
+    let mut c = Command::new(vurs());
+    c.env("PATH", path).args(["-m", "fsremap", "--", "bash", "-c", script]);
+    run_with_timeout(c, 60)
+}
+
+/// The README's examples typed into the quick-start shell: -b runs COMMAND with the mount
+/// in the session (gone afterwards); -m of a module the session lacks is refused in one line;
+/// statuses and signals come through.
+#[test]
+fn readme_examples_inside_a_session() {
+    let hostname = std::fs::read_to_string("/etc/hostname").unwrap();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let o = in_session("vurs -b /etc/hostname:/etc/passwd -- cat /etc/passwd");
+    assert_eq!((stdout(&o), o.status.code()), (hostname.clone(), Some(0)), "{}", show(&o));
+    let o = in_session("vurs -b /etc/hostname:/etc/passwd -- true; cat /etc/passwd; vurs mounts");
+    assert_eq!((stdout(&o), o.status.code()), (passwd, Some(0)), "mount left behind:\n{}", show(&o));
+    let o = in_session("vurs -m uname,nodename=box -- hostname");
+    assert_usage_error(&o, "-m uname inside a session");
+    assert!(stderr(&o).contains("cannot be traced again"), "{}", show(&o));
+    let o = in_session("vurs --trace - -- true");
+    assert_usage_error(&o, "--trace inside a session");
+    // What a session already has is fine; `vurs -- vurs -- CMD` nests any depth.
+    let o = in_session("vurs -m fsremap -- vurs -- vurs -- sh -c 'exit 7'");
+    assert_eq!(o.status.code(), Some(7), "{}", show(&o));
+    let o = in_session("vurs -- sh -c 'kill -TERM $$'; echo $?");
+    assert_eq!(stdout(&o), "143\n", "{}", show(&o));
+    let o = in_session("vurs -- /no/such/program");
+    assert_eq!(o.status.code(), Some(127), "{}", show(&o));
+    // A mount made with vurs mount in the session is seen by a nested vurs's COMMAND.
+    let d = TempDir::new("nested");
+    std::fs::write(d.join("f"), "in d\n").unwrap();
+    let o = in_session(&format!(
+        "vurs mount -t fsremap '{}' /mnt/vurs-nested && vurs -- cat /mnt/vurs-nested/f",
+        d.0.display()
+    ));
+    assert_eq!((stdout(&o).as_str(), o.status.code()), ("in d\n", Some(0)), "{}", show(&o));
+}
+
+/// A program other than vurs that traces (strace) gets the kernel's refusal, and a vurs that
+/// is itself traced says what is wrong in one line.
+#[test]
+fn traced_vurs_says_why_it_cannot_trace() {
+    let mut c = Command::new("strace");
+    c.args(["-f", "-o", "/dev/null", vurs().to_str().unwrap(), "--", "true"]);
+    let o = run_with_timeout(c, 60);
+    let e = stderr(&o);
+    assert!(
+        e.lines().any(|l| l.starts_with("vurs: ") && l.contains("cannot be traced again")),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+}
+
+#[test]
+fn status_tells_inside_from_outside() {
+    let o = vurs_run(&["status"]);
+    assert_eq!(
+        (stdout(&o).as_str(), o.status.code()),
+        ("not inside a vurs session\n", Some(1)),
+        "{}",
+        show(&o)
+    );
+    let o = vurs_run(&["status", "-q"]);
+    assert_eq!((stdout(&o).as_str(), o.status.code()), ("", Some(1)), "{}", show(&o));
+    let o = in_session("vurs status; vurs status -q; echo $?");
+    let out = stdout(&o);
+    assert!(out.starts_with("inside a vurs session (vurs pid "), "{}", show(&o));
+    assert!(out.contains("modules: fsremap") && out.ends_with(")\n0\n"), "{}", show(&o));
+    // The documented prompt snippet.
+    let o =
+        in_session("PS1='$ '; PS1='$(vurs status -q && echo \"[vurs] \")'$PS1; eval \"echo \\\"$PS1\\\"\"");
+    assert_eq!(stdout(&o), "[vurs] $ \n", "{}", show(&o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// -c / --summary
+
+/// How many times `prog` makes system call `call`, counted by strace (-f).
+fn strace_count(call: &str, prog: &[&str]) -> usize {
+    let d = TempDir::new("strace");
+    let log = d.join("log");
+    let o = Command::new("strace")
+        .args(["-f", "-qq", "-e", &format!("trace={call}"), "-o"])
+        .arg(&log)
+        .args(prog)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "strace: {}", show(&o));
+    std::fs::read_to_string(&log).unwrap().lines().filter(|l| l.contains(&format!("{call}("))).count()
+}
+
+/// A summary row: (calls, passed, emulated, rewritten, failed) of the line naming `name`.
+fn summary_row(table: &str, section: &str, name: &str) -> Option<[u64; 5]> {
+    let part = table.split("vurs: trapped calls by ").find(|p| p.starts_with(section))?;
+    let line = part.lines().find(|l| l.split_whitespace().last() == Some(name))?;
+    let n: Vec<u64> = line.split_whitespace().take(5).map(|x| x.parse().unwrap()).collect();
+    Some([n[0], n[1], n[2], n[3], n[4]])
+}
+
+#[test]
+fn summary_counts_trapped_calls_per_syscall_and_module() {
+    let want = strace_count("uname", &["hostname"]);
+    assert!(want >= 1);
+    let o = vurs_run(&["-c", "-m", "uname,nodename=box", "--", "hostname"]);
+    assert_eq!((stdout(&o).as_str(), o.status.code()), ("box\n", Some(0)), "{}", show(&o));
+    let t = stderr(&o);
+    let row = summary_row(&t, "system call", "uname").unwrap_or_else(|| panic!("no uname row:\n{t}"));
+    assert_eq!(row, [want as u64, 0, want as u64, 0, 0], "uname row vs strace's {want}:\n{t}");
+    let m = summary_row(&t, "module", "uname").unwrap_or_else(|| panic!("no uname module row:\n{t}"));
+    assert!(m[0] >= want as u64 && m[2] >= want as u64, "{t}");
+    let total = summary_row(&t, "system call", "total").unwrap();
+    assert_eq!(total[0], total[1] + total[2] + total[3], "{t}");
+    // -b: the open of the bound file is rewritten by fsremap; --summary=FILE.
+    let d = TempDir::new("summary");
+    let out = d.join("table");
+    let o = vurs_run(&[
+        &format!("--summary={}", out.display()),
+        "-b",
+        "/etc/hostname:/etc/passwd",
+        "--",
+        "cat",
+        "/etc/passwd",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(stderr(&o).is_empty(), "{}", show(&o));
+    let t = std::fs::read_to_string(&out).unwrap();
+    let m = summary_row(&t, "module", "fsremap").unwrap_or_else(|| panic!("no fsremap row:\n{t}"));
+    assert!(m[3] >= 1, "no rewritten call by fsremap:\n{t}");
+    // Failed: a call vurs answered with an error (a control call: umount of no mount).
+    let o = vurs_run(&["-c", "-m", "fsremap", "--", vurs().to_str().unwrap(), "umount", "/not/mounted"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let t = stderr(&o);
+    let core = summary_row(&t, "module", "vurs").unwrap_or_else(|| panic!("no vurs row:\n{t}"));
+    assert_eq!((core[0], core[2], core[4]), (1, 1, 1), "the control call:\n{t}");
+    // Unwritable FILE: one line, 125, before anything runs.
+    let o = vurs_run(&["--summary=/no/such/dir/table", "--", "true"]);
+    assert_usage_error(&o, "--summary to a missing directory");
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc/self/mountinfo
+
+#[test]
+fn mountinfo_lists_virtual_mounts_for_findmnt_mount_and_df() {
+    let d = TempDir::new("minfo");
+    std::fs::create_dir(d.join("src dir")).unwrap();
+    let src = d.join("src dir");
+    let bind = format!("{}:/mnt/vurs minfo", src.display());
+    let native = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let o = vurs_run(&["-b", &bind, "--", "cat", "/proc/self/mountinfo"]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    // The real lines (as many as natively), then ours, in the kernel's format.
+    assert_eq!(text.lines().count(), native.lines().count() + 1, "{text}");
+    let last = text.lines().last().unwrap();
+    let f: Vec<&str> = last.split(' ').collect();
+    assert_eq!(f.len(), 10, "{last}");
+    assert_eq!(
+        (f[3], f[4], f[6], f[7], f[8]),
+        ("/", "/mnt/vurs\\040minfo", "-", "fsremap", &*src.to_string_lossy().replace(' ', "\\040")),
+        "{last}"
+    );
+    let ids: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert!(ids.contains(&f[1]), "parent {} not a mount: {text}", f[1]);
+    let run = |cmd: &[&str]| {
+        let mut a = vec!["-b", &bind, "--"];
+        a.extend_from_slice(cmd);
+        let o = vurs_run(&a);
+        assert_eq!(o.status.code(), Some(0), "{cmd:?}: {}", show(&o));
+        stdout(&o)
+    };
+    let fm = run(&["findmnt", "-n", "-o", "TARGET,FSTYPE", "/mnt/vurs minfo"]);
+    assert_eq!(fm.split_whitespace().collect::<Vec<_>>(), ["/mnt/vurs", "minfo", "fsremap"], "{fm}");
+    let mount = run(&["mount"]);
+    assert!(mount.contains(&format!("{} on /mnt/vurs minfo type fsremap (rw)", src.display())), "{mount}");
+    let df = run(&["df", "--output=target", "/mnt/vurs minfo"]);
+    assert_eq!(df.lines().last(), Some("/mnt/vurs minfo"), "{df}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// proot's command line
+
+/// A tiny root file system: busybox-static and a few names.
+fn busybox_rootfs(d: &TempDir) -> std::path::PathBuf {
+    let root = d.join("rootfs");
+    for sub in ["bin", "etc", "tmp"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static installed");
+    for name in ["sh", "cat", "ls", "pwd", "uname"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(name)).unwrap();
+    }
+    std::fs::write(root.join("etc/motd"), "guest motd\n").unwrap();
+    root
+}
+
+/// proot invocations from proot's manual give what proot gives, through `vurs proot` and
+/// through a symlink named proot.
+#[test]
+fn proot_command_line_matches_proot() {
+    let d = TempDir::new("proot");
+    let root = busybox_rootfs(&d);
+    let r = root.to_str().unwrap();
+    let link = d.join("proot");
+    std::os::unix::fs::symlink(vurs(), &link).unwrap();
+    let cases: &[&[&str]] = &[
+        &["-r", r, "/bin/cat", "/etc/motd"],
+        &["-r", r, "/bin/sh", "-c", "ls /bin; cat /etc/motd"],
+        &["-r", r, "-w", "/etc", "/bin/pwd"],
+        &["-r", r, "-b", "/etc/hostname:/etc/motd", "/bin/cat", "/etc/motd"],
+        &["-b", "/etc/hostname:/etc/motd", "cat", "/etc/motd"],
+        &["-w", "/usr", "pwd"],
+        // (proot's -k breaks dynamically linked programs here: busybox is static)
+        &["-k", "5.4.0-vurs", "/bin/busybox", "uname", "-r"],
+        &["-b", "/etc/hostname", "cat", "/etc/hostname"],
+    ];
+    for args in cases {
+        let native = run_with_timeout(
+            {
+                let mut c = Command::new("proot");
+                c.args(*args);
+                c
+            },
+            60,
+        );
+        let mut c = Command::new(vurs());
+        c.arg("proot").args(*args);
+        let ours = run_with_timeout(c, 60);
+        assert_eq!(
+            (stdout(&ours), ours.status.code()),
+            (stdout(&native), native.status.code()),
+            "vurs proot {args:?}\n{}\nproot: {}",
+            show(&ours),
+            show(&native)
+        );
+        let by_link = run_with_timeout(
+            {
+                let mut c = Command::new(&link);
+                c.args(*args);
+                c
+            },
+            60,
+        );
+        assert_eq!(stdout(&by_link), stdout(&native), "proot symlink {args:?}\n{}", show(&by_link));
+    }
+    // Without COMMAND: /bin/sh, reading stdin.
+    let mut c = Command::new(&link);
+    c.args(["-r", r]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"cat /etc/motd\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "guest motd\n");
+}
+
+#[test]
+fn proot_options_vurs_lacks_are_refused_in_one_line() {
+    for (args, want) in [
+        (&["-0", "true"][..], "fakeroot"),
+        (&["--root-id", "true"][..], "fakeroot"),
+        (&["-i", "0:0", "true"][..], "fakeroot"),
+        (&["-q", "qemu-arm", "true"][..], "-q/--qemu"),
+        (&["--bogus", "true"][..], "--bogus"),
+        (&["-r", "/no/such/dir", "true"][..], "not a directory"),
+    ] {
+        let mut a = vec!["proot"];
+        a.extend_from_slice(args);
+        let o = vurs_run(&a);
+        assert_usage_error(&o, &format!("{args:?}"));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", show(&o));
+    }
+}
+
+/// --kill-on-exit: what COMMAND left running is killed when it exits; without it, vurs waits
+/// for it (as proot does).
+#[test]
+fn proot_kill_on_exit() {
+    for (kill, want_marker) in [(true, false), (false, true)] {
+        let d = TempDir::new("koe");
+        let marker = d.join("marker");
+        let script = format!("(sleep 1; touch '{}') & echo started", marker.display());
+        let mut a = vec!["proot"];
+        if kill {
+            a.push("--kill-on-exit");
+        }
+        a.extend_from_slice(&["sh", "-c", &script]);
+        let o = vurs_run(&a);
+        assert_eq!((stdout(&o).as_str(), o.status.code()), ("started\n", Some(0)), "{}", show(&o));
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(marker.exists(), want_marker, "--kill-on-exit {kill}: {}", show(&o));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// install
+
+/// ./install.sh puts vurs, its modules, the man page and completions under a prefix; the
+/// installed vurs runs the README's example with a clean environment; --uninstall removes it.
+#[test]
+fn install_into_a_prefix_and_run_from_there() {
+    let d = TempDir::new("install");
+    let prefix = d.join("prefix");
+    let mut c = Command::new(repo().join("install.sh"));
+    c.args(["--no-build", "--prefix"]).arg(&prefix);
+    let o = run_with_timeout(c, 120);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    for f in [
+        "bin/vurs",
+        "lib/vurs/fsremap.so",
+        "lib/vurs/uname.so",
+        "lib/vurs/time.so",
+        "share/man/man1/vurs.1",
+        "share/bash-completion/completions/vurs",
+        "share/zsh/site-functions/_vurs",
+        "share/fish/vendor_completions.d/vurs.fish",
+    ] {
+        assert!(prefix.join(f).is_file(), "{f} not installed");
+    }
+    let path = format!("{}:/usr/bin:/bin", prefix.join("bin").display());
+    let mut c = Command::new("env");
+    c.args(["-i", &format!("PATH={path}"), "vurs", "-m", "uname,nodename=box", "--", "hostname"]);
+    let o = run_with_timeout(c, 60);
+    assert_eq!((stdout(&o).as_str(), o.status.code()), ("box\n", Some(0)), "{}", show(&o));
+    let mut c = Command::new("env");
+    c.args([
+        "-i",
+        &format!("PATH={path}"),
+        "vurs",
+        "-b",
+        "/etc/hostname:/etc/passwd",
+        "--",
+        "cat",
+        "/etc/passwd",
+    ]);
+    let o = run_with_timeout(c, 60);
+    assert_eq!(stdout(&o), std::fs::read_to_string("/etc/hostname").unwrap(), "{}", show(&o));
+    let mut c = Command::new(repo().join("install.sh"));
+    c.args(["--uninstall", "--prefix"]).arg(&prefix);
+    let o = run_with_timeout(c, 60);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let left: Vec<_> = walk(&prefix).into_iter().filter(|p| p.is_file()).collect();
+    assert!(left.is_empty(), "left after --uninstall: {left:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            out.extend(walk(&p));
+            out.push(p);
+        }
+    }
+    out
+}

@@ -155,7 +155,7 @@ fn start(plan: Plan) -> ! {
 
 /// proot's command line (`args[0]` is how it was invoked).
 fn run_proot(args: Vec<OsString>) -> ! {
-    let prog = args[0].to_string_lossy().into_owned();
+    let prog = Path::new(&args[0]).file_name().unwrap_or(&args[0]).to_string_lossy().into_owned();
     let p = match cli::proot::parse(args) {
         Ok(p) => p,
         Err(e) => match e.kind() {

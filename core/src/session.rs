@@ -247,11 +247,6 @@ impl Session {
 
     /// The virtual mounts, in /proc/mounts format.
     pub fn mounts_text(&self) -> String {
-        let mut s = String::new();
-        for m in &self.mounts.read().mounts {
-            let opts = if m.options.is_empty() { "rw".to_string() } else { m.options.clone() };
-            s += &format!("{} {} {} {} 0 0\n", m.source, m.target, m.module.name, opts);
-        }
-        s
+        crate::procfs::mounts_lines(&self.mounts.read())
     }
 }

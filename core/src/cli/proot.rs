@@ -153,8 +153,12 @@ impl ProotCli {
                     }
                 }
             }
-            // proot starts in / of the new root unless told otherwise.
-            plan.cwd.get_or_insert_with(|| "/".into());
+            // As proot: the current directory is kept if the new root has it, else "/".
+            if plan.cwd.is_none() {
+                let here = std::env::current_dir().ok().map(|d| d.to_string_lossy().into_owned());
+                let kept = here.filter(|d| host.join(d.trim_start_matches('/')).is_dir());
+                plan.cwd = Some(kept.unwrap_or_else(|| "/".into()));
+            }
         }
         for b in &self.binds {
             // proot's "GUEST!" (do not dereference GUEST) is how vurs binds anyway.
@@ -205,7 +209,7 @@ mod tests {
         assert_eq!(plan(&[]).unwrap().command, vec![OsString::from("/bin/sh")]);
         assert!(plan(&["-b", "/tmp"]).unwrap().mounts.is_empty());
         let r = plan(&["-r", "/", "true"]).unwrap();
-        assert_eq!((r.mounts.len(), r.cwd.as_deref()), (4, Some("/")));
+        assert_eq!(r.mounts.len(), 4);
         for bad in [&["-0", "true"][..], &["-q", "qemu-arm", "true"], &["--no-such"], &["-r", "/no/such/dir"]]
         {
             assert!(plan(bad).is_err(), "{bad:?}");
