@@ -138,9 +138,9 @@ pub fn mountinfo_lines(mounts: &MountTable, real: &str) -> String {
             Some((id, unescape(point)))
         })
         .collect();
-    let mut next_id = known.iter().map(|k| k.0).max().unwrap_or(0) + 1;
+    let first_id = known.iter().map(|k| k.0).max().unwrap_or(0) + 1;
     let mut s = String::new();
-    for m in &mounts.mounts {
+    for (next_id, m) in (first_id..).zip(mounts.mounts.iter()) {
         // max_by_key keeps the last of equals: the newest mount on that point.
         let parent = known
             .iter()
@@ -165,7 +165,6 @@ pub fn mountinfo_lines(mounts: &MountTable, real: &str) -> String {
             escape(&m.source)
         );
         known.push((next_id, m.target.clone()));
-        next_id += 1;
     }
     s
 }
