@@ -688,3 +688,37 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// lsmod's Users column and rmmod agree
+
+/// rmmod is refused exactly when lsmod shows users: a mount made with `vurs mount` counts, the
+/// module's own mounts (uname's /proc/sys/kernel files) do not.
+#[test]
+fn rmmod_refused_exactly_when_lsmod_shows_users() {
+    let users = |lsmod: &str, name: &str| -> Option<u64> {
+        lsmod.lines().find(|l| l.starts_with(&format!("{name}\t")))?.split('\t').nth(1)?.parse().ok()
+    };
+    let o = in_session("vurs insmod uname,nodename=box 2>/dev/null; vurs lsmod");
+    // fsremap session without uname's calls trapped: insmod uname is refused; fsremap alone.
+    assert_eq!(users(&stdout(&o), "fsremap"), Some(0), "{}", show(&o));
+    let path = format!("{}:{}", module_dir().display(), std::env::var("PATH").unwrap_or_default());
+    let mut c = Command::new(vurs());
+    c.env("PATH", path).args([
+        "-m",
+        "uname",
+        "-m",
+        "fsremap",
+        "--",
+        "sh",
+        "-c",
+        "vurs mount -t fsremap /tmp /mnt/vurs-users; vurs lsmod; echo ==; vurs rmmod fsremap; echo rc=$?; \
+         vurs rmmod uname; echo rc=$?",
+    ]);
+    let o = run_with_timeout(c, 60);
+    let out = stdout(&o);
+    let (lsmod, rest) = out.split_once("==\n").unwrap();
+    assert_eq!((users(lsmod, "uname"), users(lsmod, "fsremap")), (Some(0), Some(1)), "{}", show(&o));
+    assert_eq!(rest, "rc=1\nrc=0\n", "{}", show(&o));
+    assert!(stderr(&o).contains("rmmod: fsremap: in use: mounted on /mnt/vurs-users"), "{}", show(&o));
+}

@@ -154,7 +154,21 @@ impl Session {
             .rposition(|m| m.name == name)
             .ok_or((libc::ENOENT, format!("rmmod: {name}: not loaded")))?;
         if mods[i].users.load(Ordering::SeqCst) > 0 {
-            return Err((libc::EBUSY, format!("rmmod: {name}: in use")));
+            let m = &mods[i];
+            let points: Vec<String> = self
+                .mounts
+                .read()
+                .mounts
+                .iter()
+                .filter(|x| Arc::ptr_eq(&x.module, m))
+                .map(|x| x.target.clone())
+                .collect();
+            let why = if points.is_empty() {
+                "files are open through it".to_string()
+            } else {
+                format!("mounted on {} (vurs umount first)", points.join(", "))
+            };
+            return Err((libc::EBUSY, format!("rmmod: {name}: in use: {why}")));
         }
         let m = mods.remove(i);
         let mut owner = self.syscall_owner.write();
@@ -231,16 +245,20 @@ impl Session {
         false
     }
 
+    /// The loaded modules. Users: what makes `rmmod` refuse (EBUSY) — mounts made with
+    /// `vurs mount`, --mount or -b, and open files; the mounts a module makes by itself go
+    /// with it and are not counted.
     pub fn lsmod(&self) -> String {
+        let table = self.mounts.read();
         let mut s = String::from("Module\tUsers\tOptions\tDescription\n");
         for m in self.modules.read().iter() {
-            s += &format!(
-                "{}\t{}\t{}\t{}\n",
-                m.name,
-                m.users.load(Ordering::SeqCst),
-                m.options,
-                m.description
-            );
+            let own = table
+                .mounts
+                .iter()
+                .filter(|x| Arc::ptr_eq(&x.module, m) && m.auto_mounts.contains(&x.target))
+                .count();
+            let users = m.users.load(Ordering::SeqCst).saturating_sub(own);
+            s += &format!("{}\t{}\t{}\t{}\n", m.name, users, m.options, m.description);
         }
         s
     }
