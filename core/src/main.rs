@@ -95,9 +95,11 @@ fn vurs_main() -> ! {
             std::process::exit(0);
         }
         Some(Control::Man) => {
-            let man = clap_mangen::Man::new(cli::command());
-            if let Err(e) = man.render(&mut std::io::stdout()) {
-                die(EXIT_FAILURE, format!("man: {e}"));
+            match cli::man_page() {
+                Ok(page) => {
+                    let _ = std::io::Write::write_all(&mut std::io::stdout(), &page);
+                }
+                Err(e) => die(EXIT_FAILURE, format!("man: {e}")),
             }
             std::process::exit(0);
         }

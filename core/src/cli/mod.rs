@@ -175,6 +175,44 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
+/// The vurs(1) man page (roff): the top-level page, then a section per subcommand with its
+/// synopsis, arguments and examples, from the same definitions as --help.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let cmd = command();
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    man.render_subcommands_section(&mut out)?;
+    man.render_extra_section(&mut out)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("vurs {}", sub.get_name());
+        writeln!(out, ".SH \"{}\"", name.to_uppercase())?;
+        if let Some(about) = sub.get_about() {
+            writeln!(out, "{about}")?;
+        }
+        let m = clap_mangen::Man::new(sub.clone().bin_name(name));
+        let mut body = Vec::new();
+        m.render_synopsis_section(&mut body)?;
+        m.render_options_section(&mut body)?;
+        m.render_extra_section(&mut body)?;
+        // Their own section headings become paragraph breaks inside this section.
+        for line in String::from_utf8_lossy(&body).lines() {
+            if line.starts_with(".SH ") {
+                writeln!(out, ".PP")?;
+            } else {
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    man.render_version_section(&mut out)?;
+    Ok(out)
+}
+
 /// A clap error as one line: the message with its list items (a missing argument's name)
 /// joined, without clap's tips and usage, followed by where to read more.
 pub fn one_line_error(e: &clap::Error, prog: &str) -> String {
