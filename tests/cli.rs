@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -156,6 +157,43 @@ fn signal_death_is_passed_on_and_exit_codes_stay_codes() {
     for code in [0, 1, 130, 137, 255] {
         let o = vurs_run(&["--", "sh", "-c", &format!("exit {code}")]);
         assert_eq!((o.status.code(), o.status.signal()), (Some(code), None), "exit {code}");
+    }
+}
+
+/// SIGTERM or SIGHUP to vurs: vurs dies of it, its tracees are gone, and so are its private
+/// files (the synthesized mount lists), which a session keeps in $TMPDIR/vurs-PID.
+#[test]
+fn sigterm_and_sighup_end_the_session_cleanly() {
+    for sig in [libc::SIGTERM, libc::SIGHUP] {
+        let d = TempDir::new("term");
+        let ready = d.join("ready");
+        let script =
+            format!("cat /proc/self/mountinfo > /dev/null; echo $$ > '{}'; exec sleep 300", ready.display());
+        let mut child = Command::new(vurs())
+            .env("TMPDIR", d.path())
+            .args(["-b", "/etc/hostname:/etc/motd", "--", "sh", "-c", &script])
+            .spawn()
+            .unwrap();
+        let vp = child.id() as i32;
+        let end = Instant::now() + Duration::from_secs(20);
+        let cmd: i32 = loop {
+            if let Some(p) = std::fs::read_to_string(&ready).ok().and_then(|s| s.trim().parse().ok()) {
+                break p;
+            }
+            assert!(Instant::now() < end, "COMMAND did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(d.join(&format!("vurs-{vp}")).exists(), "no private directory made");
+        // SAFETY: kill(2) of the vurs we started.
+        assert_eq!(unsafe { libc::kill(vp, sig) }, 0);
+        let st = child.wait().unwrap();
+        assert_eq!(st.signal(), Some(sig), "vurs status {st:?}");
+        assert!(!d.join(&format!("vurs-{vp}")).exists(), "private directory left behind");
+        let end = Instant::now() + Duration::from_secs(5);
+        while Path::new(&format!("/proc/{cmd}")).exists() {
+            assert!(Instant::now() < end, "COMMAND {cmd} left running");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -309,6 +309,7 @@ fn run_session(plan: Plan) -> i32 {
         libc::signal(libc::SIGINT, libc::SIG_IGN);
         libc::signal(libc::SIGQUIT, libc::SIG_IGN);
     }
+    end_session_on_term();
     let child =
         launch::spawn(&plan.command, &filter, plan.cwd.as_deref()).unwrap_or_else(|e| die(EXIT_FAILURE, e));
     if plan.kill_on_exit {
@@ -338,6 +339,37 @@ fn run_session(plan: Plan) -> i32 {
         }
         None => status,
     }
+}
+
+/// SIGTERM or SIGHUP to vurs end the session: a thread waits for them (they are blocked in
+/// every other thread, and COMMAND gets an empty mask back), removes vurs's private files,
+/// and lets the signal kill vurs; PTRACE_O_EXITKILL then kills every tracee.
+fn end_session_on_term() {
+    // SAFETY: building a signal set and blocking it in this thread (threads started from
+    // now on inherit the mask).
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::spawn(move || {
+        let mut sig = 0;
+        // SAFETY: waiting for one of the blocked signals of `set`.
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            return;
+        }
+        vurs::procfs::cleanup();
+        // SAFETY: default action back, unblocked in this thread, raised on this thread:
+        // the process dies of it.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::raise(sig);
+        }
+    });
 }
 
 /// proot's --kill-on-exit: once COMMAND's first process has exited, kill every process of
