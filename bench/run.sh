@@ -2,14 +2,16 @@
 # bench/run.sh - vurs benchmark.
 #  1. builds vurs and its modules (cargo build --release --workspace);
 #  2. micro: per-call cost of one syscall pattern, with the shared `wl` workload
-#     (../shared/bench/floor/wl.c, prints ns/op of its timed loop; startup is excluded):
+#     (../shared/bench/floor/wl.c, or bench/wl.c without the shared sources; prints ns/op
+#     of its timed loop; startup is excluded):
 #       getpid  native | vurs | vurs -m fsremap            (never trapped: seccomp filter cost)
 #       stat    native | vurs | vurs -m fsremap            (fsremap traps stat; no mount matches)
 #       stat    vurs -b (resolved) | the same decided on a worker thread (VURS_FORCE_WORKERS=1)
 #       clock   native | vurs (vDSO untouched) | vurs -m time  (clock_gettime traps)
 #     each cell is the median of RUNS runs; "+ns" is the added cost per call vs native;
 #  3. macro: ../shared/bench/run.sh (native | floor | proot | vurs | vurs with a bind) over the
-#     five reference workloads, hyperfine tables, quote the "Relative" column;
+#     five reference workloads, hyperfine tables, quote the "Relative" column (skipped, with
+#     the floor column, when the shared sources are not found: a plain clone);
 #     then workload e once more, interleaved (bench/interleaved.py, E_ROUNDS rounds, default
 #     30): median and minimum of native | floor | vurs | vurs -b;
 #  4. a remapped tree: find and tar over a copy of /usr/include shown at another path,
@@ -46,9 +48,19 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+# The shared benchmark sources (the `floor` tracer, the five reference workloads, their `wl`)
+# are not part of vurs: with them, floor columns and the reference table; without them (a
+# plain clone), vurs's own bench/wl.c, no floor column, no reference table, said below.
 shared=${SHARED_BENCH:-$root/../shared/bench}
-[ -f "$shared/floor/wl.c" ] || { echo "run.sh: $shared/floor/wl.c not found (set SHARED_BENCH)" >&2; exit 2; }
-shared=$(cd "$shared" && pwd)
+if [ -f "$shared/floor/wl.c" ] && [ -f "$shared/run.sh" ]; then
+  shared=$(cd "$shared" && pwd)
+  have_shared=1 wl_src=$shared/floor/wl.c
+else
+  [ -n "${SHARED_BENCH:-}" ] && { echo "run.sh: SHARED_BENCH=$SHARED_BENCH has no floor/wl.c and run.sh" >&2; exit 2; }
+  have_shared=0 wl_src=$root/bench/wl.c
+  echo "run.sh: $shared not found: running without the floor columns and the reference workloads"
+  echo "run.sh: (to get them, put the shared benchmark sources there or set SHARED_BENCH; see docs/benchmarks.md)"
+fi
 vurs=${VURS:-$root/target/release/vurs}
 
 # --- tools
@@ -93,7 +105,7 @@ cell() {
 }
 
 if [ "$micro" = 1 ]; then
-  cc -O2 -o "$work/wl" "$shared/floor/wl.c"
+  cc -O2 -o "$work/wl" "$wl_src"
   have_vurs=1
   if [ "$native_only" = 1 ]; then have_vurs=0
   elif [ ! -x "$vurs" ]; then echo "run.sh: $vurs not built: vurs rows skipped" >&2; have_vurs=0; status=1
@@ -144,20 +156,30 @@ if [ "$macro" = 1 ]; then
     exit 1
   fi
   command -v hyperfine >/dev/null 2>&1 || { echo "run.sh: hyperfine not installed: macro benchmark skipped" >&2; exit 1; }
-  echo
-  echo "== macro: $shared/run.sh $letters"
-  VURS_CMDS="vurs=$vurs --;vurs-fsremap=$vurs -b /etc/hostname:/etc/passwd --" \
-    "$shared/run.sh" "$letters" || status=$?
+  if [ "$have_shared" = 1 ]; then
+    echo
+    echo "== macro: $shared/run.sh $letters"
+    VURS_CMDS="vurs=$vurs --;vurs-fsremap=$vurs -b /etc/hostname:/etc/passwd --" \
+      "$shared/run.sh" "$letters" || status=$?
+  else
+    echo
+    echo "== macro: reference workloads skipped (no shared benchmark sources); workload e and the remapped tree follow"
+    letters=e
+  fi
 
   # --- 3b. e (gcc) again, interleaved: the noisiest workload, 5 runs per command do not
   # settle it on a shared VM.
   if [[ $letters == *e* ]]; then
-    cc -O2 -o "$work/floor" "$shared/floor/mini_vz.c"
     printf '#include <stdio.h>\nint main(void){puts("hi");return 0;}\n' >"$work/hello.c"
     gcc_e="gcc -O2 -o $work/hello $work/hello.c"
+    floor_cmd=()
+    if [ "$have_shared" = 1 ]; then
+      cc -O2 -o "$work/floor" "$shared/floor/mini_vz.c"
+      floor_cmd=("floor=$work/floor $gcc_e")
+    fi
     echo
     echo "=== workload e interleaved: $gcc_e"
-    python3 "$root/bench/interleaved.py" "${E_ROUNDS:-30}" "native=$gcc_e" "floor=$work/floor $gcc_e" \
+    python3 "$root/bench/interleaved.py" "${E_ROUNDS:-30}" "native=$gcc_e" "${floor_cmd[@]}" \
       "vurs=$vurs -- $gcc_e" "vurs-fsremap=$vurs -b /etc/hostname:/etc/passwd -- $gcc_e" || status=$?
   fi
 

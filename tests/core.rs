@@ -206,13 +206,22 @@ fn exit_status_is_commands() {
     }
 }
 
-/// COMMAND killed by signal N: vurs exits with 128+N.
+/// COMMAND killed by signal N: vurs dies of signal N too (as the command alone would), without
+/// a core dump of its own; an exit status of 128+N stays an exit status.
 #[test]
-fn killed_command_gives_128_plus_signal() {
-    for (sig, n) in [("KILL", 9), ("TERM", 15), ("SEGV", 11), ("USR1", 10)] {
+fn killed_command_kills_vurs_with_the_same_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    for (sig, n) in
+        [("KILL", 9), ("TERM", 15), ("SEGV", 11), ("USR1", 10), ("INT", 2), ("QUIT", 3), ("ABRT", 6)]
+    {
         let o = vurs_run(&["--", "sh", "-c", &format!("kill -{sig} $$")]);
-        assert_eq!(o.status.code(), Some(128 + n), "kill -{sig}:\n{}", show(&o));
+        let native = Command::new("sh").args(["-c", &format!("kill -{sig} $$")]).output().unwrap();
+        assert_eq!(native.status.signal(), Some(n), "native kill -{sig}");
+        assert_eq!((o.status.code(), o.status.signal()), (None, Some(n)), "kill -{sig}:\n{}", show(&o));
+        assert!(!o.status.core_dumped(), "vurs dumped core for kill -{sig}");
     }
+    let o = vurs_run(&["--", "sh", "-c", "exit 130"]);
+    assert_eq!((o.status.code(), o.status.signal()), (Some(130), None), "exit 130:\n{}", show(&o));
 }
 
 /// vurs's own failures (bad option, bad module, bad mount, no command): 125, one error line.
@@ -341,10 +350,10 @@ fn sigkill_to_vurs_leaves_no_process() {
     signal_vurs_leaves_nothing(libc::SIGKILL);
 }
 
-/// COMMAND killed with SIGKILL from outside: vurs waits for the background job, exits 137,
-/// and nothing of the session is left.
+/// COMMAND killed with SIGKILL from outside: vurs waits for the background job, dies of
+/// SIGKILL too, and nothing of the session is left.
 #[test]
-fn sigkill_of_command_gives_137_and_leaves_no_process() {
+fn sigkill_of_command_kills_vurs_and_leaves_no_process() {
     let d = TempDir::new("killcmd");
     let (pids, late) = (d.join("pids"), d.join("late"));
     let script = format!(
@@ -369,7 +378,8 @@ fn sigkill_of_command_gives_137_and_leaves_no_process() {
     // SAFETY: kill(2) of the COMMAND process we started (through vurs).
     assert_eq!(unsafe { libc::kill(cmd, libc::SIGKILL) }, 0);
     let st = wait_child(&mut child, 20, "vurs to end after COMMAND was killed");
-    assert_eq!(st.code(), Some(137), "vurs status {st:?}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(st.signal(), Some(libc::SIGKILL), "vurs status {st:?}");
     assert!(late.exists(), "background job had not finished when vurs returned");
     let left: Vec<i32> = procs.into_iter().filter(|&p| !is_gone(p)).collect();
     assert!(left.is_empty(), "processes left behind: {left:?}");
@@ -586,17 +596,18 @@ fn unprivileged_fork_burst() {
     }
 }
 
-/// Exit statuses (own code, 128+N, 127) for an unprivileged user.
+/// Exit statuses (own code, signal death, 127) for an unprivileged user.
 #[test]
 fn unprivileged_exit_statuses() {
     let u = Unprivileged::new("np-exit");
     for (args, want) in [
         (&["--", "sh", "-c", "exit 5"][..], 5),
-        (&["--", "sh", "-c", "kill -TERM $$"][..], 143),
+        (&["--", "sh", "-c", "kill -TERM $$"][..], 128 + libc::SIGTERM),
         (&["--", "/no/such/program"][..], 127),
     ] {
         let o = run_with_timeout(u.vurs(args), 60);
-        assert_eq!(o.status.code(), Some(want), "{args:?}\n{}", show(&o));
+        // status_of: a signal death N counts as 128+N here (kill -TERM: vurs dies of SIGTERM).
+        assert_eq!(status_of(&o), want, "{args:?}\n{}", show(&o));
     }
 }
 

@@ -318,10 +318,7 @@ fn control_insmod_syscall_module_not_trapped() {
     assert_eq!(stdout(&o), "rc=1\n", "{}", show(&o));
     assert_eq!(
         stderr(&o),
-        format!(
-            "vurs: uname: system call {} is not trapped in this session; load the module at start\n",
-            libc::SYS_uname
-        ),
+        "vurs: uname: system call uname is not trapped in this session; load the module at start (vurs -m uname -- ...)\n",
         "{}",
         show(&o)
     );

@@ -23,7 +23,17 @@ fn pipe(flags: i32) -> Result<[i32; 2], String> {
     Ok(fds)
 }
 
-pub fn spawn(argv: &[OsString], filter: &BpfProgram, listen: bool) -> Result<Child, String> {
+/// Start `argv` under `filter`, in directory `cwd` if given (changed to after the filter is
+/// installed, so the session's mounts apply to it); with `listen`, the filter's
+/// notification listener comes back in `Child::listener`.
+pub fn spawn(
+    argv: &[OsString],
+    filter: &BpfProgram,
+    cwd: Option<&str>,
+    listen: bool,
+) -> Result<Child, String> {
+    let cwd =
+        cwd.map(|d| CString::new(d).map_err(|_| "directory contains a NUL byte".to_string())).transpose()?;
     let cargs: Vec<CString> = argv
         .iter()
         .map(|a| CString::new(a.as_bytes()).map_err(|_| "argument contains a NUL byte".to_string()))
@@ -86,6 +96,13 @@ pub fn spawn(argv: &[OsString], filter: &BpfProgram, listen: bool) -> Result<Chi
                 }
                 libc::close(listener as i32);
             }
+            if let Some(dir) = &cwd {
+                if libc::chdir(dir.as_ptr()) != 0 {
+                    let e = *libc::__errno_location();
+                    libc::write(err[1], (&(e | CHDIR_FAILED) as *const i32).cast(), 4);
+                    libc::_exit(125);
+                }
+            }
             libc::execvp(cptrs[0], cptrs.as_ptr());
             fail(*libc::__errno_location());
         }
@@ -109,7 +126,15 @@ pub fn spawn(argv: &[OsString], filter: &BpfProgram, listen: bool) -> Result<Chi
     if let Err(e) = seized {
         // SAFETY: reap the child, which exits on EOF.
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-        return Err(format!("ptrace(PTRACE_SEIZE): {e}"));
+        return Err(match e.raw_os_error() {
+            Some(libc::EPERM) => "cannot trace COMMAND: ptrace is not permitted here (is vurs itself \
+                                  traced, by strace, gdb or proot? a traced program cannot be traced again)"
+                .into(),
+            Some(errno) => {
+                format!("cannot trace COMMAND: ptrace(PTRACE_SEIZE): {}", crate::errno::strerror(errno))
+            }
+            None => format!("cannot trace COMMAND: ptrace(PTRACE_SEIZE): {e}"),
+        });
     }
     let listener = if listen {
         // EOF: the child failed before sending it (its errno is in the error pipe).
@@ -123,11 +148,28 @@ pub fn spawn(argv: &[OsString], filter: &BpfProgram, listen: bool) -> Result<Chi
     Ok(Child { pid, err_fd: err[0], listener })
 }
 
-/// After the session: the errno of a failed exec, if the exec failed.
-pub fn exec_error(err_fd: i32) -> Option<i32> {
+/// Marks an errno sent through the error pipe as chdir's, not exec's.
+const CHDIR_FAILED: i32 = 1 << 20;
+
+/// Why COMMAND did not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartError {
+    /// The initial chdir failed with this errno.
+    Chdir(i32),
+    /// The exec failed with this errno.
+    Exec(i32),
+}
+
+/// After the session: why COMMAND did not start, if it did not.
+pub fn start_error(err_fd: i32) -> Option<StartError> {
     let mut e = 0i32;
-    // SAFETY: reading 4 bytes into an i32 from our pipe end.
+    // SAFETY: reading 4 bytes into an i32 from our pipe end, then closing it.
     let n = unsafe { libc::read(err_fd, (&mut e as *mut i32).cast(), 4) };
+    // SAFETY: closing our own descriptor.
     unsafe { libc::close(err_fd) };
-    (n == 4).then_some(e)
+    (n == 4).then_some(if e & CHDIR_FAILED != 0 {
+        StartError::Chdir(e & !CHDIR_FAILED)
+    } else {
+        StartError::Exec(e)
+    })
 }

@@ -23,6 +23,7 @@ pub mod resolve;
 pub mod seccomp;
 pub mod serve;
 pub mod session;
+pub mod summary;
 pub mod syscall;
 pub mod tracelog;
 pub mod tracer;

@@ -8,10 +8,14 @@
 //! panic ends with status 101.
 #![no_main]
 use clap::Parser;
+use std::ffi::OsString;
+use std::path::Path;
 use std::sync::Arc;
 use vurs::cli::{self, Cli, Control};
 use vurs::session::Session;
-use vurs::{control, launch, module, tracelog, tracer};
+use vurs::{control, launch, module, summary, tracelog, tracer};
+
+mod nested;
 
 /// Exit statuses (env(1) conventions).
 const EXIT_FAILURE: i32 = 125;
@@ -19,8 +23,18 @@ const EXIT_CANNOT_EXEC: i32 = 126;
 const EXIT_NOT_FOUND: i32 = 127;
 
 fn die(code: i32, msg: impl std::fmt::Display) -> ! {
-    eprintln!("vurs: {msg}");
+    eprintln!("vurs: {}", without_os_error(&msg.to_string()));
     std::process::exit(code);
+}
+
+/// A message without std's " (os error N)" tail, which repeats what the text says.
+fn without_os_error(msg: &str) -> String {
+    let mut out = msg.to_string();
+    while let Some(at) = out.find(" (os error ") {
+        let Some(len) = out[at..].find(')') else { break };
+        out.replace_range(at..at + len + 1, "");
+    }
+    out
 }
 
 #[no_mangle]
@@ -57,30 +71,165 @@ fn open_standard_fds() {
 }
 
 fn vurs_main() -> ! {
-    let cli = match Cli::try_parse() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as = args.first().map(|a| Path::new(a).file_name().unwrap_or(a).to_os_string());
+    if invoked_as.as_deref() == Some(std::ffi::OsStr::new("proot")) {
+        run_proot(args);
+    }
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => match e.kind() {
             clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => e.exit(),
             _ => {
-                let text = e.to_string();
-                let first = text.lines().next().unwrap_or("bad usage").trim_start_matches("error: ");
-                die(EXIT_FAILURE, format!("{first} (see vurs --help)"))
+                let prog = match cli::subcommand_of(&args) {
+                    Some(sub) => format!("vurs {sub}"),
+                    None => "vurs".into(),
+                };
+                die(EXIT_FAILURE, cli::one_line_error(&e, &prog))
             }
         },
     };
-    if let Some(ctl) = cli.control {
-        std::process::exit(run_control(ctl));
+    match cli.control {
+        Some(Control::Completions { shell }) => {
+            clap_complete::generate(shell, &mut cli::command(), "vurs", &mut std::io::stdout());
+            std::process::exit(0);
+        }
+        Some(Control::Man) => {
+            match cli::man_page() {
+                Ok(page) => {
+                    let _ = std::io::Write::write_all(&mut std::io::stdout(), &page);
+                }
+                Err(e) => die(EXIT_FAILURE, format!("man: {e}")),
+            }
+            std::process::exit(0);
+        }
+        Some(Control::Status { quiet }) => std::process::exit(status(quiet)),
+        Some(Control::Proot { args: rest }) => {
+            let mut a: Vec<OsString> = vec!["vurs proot".into()];
+            a.extend(rest);
+            run_proot(a);
+        }
+        Some(ctl) => std::process::exit(run_control(ctl)),
+        None => {}
     }
     if cli.command.is_empty() {
         die(EXIT_FAILURE, "no command given (usage: vurs [OPTIONS] -- COMMAND [ARGS...])");
     }
-    std::process::exit(run_session(cli));
+    let mut mounts = Vec::new();
+    for m in &cli.mounts {
+        mounts.push(cli::parse_mount(m).unwrap_or_else(|e| die(EXIT_FAILURE, e)));
+    }
+    for b in &cli.binds {
+        mounts.push(cli::parse_bind(b).unwrap_or_else(|e| die(EXIT_FAILURE, e)));
+    }
+    let plan = Plan {
+        modules: cli.modules,
+        mounts,
+        trace: cli.trace,
+        summary: cli.summary,
+        cwd: None,
+        kill_on_exit: false,
+        command: cli.command,
+    };
+    start(plan)
+}
+
+/// What to run and how, from vurs's command line or proot's.
+struct Plan {
+    modules: Vec<String>,
+    mounts: Vec<cli::MountSpec>,
+    trace: Option<String>,
+    summary: Option<String>,
+    /// Start COMMAND in this directory (session's view).
+    cwd: Option<String>,
+    /// Kill what COMMAND leaves behind when it exits (proot --kill-on-exit).
+    kill_on_exit: bool,
+    command: Vec<OsString>,
+}
+
+/// Run the plan: in a new session, or in the one vurs already runs in.
+fn start(plan: Plan) -> ! {
+    match control::request(&["lsmod".to_string()]) {
+        Ok(lsmod) => end_as(nested::run(plan, &lsmod)),
+        Err(_) => end_as(run_session(plan)),
+    }
+}
+
+/// proot's command line (`args[0]` is how it was invoked).
+fn run_proot(args: Vec<OsString>) -> ! {
+    let prog = Path::new(&args[0]).file_name().unwrap_or(&args[0]).to_string_lossy().into_owned();
+    let p = match cli::proot::parse(args) {
+        Ok(p) => p,
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => e.exit(),
+            _ => die(EXIT_FAILURE, cli::one_line_error(&e, &prog)),
+        },
+    };
+    let plan = Plan {
+        modules: p.modules,
+        mounts: p.mounts,
+        trace: None,
+        summary: None,
+        cwd: p.cwd,
+        kill_on_exit: p.kill_on_exit,
+        command: p.command,
+    };
+    start(plan)
+}
+
+/// `vurs status`: inside a session (0) or not (1), with one line saying so.
+fn status(quiet: bool) -> i32 {
+    match control::request(&["lsmod".to_string()]) {
+        Ok(lsmod) => {
+            if !quiet {
+                let tracer = vurs::procfs::status(std::process::id() as i32)
+                    .and_then(|s| vurs::procfs::status_field(&s, "TracerPid").map(str::to_string))
+                    .unwrap_or_else(|| "?".into());
+                let names: Vec<&str> = lsmod.lines().skip(1).filter_map(|l| l.split('\t').next()).collect();
+                let modules = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+                println!("inside a vurs session (vurs pid {tracer}; modules: {modules})");
+            }
+            0
+        }
+        Err(_) => {
+            if !quiet {
+                println!("not inside a vurs session");
+            }
+            1
+        }
+    }
+}
+
+/// End the way COMMAND ended: exit with its status, or die of the signal that killed it
+/// (`status` is -N then), so the calling shell sees a signal death (a loop of vurs runs
+/// stops at Ctrl-C, as it does for the command alone). Core dumps are COMMAND's business:
+/// vurs's own would be of the hypervisor, so it dumps none.
+fn end_as(status: i32) -> ! {
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    if status >= 0 {
+        std::process::exit(status);
+    }
+    let sig = -status;
+    let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: setrlimit with a valid struct; signal, sigprocmask and raise on our own
+    // process, with the default action restored so the signal ends it.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+    }
+    // A signal whose default action does not end a process: the shell convention.
+    std::process::exit(128 + sig);
 }
 
 fn run_control(ctl: Control) -> i32 {
     let words: Vec<String> = match ctl {
         Control::Mount { fstype, options, source, target } => {
-            vec!["mount".into(), fstype, source, target, options]
+            vec!["mount".into(), fstype, source, target, options.unwrap_or_default()]
         }
         Control::Umount { lazy, target } => {
             let mut w = vec!["umount".to_string(), target];
@@ -93,6 +242,9 @@ fn run_control(ctl: Control) -> i32 {
         Control::Rmmod { name } => vec!["rmmod".into(), name],
         Control::Lsmod => vec!["lsmod".into()],
         Control::Mounts => vec!["mounts".into()],
+        Control::Status { .. } | Control::Completions { .. } | Control::Man | Control::Proot { .. } => {
+            unreachable!("handled before")
+        }
     };
     match control::request(&words) {
         Ok(text) => {
@@ -100,35 +252,33 @@ fn run_control(ctl: Control) -> i32 {
             0
         }
         Err((_, msg)) => {
-            eprintln!("vurs: {msg}");
+            eprintln!("vurs: {}", without_os_error(&msg));
             1
         }
     }
 }
 
-fn run_session(cli: Cli) -> i32 {
-    if let Some(t) = &cli.trace {
+/// Run COMMAND in a new session; its exit status, or -N if signal N killed it.
+fn run_session(plan: Plan) -> i32 {
+    if let Some(t) = &plan.trace {
         if let Err(e) = tracelog::open(t) {
             die(EXIT_FAILURE, e);
         }
     }
+    if let Some(out) = &plan.summary {
+        summary::check_output(out).unwrap_or_else(|e| die(EXIT_FAILURE, e));
+    }
     let mut modules = Vec::new();
-    for spec in &cli.modules {
+    for spec in &plan.modules {
         let (name, opts) = spec.split_once(',').unwrap_or((spec, ""));
         match module::load(name, opts) {
             Ok(m) => modules.push(m),
             Err(e) => die(EXIT_FAILURE, e),
         }
     }
-    let mut mounts = Vec::new();
-    for m in &cli.mounts {
-        mounts.push(cli::parse_mount(m).unwrap_or_else(|e| die(EXIT_FAILURE, e)));
-    }
-    for b in &cli.binds {
-        mounts.push(cli::parse_bind(b).unwrap_or_else(|e| die(EXIT_FAILURE, e)));
-    }
+    let mounts = &plan.mounts;
     // A mount's module is loaded now if no -m named it, so the filter traps paths.
-    for m in &mounts {
+    for m in mounts {
         if !modules.iter().any(|x: &module::Module| x.is_named(&m.fstype)) {
             match module::load(&m.fstype, "") {
                 Ok(x) => modules.push(x),
@@ -136,11 +286,14 @@ fn run_session(cli: Cli) -> i32 {
             }
         }
     }
+    if let Some(out) = &plan.summary {
+        summary::enable(out, modules.iter().map(|m| m.name.clone()).collect());
+    }
     let mut session = Session::new(modules);
     if let Err((_, msg)) = session.auto_mount() {
         die(EXIT_FAILURE, msg);
     }
-    for m in &mounts {
+    for m in mounts {
         if let Err((_, msg)) = start_mount(&session, m) {
             die(EXIT_FAILURE, msg);
         }
@@ -158,8 +311,14 @@ fn run_session(cli: Cli) -> i32 {
         libc::signal(libc::SIGINT, libc::SIG_IGN);
         libc::signal(libc::SIGQUIT, libc::SIG_IGN);
     }
+    end_session_on_term();
     let notify = session.filter.notify;
-    let mut child = launch::spawn(&cli.command, &filter, notify).unwrap_or_else(|e| die(EXIT_FAILURE, e));
+    let mut child = launch::spawn(&plan.command, &filter, plan.cwd.as_deref(), notify)
+        .unwrap_or_else(|e| die(EXIT_FAILURE, e));
+    if plan.kill_on_exit {
+        vurs::workers::block_wake_signals(); // inherited by the killer thread
+        kill_on_exit(child.pid, session.clone());
+    }
     let tasks = std::sync::Arc::new(vurs::tracer::tasks::TaskIndex::default());
     // The tracer knows the first task before the supervisor serves its first call.
     let tracer = tracer::Tracer::new(session.clone(), child.pid, tasks.clone());
@@ -172,13 +331,84 @@ fn run_session(cli: Cli) -> i32 {
         s.stop();
     }
     vurs::procfs::cleanup();
-    if let Some(errno) = launch::exec_error(child.err_fd) {
-        let name = cli.command[0].to_string_lossy();
-        let err = vurs::errno::strerror(errno);
-        eprintln!("vurs: cannot run '{name}': {err}");
-        return if errno == libc::ENOENT { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXEC };
+    if let Err(e) = summary::finish() {
+        eprintln!("vurs: {}", without_os_error(&e));
     }
-    status
+    match launch::start_error(child.err_fd) {
+        Some(launch::StartError::Exec(errno)) => {
+            let name = plan.command[0].to_string_lossy();
+            let err = vurs::errno::strerror(errno);
+            eprintln!("vurs: cannot run '{name}': {err}");
+            if errno == libc::ENOENT {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_CANNOT_EXEC
+            }
+        }
+        Some(launch::StartError::Chdir(errno)) => {
+            let dir = plan.cwd.as_deref().unwrap_or("?");
+            eprintln!("vurs: cannot change directory to {dir}: {}", vurs::errno::strerror(errno));
+            EXIT_FAILURE
+        }
+        None => status,
+    }
+}
+
+/// SIGTERM or SIGHUP to vurs end the session: a thread waits for them (they are blocked in
+/// every other thread, and COMMAND gets an empty mask back), removes vurs's private files,
+/// and lets the signal kill vurs; PTRACE_O_EXITKILL then kills every tracee.
+fn end_session_on_term() {
+    // SAFETY: building a signal set and blocking it in this thread (threads started from
+    // now on inherit the mask).
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::spawn(move || {
+        let mut sig = 0;
+        // SAFETY: waiting for one of the blocked signals of `set`.
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            return;
+        }
+        vurs::procfs::cleanup();
+        // SAFETY: default action back, unblocked in this thread, raised on this thread:
+        // the process dies of it.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::raise(sig);
+        }
+    });
+}
+
+/// proot's --kill-on-exit: once COMMAND's first process has exited, kill every process of
+/// the session (vurs otherwise serves until the last one is gone, as strace -f does).
+fn kill_on_exit(root: i32, session: Arc<Session>) {
+    // SAFETY: pidfd_open of our own child; the descriptor is ours.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, root, 0) } as i32;
+    if pidfd < 0 {
+        die(EXIT_FAILURE, "--kill-on-exit: pidfd_open failed (Linux 5.3 or newer needed)");
+    }
+    std::thread::spawn(move || {
+        let mut p = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: polling one descriptor we own until COMMAND has exited.
+        while unsafe { libc::poll(&mut p, 1, -1) } < 0 {}
+        loop {
+            let left: Vec<i32> = session.live.lock().iter().copied().collect();
+            if left.is_empty() {
+                break;
+            }
+            for pid in left {
+                // SAFETY: kill(2) of a tracee of this session.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
 }
 
 /// A --mount/--bind given on the command line, resolved against vurs's own cwd.

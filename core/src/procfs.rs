@@ -2,6 +2,8 @@
 //! path (translated back at the readlink's exit), and the mount lists, which gain the
 //! session's virtual mounts (a synthesized copy is opened instead of the real file).
 use crate::mounts::MountTable;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// /proc/<pid>/{cwd,exe,root,fd/N} (also under task/<tid>/).
@@ -16,9 +18,28 @@ pub fn is_magic_link(p: &[u8]) -> bool {
     }
 }
 
-/// /proc/<pid>/mounts (also under task/<tid>/); /proc/mounts resolves to it.
+/// /proc/<pid>/mounts or /proc/<pid>/mountinfo (also under task/<tid>/); /proc/mounts
+/// resolves to the first. The file matched is remembered for the `synth_mounts` that
+/// follows on the same thread (the call site asks one, then the other).
 pub fn is_mounts_file(p: &[u8]) -> bool {
-    proc_tail(p).is_some_and(|t| t == ["mounts"])
+    let kind = match proc_tail(p).as_deref() {
+        Some(["mounts"]) => MountsFile::Mounts,
+        Some(["mountinfo"]) => MountsFile::MountInfo,
+        _ => return false,
+    };
+    MATCHED.with(|m| *m.borrow_mut() = Some((kind, p.to_vec())));
+    true
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum MountsFile {
+    Mounts,
+    MountInfo,
+}
+
+thread_local! {
+    /// The mounts file `is_mounts_file` last matched on this thread, and its path.
+    static MATCHED: std::cell::RefCell<Option<(MountsFile, Vec<u8>)>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The components after /proc/<pid>[/task/<tid>].
@@ -52,20 +73,100 @@ pub fn status_field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
 
 static SERIAL: AtomicU64 = AtomicU64::new(0);
 
-/// Write the caller's mount list plus the virtual mounts to a private file; returns its
-/// path. The caller opens it and unlinks it at the open's exit, so nothing stays behind.
+/// Write the mount list `is_mounts_file` matched (the caller's if none), with the virtual
+/// mounts added in the same format, to a private file; returns its path. The caller opens
+/// it and unlinks it at the open's exit, so nothing stays behind.
 pub fn synth_mounts(mounts: &MountTable, tid: i32) -> Option<Vec<u8>> {
-    let mut text = std::fs::read(format!("/proc/{tid}/mounts")).ok()?;
-    for m in &mounts.mounts {
-        let opts = if m.options.is_empty() { "rw".to_string() } else { m.options.clone() };
-        text.extend_from_slice(
-            format!("{} {} {} {} 0 0\n", m.source, m.target, m.module.name, opts).as_bytes(),
-        );
+    let matched = MATCHED.with(|m| m.borrow_mut().take());
+    let (kind, real_path) = match matched {
+        Some((kind, path)) => (kind, String::from_utf8(path).ok()?),
+        None => (MountsFile::Mounts, format!("/proc/{tid}/mounts")),
+    };
+    let mut text = std::fs::read(&real_path).ok()?;
+    match kind {
+        MountsFile::Mounts => text.extend_from_slice(mounts_lines(mounts).as_bytes()),
+        MountsFile::MountInfo => {
+            let real = String::from_utf8_lossy(&text).into_owned();
+            text.extend_from_slice(mountinfo_lines(mounts, &real).as_bytes());
+        }
     }
     let dir = make_session_dir();
     let path = dir.join(format!("mounts.{}", SERIAL.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(&path, text).ok()?;
     Some(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec())
+}
+
+/// A path as the kernel writes it in mount lists: space, tab, newline and backslash in octal.
+fn escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            ' ' | '\t' | '\n' | '\\' => out.push_str(&format!("\\{:03o}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The virtual mounts in /proc/mounts format ("source target type options 0 0").
+pub fn mounts_lines(mounts: &MountTable) -> String {
+    let mut s = String::new();
+    for m in &mounts.mounts {
+        let opts = if m.options.is_empty() { "rw".to_string() } else { m.options.clone() };
+        let (src, dst) = (escape(&m.source), escape(&m.target));
+        s += &format!("{src} {dst} {} {opts} 0 0\n", m.module.name);
+    }
+    s
+}
+
+/// The virtual mounts in /proc/PID/mountinfo format (proc(5)), after the `real` lines:
+/// "ID PARENT MAJ:MIN ROOT TARGET OPTIONS - TYPE SOURCE SUPER-OPTIONS". A virtual mount's
+/// ID follows the real ones; its parent is the mount (real or virtual, newest first) whose
+/// mount point is the longest prefix of its target; its device is its source's (a served
+/// mount's is 0:0); ROOT is "/".
+pub fn mountinfo_lines(mounts: &MountTable, real: &str) -> String {
+    let unescape = |p: &str| {
+        p.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    };
+    // (id, mount point) of every mount so far, real ones first.
+    let mut known: Vec<(u64, String)> = real
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let id = f.next()?.parse().ok()?;
+            let point = f.nth(3)?;
+            Some((id, unescape(point)))
+        })
+        .collect();
+    let first_id = known.iter().map(|k| k.0).max().unwrap_or(0) + 1;
+    let mut s = String::new();
+    for (next_id, m) in (first_id..).zip(mounts.mounts.iter()) {
+        // max_by_key keeps the last of equals: the newest mount on that point.
+        let parent = known
+            .iter()
+            .filter(|(_, p)| crate::mounts::under(m.target.as_bytes(), p.as_bytes()))
+            .max_by_key(|(_, p)| p.len())
+            .map(|k| k.0)
+            .unwrap_or(next_id);
+        let dev = m
+            .host_root
+            .as_ref()
+            .and_then(|h| std::fs::metadata(std::ffi::OsStr::from_bytes(h)).ok())
+            .map(|md| md.dev())
+            .unwrap_or(0);
+        let (major, minor) = (libc::major(dev), libc::minor(dev));
+        let ro = m.options.split(',').any(|o| o == "ro");
+        let mode = if ro { "ro" } else { "rw" };
+        let sup = if m.options.is_empty() { "rw".to_string() } else { m.options.clone() };
+        s += &format!(
+            "{next_id} {parent} {major}:{minor} / {} {mode} - {} {} {sup}\n",
+            escape(&m.target),
+            m.module.name,
+            escape(&m.source)
+        );
+        known.push((next_id, m.target.clone()));
+    }
+    s
 }
 
 /// The session's private directory for synthesized files: in $TMPDIR if that is a real

@@ -90,7 +90,9 @@ impl Session {
                 return Err((
                     libc::EOPNOTSUPP,
                     format!(
-                        "{}: system call {nr} is not trapped in this session; load the module at start",
+                        "{}: system call {} is not trapped in this session; load the module at start (vurs -m {} -- ...)",
+                        m.name,
+                        crate::syscall::table::name(nr as i64),
                         m.name
                     ),
                 ));
@@ -152,7 +154,21 @@ impl Session {
             .rposition(|m| m.name == name)
             .ok_or((libc::ENOENT, format!("rmmod: {name}: not loaded")))?;
         if mods[i].users.load(Ordering::SeqCst) > 0 {
-            return Err((libc::EBUSY, format!("rmmod: {name}: in use")));
+            let m = &mods[i];
+            let points: Vec<String> = self
+                .mounts
+                .read()
+                .mounts
+                .iter()
+                .filter(|x| Arc::ptr_eq(&x.module, m))
+                .map(|x| x.target.clone())
+                .collect();
+            let why = if points.is_empty() {
+                "files are open through it".to_string()
+            } else {
+                format!("mounted on {} (vurs umount first)", points.join(", "))
+            };
+            return Err((libc::EBUSY, format!("rmmod: {name}: in use: {why}")));
         }
         let m = mods.remove(i);
         let mut owner = self.syscall_owner.write();
@@ -229,27 +245,26 @@ impl Session {
         false
     }
 
+    /// The loaded modules. Users: what makes `rmmod` refuse (EBUSY) — mounts made with
+    /// `vurs mount`, --mount or -b, and open files; the mounts a module makes by itself go
+    /// with it and are not counted.
     pub fn lsmod(&self) -> String {
+        let table = self.mounts.read();
         let mut s = String::from("Module\tUsers\tOptions\tDescription\n");
         for m in self.modules.read().iter() {
-            s += &format!(
-                "{}\t{}\t{}\t{}\n",
-                m.name,
-                m.users.load(Ordering::SeqCst),
-                m.options,
-                m.description
-            );
+            let own = table
+                .mounts
+                .iter()
+                .filter(|x| Arc::ptr_eq(&x.module, m) && m.auto_mounts.contains(&x.target))
+                .count();
+            let users = m.users.load(Ordering::SeqCst).saturating_sub(own);
+            s += &format!("{}\t{}\t{}\t{}\n", m.name, users, m.options, m.description);
         }
         s
     }
 
     /// The virtual mounts, in /proc/mounts format.
     pub fn mounts_text(&self) -> String {
-        let mut s = String::new();
-        for m in &self.mounts.read().mounts {
-            let opts = if m.options.is_empty() { "rw".to_string() } else { m.options.clone() };
-            s += &format!("{} {} {} {} 0 0\n", m.source, m.target, m.module.name, opts);
-        }
-        s
+        crate::procfs::mounts_lines(&self.mounts.read())
     }
 }

@@ -117,3 +117,9 @@ pub fn injected_panic(nr: i64) {
         panic!("injected by VURS_INJECT_PANIC");
     }
 }
+
+/// Whether decisions should say who decided and how (`Decision::note`): for --trace and
+/// --summary only, so nothing is formatted otherwise.
+pub fn notes_wanted() -> bool {
+    enabled() || crate::summary::enabled()
+}

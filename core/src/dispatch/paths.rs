@@ -441,7 +441,7 @@ pub(super) fn path_call(
             }
         }
         let who = t.mount.as_ref().map(|m| m.module.name.as_str()).unwrap_or("symlink");
-        if crate::tracelog::enabled() {
+        if crate::tracelog::notes_wanted() {
             notes.push(format!("{who}: -> {:?}", String::from_utf8_lossy(&t.host)));
         } else {
             notes.push(String::new());
@@ -467,8 +467,11 @@ pub(super) fn path_call(
         return Ok(Decision { action: Action::Pass, exit, note: String::new() });
     }
     // The note is for --trace only: nothing is formatted otherwise.
-    let note =
-        if crate::tracelog::enabled() { format!("rewritten {}", notes.join(", ")) } else { String::new() };
+    let note = if crate::tracelog::notes_wanted() {
+        format!("rewritten {}", notes.join(", "))
+    } else {
+        String::new()
+    };
     Ok(Decision { action: Action::Rewrite(args), exit, note })
 }
 

@@ -166,11 +166,13 @@ impl Supervisor {
     fn on_notif(&self, n: &Notif) {
         let call = Call::from_notif(n);
         tracelog::injected_panic(call.nr);
+        crate::summary::stop_seen(n.tid, &call);
         let pre = if tracelog::enabled() {
             None
         } else {
             match dispatch::fast::try_pass(&self.session, n.tid, &call) {
                 dispatch::fast::Fast::Pass => {
+                    crate::summary::fast_pass(n.tid, &call);
                     let _ = self.listener.respond(n.id, 0, true);
                     return;
                 }
@@ -209,6 +211,7 @@ impl Supervisor {
         let mut scratch = Scratch::local(n.tid);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let d = dispatch::decide(&self.session, c, call, &mut scratch, pre);
+            crate::summary::decided(n.tid, call, &d);
             let line = tracelog::enabled().then(|| tracelog::format_call(n.tid, call, &d));
             let answer = emulate::carry_out(self, n.id, c, call, d, &scratch);
             (answer, line)

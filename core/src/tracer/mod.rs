@@ -88,7 +88,7 @@ impl Tracer {
     }
 
     /// Serve until the last tracee is gone; returns the exit status of COMMAND
-    /// (128+N if a signal N killed it).
+    /// (-N if a signal N killed it).
     pub fn run(mut self) -> i32 {
         loop {
             let mut status = 0;
@@ -169,7 +169,7 @@ impl Tracer {
         }
         match stop {
             Stop::Exited(code) => self.on_exit(pid, code),
-            Stop::Killed(sig) => self.on_exit(pid, 128 + sig),
+            Stop::Killed(sig) => self.on_exit(pid, -sig),
             Stop::Seccomp => self.on_seccomp(pid),
             Stop::SyscallExit => self.on_syscall_exit(pid),
             Stop::NewTask => self.on_new_task(pid),
@@ -364,13 +364,17 @@ impl Tracer {
             Err(_) => return resume(tid, 0),
         };
         tracelog::injected_panic(call.nr);
+        crate::summary::stop_seen(tid, &call);
         // Most stops end here (not when tracing: every call is logged then; not when every
         // decision is to be made on a worker).
         let pre = if tracelog::enabled() || self.force_workers {
             None
         } else {
             match dispatch::fast::try_pass(&self.session, tid, &call) {
-                dispatch::fast::Fast::Pass => return resume(tid, 0),
+                dispatch::fast::Fast::Pass => {
+                    crate::summary::fast_pass(tid, &call);
+                    return resume(tid, 0);
+                }
                 dispatch::fast::Fast::Decide(pre) => pre,
             }
         };
@@ -396,6 +400,7 @@ impl Tracer {
     }
 
     fn apply(&mut self, tid: Pid, call: &Call, d: Decision) {
+        crate::summary::decided(tid, call, &d);
         let tracing = tracelog::enabled();
         let line = if tracing { Some(tracelog::format_call(tid, call, &d)) } else { None };
         let mut exit = d.exit.clone();
