@@ -154,10 +154,12 @@ impl Supervisor {
                     }
                 }
                 Err(_) if self.stop.load(std::sync::atomic::Ordering::SeqCst) => break,
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                // ENOENT: no task holds the filter any more; anything else: the listener
-                // is unusable (closed at the end of the session).
-                Err(_) => break,
+                // EINTR: a signal; ENOENT: the caller died before its call was received.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::ENOENT)) => continue,
+                Err(e) => {
+                    tracelog::internal_error(&format!("the seccomp listener failed: {e}"));
+                    break;
+                }
             }
         }
     }
