@@ -119,7 +119,9 @@ if [ "$micro" = 1 ]; then
     "stat|${WL_N_STAT:-200000}|vurs (untrapped)|$vurs --"
     "stat|${WL_N_STAT:-200000}|vurs -m fsremap (trapped, passed)|$vurs -m fsremap --"
     "stat|${WL_N_STAT:-200000}|vurs -b (trapped, resolved)|$vurs -b /etc/hostname:/etc/passwd --"
-    "stat|${WL_N_STAT:-200000}|vurs -b, decided on a worker|env VURS_FORCE_WORKERS=1 $vurs -b /etc/hostname:/etc/passwd --"
+    "stat|${WL_N_STAT:-200000}|vurs -b, ptrace engine|env VURS_ENGINE=ptrace $vurs -b /etc/hostname:/etc/passwd --"
+    "stat|${WL_N_STAT:-200000}|vurs -b (redirected into a mount)|$vurs -b /etc/passwd:/etc/hostname --"
+    "stat|${WL_N_STAT:-200000}|the same, ptrace engine|env VURS_ENGINE=ptrace $vurs -b /etc/passwd:/etc/hostname --"
     "clock|${WL_N_CLOCK:-1000000}|native|"
     "clock|${WL_N_CLOCK:-1000000}|vurs (no time module: vDSO)|$vurs --"
     "clock|${WL_N_CLOCK:-200000}|vurs -m time|$vurs -m time --"
@@ -175,13 +177,34 @@ if [ "$macro" = 1 ]; then
     floor_cmd=()
     if [ "$have_shared" = 1 ]; then
       cc -O2 -o "$work/floor" "$shared/floor/mini_vz.c"
-      floor_cmd=("floor=$work/floor $gcc_e")
+      cc -O2 -o "$work/floor-notify" "$shared/floor/mini_notify.c"
+      floor_cmd=("floor=$work/floor $gcc_e" "floor-notify=$work/floor-notify $gcc_e")
     fi
     echo
     echo "=== workload e interleaved: $gcc_e"
     python3 "$root/bench/interleaved.py" "${E_ROUNDS:-30}" "native=$gcc_e" "${floor_cmd[@]}" \
-      "vurs=$vurs -- $gcc_e" "vurs-fsremap=$vurs -b /etc/hostname:/etc/passwd -- $gcc_e" || status=$?
+      "vurs=$vurs -- $gcc_e" "vurs-fsremap=$vurs -b /etc/hostname:/etc/passwd -- $gcc_e" \
+      "vurs-fsremap-ptrace=env VURS_ENGINE=ptrace $vurs -b /etc/hostname:/etc/passwd -- $gcc_e" || status=$?
   fi
+
+  # --- 3c. parallel programs stay parallel: two finds at once against one alone, under
+  # each engine (and the floor's single synchronous supervisor).
+  find_job="find /usr/share -name '*.h'"
+  two="($find_job >/dev/null & $find_job >/dev/null; wait)"
+  echo
+  echo "=== parallel: one '$find_job' alone, then two at once"
+  pargs=(-N --warmup 1 --runs 5
+    -n "native one" "bash -c \"$find_job >/dev/null\"" -n "native two" "bash -c \"$two\""
+    -n "vurs one" "$vurs -b /etc/hostname:/etc/passwd -- bash -c \"$find_job >/dev/null\""
+    -n "vurs two" "$vurs -b /etc/hostname:/etc/passwd -- bash -c \"$two\""
+    -n "vurs-ptrace one" "env VURS_ENGINE=ptrace $vurs -b /etc/hostname:/etc/passwd -- bash -c \"$find_job >/dev/null\""
+    -n "vurs-ptrace two" "env VURS_ENGINE=ptrace $vurs -b /etc/hostname:/etc/passwd -- bash -c \"$two\"")
+  if [ "$have_shared" = 1 ]; then
+    [ -x "$work/floor-notify" ] || cc -O2 -o "$work/floor-notify" "$shared/floor/mini_notify.c"
+    pargs+=(-n "floor-notify one" "$work/floor-notify bash -c \"$find_job >/dev/null\""
+      -n "floor-notify two" "$work/floor-notify bash -c \"$two\"")
+  fi
+  hyperfine "${pargs[@]}" || status=$?
 
   # --- 4. a remapped tree: find and tar over a copy of /usr/include seen at another path
   tree=$work/include
@@ -193,6 +216,7 @@ if [ "$macro" = 1 ]; then
     native_job=${job//$target/$tree}
     args=(-N --warmup 1 --runs 5 -n native "bash -c \"$native_job\""
       -n vurs "$vurs -b $tree:$target -- bash -c \"$job\"")
+    args+=(-n vurs-ptrace "env VURS_ENGINE=ptrace $vurs -b $tree:$target -- bash -c \"$job\"")
     command -v proot >/dev/null && args+=(-n proot "proot -b $tree:$target bash -c \"$job\"")
     hyperfine "${args[@]}" || status=$?
   done
