@@ -378,3 +378,28 @@ fn a_cwd_at_the_mount_point_sees_the_mount() {
     assert!(d.join("src/new").exists() && !d.join("mnt/new").exists(), "{}", show(&o));
     assert!(!d.join("mnt/sock").exists());
 }
+
+/// A FIFO in a mount: the reader's open waits for the writer's, as on the host (under the
+/// notification engine vurs opens it for the caller, on a thread of its own, so the
+/// writer's open is not stuck behind it).
+#[test]
+fn a_fifo_in_a_mount_connects_its_two_ends() {
+    same_as_native(
+        "fifo",
+        |p| {
+            let c = std::ffi::CString::new(p.join("pipe").to_str().unwrap()).unwrap();
+            // SAFETY: mkfifo with a valid path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        },
+        &py(r#"
+            pid = os.fork()
+            if pid == 0:
+                with open(root + '/pipe', 'w') as w:
+                    w.write('through the fifo\n')
+                os._exit(0)
+            with open(root + '/pipe') as r:
+                print(r.read().strip())
+            os.waitpid(pid, 0)
+        "#),
+    );
+}

@@ -497,6 +497,11 @@ fn finish_open(
     args: [u64; 6],
     cloexec: bool,
 ) -> Result<Answer, Fail> {
+    // Opening a FIFO blocks until its other end is opened, maybe by another tracee whose
+    // open needs this thread: such an open waits on a thread of its own.
+    if nr != libc::SYS_openat2 && args[2] & libc::O_NONBLOCK as u64 == 0 && names_a_fifo(&args) {
+        return Ok(open_on_own_thread(sv, id, x, nr, args, cloexec));
+    }
     // The mode of a new file is the caller's, less its umask.
     let fd = match call_as(sv, id, x, nr, args, false, true) {
         Ok(fd) if fd >= 0 => seccomp::owned(fd),
@@ -505,5 +510,55 @@ fn finish_open(
     match sv.listener.add_fd(id, fd.as_raw_fd(), None, cloexec, true) {
         Ok(_) => Ok(Answer::Sent),
         Err(e) => Ok(errno(e.raw_os_error().unwrap_or(libc::EMFILE))),
+    }
+}
+
+/// Whether the open `args` (dirfd, path, flags) would open a FIFO.
+fn names_a_fifo(args: &[u64; 6]) -> bool {
+    let mut st = vec![0u8; STAT_BYTES];
+    let nofollow = if args[2] & libc::O_NOFOLLOW as u64 != 0 { libc::AT_SYMLINK_NOFOLLOW as u64 } else { 0 };
+    let r = raw(libc::SYS_newfstatat, [args[0], args[1], st.as_mut_ptr() as u64, nofollow, 0, 0]);
+    // st_mode is the u32 at offset 24 of x86_64's struct stat.
+    r == 0 && u32::from_ne_bytes(st[24..28].try_into().expect("4 bytes")) & libc::S_IFMT == libc::S_IFIFO
+}
+
+/// Carry out a blocking open on a thread of its own, which answers the call itself.
+fn open_on_own_thread(
+    sv: &Supervisor,
+    id: u64,
+    x: &Args<'_>,
+    nr: i64,
+    args: [u64; 6],
+    cloexec: bool,
+) -> Answer {
+    let path = x.strings.iter().find(|s| s.as_ptr() as u64 == args[1]).cloned();
+    let dir = if args[0] as i32 == libc::AT_FDCWD {
+        None
+    } else {
+        x.dirs.iter().find(|d| d.as_raw_fd() as u64 == args[0]).and_then(|d| d.try_clone().ok())
+    };
+    let (Some(path), listener, umask) = (path, sv.listener.clone(), x.c.creds.umask) else {
+        return errno(libc::EIO);
+    };
+    let spawned = std::thread::Builder::new().name("vurs-fifo-open".into()).spawn(move || {
+        let _ = seccomp::unshare_fs();
+        seccomp::set_umask(umask);
+        let dirfd = dir.as_ref().map(|d| d.as_raw_fd() as u64).unwrap_or(args[0]);
+        let mut a = args;
+        a[0] = dirfd;
+        a[1] = path.as_ptr() as u64;
+        let fd = raw(nr, a);
+        if fd < 0 {
+            let _ = listener.respond(id, fd, false);
+            return;
+        }
+        let fd = seccomp::owned(fd);
+        if let Err(e) = listener.add_fd(id, fd.as_raw_fd(), None, cloexec, true) {
+            let _ = listener.respond(id, -(e.raw_os_error().unwrap_or(libc::EMFILE) as i64), false);
+        }
+    });
+    match spawned {
+        Ok(_) => Answer::Sent,
+        Err(_) => errno(libc::EAGAIN),
     }
 }
