@@ -2,11 +2,11 @@
 //! call behind `vurs mount|umount|insmod|rmmod|lsmod|mounts`.
 use super::*;
 use crate::control;
-use crate::memory::{self, PATH_MAX};
-use crate::ptrace::Pid;
-use crate::resolve::Resolver;
+use crate::path::resolve::Resolver;
 use crate::session::Session;
 use crate::syscall::Call;
+use crate::tracee::memory::{self, PATH_MAX};
+use crate::tracee::ptrace::Pid;
 use vurs_abi::*;
 
 pub(super) fn read_str(tid: Pid, addr: u64) -> Result<String, Action> {

@@ -2,15 +2,14 @@
 //! the special cases (getcwd, readlink of /proc magic links, getdents of directories with
 //! virtual-only entries, AF_UNIX socket paths, #! scripts, calls that fail closed).
 use super::*;
-use crate::fdtable;
-use crate::memory::{self, PATH_MAX};
-use crate::mounts::{self, MountTable};
-use crate::ptrace::Pid;
-use crate::resolve::Resolver;
+use crate::dispatch::ExitHook;
+use crate::path::mounts::{self, MountTable};
+use crate::path::resolve::Resolver;
 use crate::session::Session;
 use crate::syscall::table::{Follow, PathArg};
 use crate::syscall::Call;
-use crate::tracer::tasks::ExitHook;
+use crate::tracee::memory::{self, PATH_MAX};
+use crate::tracee::ptrace::Pid;
 use std::os::unix::ffi::OsStrExt;
 use vurs_abi::*;
 
@@ -34,8 +33,8 @@ pub(super) fn start_dir_real(
     p: &PathArg,
 ) -> Result<(Vec<u8>, bool), Action> {
     let dirfd = start_fd(call, p);
-    if fdtable::is_virtual(dirfd as i64) {
-        let v = crate::serve::fd_path(c, dirfd).ok_or(Action::Return(-(libc::EBADF as i64)))?;
+    if crate::vfd::is_virtual(dirfd as i64) {
+        let v = crate::dispatch::serve::fd_path(c, dirfd).ok_or(Action::Return(-(libc::EBADF as i64)))?;
         return Ok((v, false));
     }
     let link = if dirfd == libc::AT_FDCWD {
@@ -130,7 +129,7 @@ pub(super) fn translate(
         && call.access(c.tid, p) == VURS_ACCESS_READ
     {
         let dirfd = p.dirfd.map(|i| call.fd_arg(i as usize)).unwrap_or(libc::AT_FDCWD);
-        if !fdtable::is_virtual(dirfd as i64) {
+        if !crate::vfd::is_virtual(dirfd as i64) {
             return Ok(None);
         }
     }
@@ -171,8 +170,8 @@ pub(super) fn translate(
         *v = Some(r.virt.clone());
     }
     if !r.crossed_mount {
-        if is_open(call.nr) && crate::procfs::is_mounts_file(&r.virt) {
-            if let Some(host) = crate::procfs::synth_mounts(mounts, c.tid) {
+        if is_open(call.nr) && crate::path::procfs::is_mounts_file(&r.virt) {
+            if let Some(host) = crate::path::procfs::synth_mounts(mounts, c.tid) {
                 return Ok(Some(Translated { synthesized: true, ..Translated::rewritten(host, None) }));
             }
         }
@@ -251,7 +250,8 @@ fn confined_walk_passes(
     absolute: bool,
 ) -> Result<bool, Action> {
     let resolve = open_how_resolve(c.tid, call, a)?;
-    if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) == 0 || fdtable::is_virtual(start_fd(call, p) as i64) {
+    if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) == 0 || crate::vfd::is_virtual(start_fd(call, p) as i64)
+    {
         return Ok(false);
     }
     if absolute && resolve & RESOLVE_IN_ROOT == 0 {
@@ -391,8 +391,8 @@ pub(super) fn path_call(
     for p in paths {
         // The AT_EMPTY_PATH form on a virtual descriptor: a call on that descriptor.
         if let Some(dfd) = p.dirfd {
-            if fdtable::is_virtual(call.args[dfd as usize] as i64) && is_empty_path(c, call, p) {
-                return Ok(crate::serve::fd_call(c, call, scratch));
+            if crate::vfd::is_virtual(call.args[dfd as usize] as i64) && is_empty_path(c, call, p) {
+                return Ok(crate::dispatch::serve::fd_call(c, call, scratch));
             }
         }
         let mut virt = None;
@@ -419,7 +419,7 @@ pub(super) fn path_call(
             t.as_ref().and_then(|t| Some((t.mount.as_ref()?, t.served.clone()?)))
         {
             if paths.len() == 1 {
-                return Ok(crate::serve::path_call(c, call, m, &virt, access));
+                return Ok(crate::dispatch::serve::path_call(c, call, m, &virt, access));
             }
             let e = if access & VURS_ACCESS_WRITE != 0 { libc::EROFS } else { libc::EXDEV };
             return Ok(Decision::err(e, "served tree"));
@@ -499,7 +499,7 @@ impl Side {
         let virt = virt.unwrap_or_default();
         // A magic link followed (linkat of /proc/self/fd/N, the O_TMPFILE idiom) lies
         // where its descriptor's file lies.
-        if t.is_none() && follow && crate::procfs::is_magic_link(&virt) {
+        if t.is_none() && follow && crate::path::procfs::is_magic_link(&virt) {
             let target = std::str::from_utf8(&virt).ok().and_then(readlink_host);
             if let Some(mut host) = target {
                 if let Some(n) = host.len().checked_sub(b" (deleted)".len()) {
@@ -637,7 +637,7 @@ pub(super) enum TreeChange {
     Any,
 }
 
-pub(super) fn tree_change(tid: crate::ptrace::Pid, call: &Call) -> TreeChange {
+pub(super) fn tree_change(tid: crate::tracee::ptrace::Pid, call: &Call) -> TreeChange {
     let creates = |flags: u64| flags & libc::O_CREAT as u64 != 0;
     let created_if = |b: bool| if b { TreeChange::Created } else { TreeChange::None };
     match call.nr {
@@ -702,7 +702,7 @@ pub(super) fn exec_script(
         (host, r.crossed_mount)
     };
     let argv_arg = p.arg as usize + 1;
-    let args_in = crate::exec::ScriptCall {
+    let args_in = crate::dispatch::exec::ScriptCall {
         script_host: &host,
         script_arg: raw,
         script_in_mount: in_mount,
@@ -710,7 +710,7 @@ pub(super) fn exec_script(
         tid: c.tid,
     };
     let cwd_v = || cwd(mounts, c).unwrap_or_else(|| b"/".to_vec());
-    match crate::exec::script_args(&resolver, &cwd_v, &args_in, scratch)? {
+    match crate::dispatch::exec::script_args(&resolver, &cwd_v, &args_in, scratch)? {
         Some((path, argv)) => {
             args[p.arg as usize] = path;
             args[argv_arg] = argv;
@@ -793,7 +793,11 @@ pub(super) fn readlink(
     let magic = if maybe_magic {
         let start = if raw.first() == Some(&b'/') { b"/".to_vec() } else { start_dir(&mounts, c, call, p)? };
         let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
-        resolver.resolve(&start, &raw, false).ok().map(|r| r.virt).filter(|v| crate::procfs::is_magic_link(v))
+        resolver
+            .resolve(&start, &raw, false)
+            .ok()
+            .map(|r| r.virt)
+            .filter(|v| crate::path::procfs::is_magic_link(v))
     } else {
         None
     };

@@ -153,7 +153,7 @@ impl Module {
     pub fn redirect(&self, mnt: usize, subpath: &[u8], access: u32) -> Result<Vec<u8>, i32> {
         let f = self.d().redirect.ok_or(libc::ENOSYS)?;
         let sub = CString::new(subpath).map_err(|_| libc::EINVAL)?;
-        let mut out = vec![0u8; crate::memory::PATH_MAX + 1];
+        let mut out = vec![0u8; crate::tracee::memory::PATH_MAX + 1];
         let args = [
             self.inst(),
             mnt as u64,
@@ -256,7 +256,7 @@ impl Module {
     pub fn readlink(&self, mnt: usize, subpath: &[u8]) -> Result<Vec<u8>, i32> {
         let f = self.d().readlink.ok_or(libc::EINVAL)?;
         let sub = Self::sub(subpath)?;
-        let mut buf = vec![0u8; crate::memory::PATH_MAX];
+        let mut buf = vec![0u8; crate::tracee::memory::PATH_MAX];
         let args = [self.inst(), mnt as u64, sub.as_ptr() as u64, buf.as_mut_ptr() as u64, buf.len() as u64];
         // SAFETY: `readlink` has the ReadlinkFn signature; valid string and a buffer of
         // buf.len() bytes.

@@ -1,7 +1,7 @@
 //! The services table vurs offers to modules. `ctx` in every call is a `CallCtx`.
 use super::guard;
-use crate::memory;
-use crate::ptrace::Pid;
+use crate::tracee::memory;
+use crate::tracee::ptrace::Pid;
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void};
 use vurs_abi::*;
@@ -9,7 +9,8 @@ use vurs_abi::*;
 /// Per-call context behind the opaque `ctx` pointer.
 pub struct CallCtx<'a> {
     pub tid: Pid,
-    pub session: &'a crate::session::Session,
+    /// The caller's virtual cwd, computed when a module asks (`vurs_services.cwd`).
+    pub cwd: &'a dyn Fn() -> Option<Vec<u8>>,
     /// Scratch memory of the caller's thread: (address, capacity), if mapped already.
     pub scratch: Option<(u64, usize)>,
     pub scratch_used: Cell<usize>,
@@ -119,7 +120,7 @@ unsafe extern "C" fn cwd(ctx: *mut c_void, buf: *mut c_char, cap: usize) -> i64 
     let _vurs = guard::Paused::new();
     // SAFETY: ctx is the CallCtx of this call (ABI contract).
     let ctx = unsafe { call_ctx(ctx) };
-    let Some(cwd) = crate::dispatch::cwd_of(&ctx.session.mounts.read(), ctx.tid) else {
+    let Some(cwd) = (ctx.cwd)() else {
         return -(libc::ENOENT as i64);
     };
     if cwd.len() + 1 > cap {

@@ -5,11 +5,11 @@
 //! memory (process_vm_writev) and new descriptors installed in it with
 //! SECCOMP_IOCTL_NOTIF_ADDFD. Nothing happens once the caller is gone (ID_VALID).
 use super::Supervisor;
+use crate::dispatch::ExitHook;
 use crate::dispatch::{Action, Caller, Decision, Scratch};
-use crate::memory::{self, PATH_MAX};
-use crate::seccomp;
 use crate::syscall::Call;
-use crate::tracer::tasks::ExitHook;
+use crate::tracee::memory::{self, PATH_MAX};
+use crate::tracee::seccomp;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -370,7 +370,7 @@ fn run(sv: &Supervisor, id: u64, x: &mut Args<'_>, nr: i64) -> Result<Answer, Fa
             let args = [x.dir(0, 1)?, x.path(1)?, tp, a[3], 0, 0];
             let r = call_as(sv, id, x, nr_of(nr), args, false, false);
             drop(times);
-            return Ok(r.map_or_else(Answer::Value, |v| Answer::Value(v)));
+            return Ok(r.map_or_else(Answer::Value, Answer::Value));
         }
         SYS_statfs => [x.path(0)?, buf(STATFS_BYTES, a[1], false, &mut out), 0, 0, 0, 0],
         SYS_getxattr | SYS_lgetxattr => {
@@ -390,7 +390,7 @@ fn run(sv: &Supervisor, id: u64, x: &mut Args<'_>, nr: i64) -> Result<Answer, Fa
             let args = [x.path(0)?, x.string(1, 256)?, value.as_ptr() as u64, len as u64, a[4], 0];
             let r = call_as(sv, id, x, nr, args, false, false);
             drop(value);
-            return Ok(r.map_or_else(Answer::Value, |v| Answer::Value(v)));
+            return Ok(r.map_or_else(Answer::Value, Answer::Value));
         }
         SYS_removexattr | SYS_lremovexattr => [x.path(0)?, x.string(1, 256)?, 0, 0, 0, 0],
         _ => {

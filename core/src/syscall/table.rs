@@ -251,7 +251,7 @@ impl FdArg {
 }
 
 /// Descriptor-taking calls. Trapped only when their descriptor (or range) meets the
-/// virtual-fd range (see `crate::fdtable::vfd_base`).
+/// virtual-fd range (see `crate::vfd::fdtable::vfd_base`).
 pub static FD_CALLS: &[(Sysno, FdArg)] = &[
     (Sysno::read, At(0)),
     (Sysno::write, At(0)),

@@ -1,24 +1,26 @@
 //! The tracer thread: waits for stops, keeps the task tables, and for each seccomp stop
 //! runs decode -> dispatch -> apply. Every ptrace request is made from this thread.
+pub mod apply;
 pub mod event;
 pub mod materialize;
 pub mod tasks;
+pub mod workers;
 
-use crate::apply;
 use crate::dispatch::{self, Action, Caller, Decision, Scratch};
-use crate::ptrace::{self, Pid};
 use crate::session::Session;
 use crate::syscall::Call;
+use crate::tracee::ptrace::{self, Pid};
 use crate::tracelog;
-use crate::workers::{self, Job, Workers};
 use event::Stop;
 use parking_lot::Mutex;
+use workers::{Job, Workers};
 // Pid-keyed tables on the hot path: a fast non-cryptographic hash (pids are not chosen
 // by an adversary who could gain anything from collisions).
+use crate::dispatch::{Creds, ExitHook, TaskIndex, TaskView};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
-use tasks::{Creds, ExitHook, Injected, Mm, Proc, TaskIndex, TaskView, Thread, REGION_SIZE};
+use tasks::{Injected, Mm, Proc, Thread, REGION_SIZE};
 
 const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
 const CLONE_VM: u64 = libc::CLONE_VM as u64;
@@ -195,7 +197,7 @@ impl Tracer {
     }
 
     /// Whether this call may reach a module that blocks: then a worker decides it.
-    fn for_worker(&mut self, call: &Call, fds: &Arc<Mutex<crate::fdtable::FdTable>>) -> bool {
+    fn for_worker(&mut self, call: &Call, fds: &Arc<Mutex<crate::vfd::fdtable::FdTable>>) -> bool {
         if self.force_workers {
             return true;
         }
@@ -213,7 +215,7 @@ impl Tracer {
             // The descriptor's owner decides (close_range may span many: not a blocking call).
             let fd = crate::syscall::table::FD_CALLS.iter().find_map(|&(sys, fd)| match fd {
                 crate::syscall::table::FdArg::At(n)
-                    if sys as i64 == call.nr && crate::fdtable::is_virtual(call.args[n as usize] as i64) =>
+                    if sys as i64 == call.nr && crate::vfd::is_virtual(call.args[n as usize] as i64) =>
                 {
                     Some(call.args[n as usize] as i32)
                 }
@@ -255,8 +257,9 @@ impl Tracer {
             .parked
             .keys()
             .filter_map(|&pid| {
-                let st = crate::procfs::status(pid)?;
-                let field = |k: &str| -> Option<Pid> { crate::procfs::status_field(&st, k)?.parse().ok() };
+                let st = crate::path::procfs::status(pid)?;
+                let field =
+                    |k: &str| -> Option<Pid> { crate::path::procfs::status_field(&st, k)?.parse().ok() };
                 let (tgid, ppid) = (field("Tgid")?, field("PPid")?);
                 let orphan = if tgid == pid {
                     !self.procs.contains_key(&ppid)
@@ -348,7 +351,7 @@ impl Tracer {
         self.procs.insert(pid, Proc::new(fds.unwrap_or_default(), creds));
         self.enter(pid, pid);
         if self.hide_vdso {
-            crate::vdso::hide(pid);
+            crate::tracee::vdso::hide(pid);
         }
         resume(pid, 0);
     }
@@ -363,8 +366,8 @@ impl Tracer {
             Ok(c) => c,
             Err(_) => return resume(tid, 0),
         };
-        tracelog::injected_panic(call.nr);
-        crate::summary::stop_seen(tid, &call);
+        crate::report::injected_panic(call.nr);
+        crate::report::summary::stop_seen(tid, &call);
         // Most stops end here (not when tracing: every call is logged then; not when every
         // decision is to be made on a worker).
         let pre = if tracelog::enabled() || self.force_workers {
@@ -372,7 +375,7 @@ impl Tracer {
         } else {
             match dispatch::fast::try_pass(&self.session, tid, &call) {
                 dispatch::fast::Fast::Pass => {
-                    crate::summary::fast_pass(tid, &call);
+                    crate::report::summary::fast_pass(tid, &call);
                     return resume(tid, 0);
                 }
                 dispatch::fast::Fast::Decide(pre) => pre,
@@ -400,9 +403,9 @@ impl Tracer {
     }
 
     fn apply(&mut self, tid: Pid, call: &Call, d: Decision) {
-        crate::summary::decided(tid, call, &d);
+        crate::report::summary::decided(tid, call, &d);
         let tracing = tracelog::enabled();
-        let line = if tracing { Some(tracelog::format_call(tid, call, &d)) } else { None };
+        let line = if tracing { Some(crate::report::call_line(tid, call, &d)) } else { None };
         let mut exit = d.exit.clone();
         if exit.is_none() && tracing && !matches!(d.action, Action::Return(_)) {
             exit = Some(ExitHook::Log);
@@ -502,7 +505,7 @@ impl Tracer {
             } else if ret == 0 && self.dirents_done.insert(key) {
                 let data = dispatch::synthetic_dirents(entries, *cap as usize);
                 if !data.is_empty()
-                    && crate::memory::write(tid, *buf, &data).is_ok()
+                    && crate::tracee::memory::write(tid, *buf, &data).is_ok()
                     && apply::set_result(tid, data.len() as i64).is_ok()
                 {
                     ret = data.len() as i64;
@@ -551,7 +554,7 @@ fn clone_flags(parent: Pid) -> u64 {
         libc::SYS_clone => args[0],
         libc::SYS_clone3 => {
             let mut b = [0u8; 8];
-            match crate::memory::read(parent, args[0], &mut b) {
+            match crate::tracee::memory::read(parent, args[0], &mut b) {
                 Ok(()) => u64::from_ne_bytes(b),
                 Err(_) => 0,
             }

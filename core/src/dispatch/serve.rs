@@ -1,15 +1,16 @@
+//! Served trees and virtual descriptors: calls on paths below a serving module's mount,
+//! and on descriptors it owns (numbers in the virtual range, see vfd/range.rs), are
+//! answered by the module; the kernel never sees them.
 // Helpers here return Result<Decision, Decision>: both arms are the tracee's answer, Err
 // only short-circuits with `?`, so the large Err variant is intended.
 #![allow(clippy::result_large_err)]
-//! Served trees and virtual descriptors: calls on paths below a serving module's mount,
-//! and on descriptors it owns (numbers in the virtual range, see fdtable.rs), are
-//! answered by the module; the kernel never sees them.
+use crate::dispatch::Plan;
 use crate::dispatch::{Action, Caller, Decision, Scratch};
-use crate::fdtable::{self, vfd_base, Entry, OpenFile};
-use crate::memory;
-use crate::mounts::{self, Mount};
+use crate::path::mounts::{self, Mount};
 use crate::syscall::Call;
-use crate::tracer::materialize::Plan;
+use crate::tracee::memory;
+use crate::vfd::fdtable::{Entry, OpenFile};
+use crate::vfd::vfd_base;
 use std::sync::Arc;
 use syscalls::Sysno;
 use vurs_abi::vurs_stat;
@@ -369,13 +370,13 @@ fn fcntl(c: &Caller, fd: i32, e: &Entry, cmd: i32, arg: u64) -> Result<Decision,
 }
 
 fn dup2(c: &Caller, old: i32, new: i32, flags: u64, scratch: &mut Scratch) -> Result<Decision, Decision> {
-    if !fdtable::is_virtual(old as i64) {
+    if !crate::vfd::is_virtual(old as i64) {
         // A real descriptor onto a virtual number: the kernel cannot hold it there.
         return Ok(err(libc::EBADF));
     }
     let e = entry(c, old)?;
     let cloexec = flags as i32 & libc::O_CLOEXEC != 0;
-    if !fdtable::is_virtual(new as i64) {
+    if !crate::vfd::is_virtual(new as i64) {
         return materialize(c, &e.file, new, cloexec, scratch);
     }
     if old == new {

@@ -2,9 +2,9 @@
 //! interpreter up on the host, so vurs performs the kernel's rewrite itself: the call
 //! becomes execve(interpreter's host path, [interp, optarg?, script, argv[1..]], envp).
 use crate::dispatch::{Action, Scratch};
-use crate::memory;
-use crate::mounts::subpath;
-use crate::resolve::Resolver;
+use crate::path::mounts::subpath;
+use crate::path::resolve::Resolver;
+use crate::tracee::memory;
 use std::io::Read;
 
 const MAX_ARGS: usize = 1024;
