@@ -303,6 +303,14 @@ fn run_session(plan: Plan) -> i32 {
     session.filter.dirents = mounts.is_empty() || !session.mounts.read().synthetic.is_empty();
     let engine = vurs::notify::Engine::choose().unwrap_or_else(|e| die(EXIT_FAILURE, e));
     session.filter.notify = engine == vurs::notify::Engine::Notify;
+    // The notification engine carries path calls out for their callers: creating ones with
+    // the caller's umask, and, when vurs is root (only then can a tracee's identity differ
+    // from vurs's), with the caller's fsuid/fsgid/groups. Those must be kept current.
+    let carries_out = session.filter.notify && session.filter.paths;
+    session.filter.umask = carries_out;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    session.filter.ids |= carries_out && root;
     let session = Arc::new(session);
     let filter = session.filter.compile().unwrap_or_else(|e| die(EXIT_FAILURE, e));
     // Ctrl-C and Ctrl-\ are for COMMAND; vurs goes on serving until it is gone.

@@ -36,11 +36,12 @@ impl Session {
     pub fn new(modules: Vec<Module>) -> Session {
         let modules: Vec<Arc<Module>> = modules.into_iter().map(Arc::new).collect();
         let modules_block = modules.iter().any(|m| m.may_block());
-        let mut filter = FilterSpec { state: !modules.is_empty(), ..Default::default() };
+        let mut filter = FilterSpec::default();
         let mut owner = HashMap::default();
         for m in &modules {
             filter.paths |= m.is_path_module();
             filter.virtual_fds |= m.flags & VURS_F_PATH_SERVE != 0;
+            filter.ids |= m.flags & VURS_F_CREDS != 0;
             for &nr in &m.syscalls {
                 filter.syscalls.insert(nr as i64);
                 owner.insert(nr as i64, m.clone());
@@ -103,6 +104,15 @@ impl Session {
                 libc::EOPNOTSUPP,
                 format!(
                     "{}: path modules need a session started with one (e.g. vurs -m {} -- ...)",
+                    m.name, m.name
+                ),
+            ));
+        }
+        if m.flags & VURS_F_CREDS != 0 && !self.filter.ids {
+            return Err((
+                libc::EOPNOTSUPP,
+                format!(
+                    "{}: credential changes are not trapped in this session; load the module at start (vurs -m {} -- ...)",
                     m.name, m.name
                 ),
             ));

@@ -3,6 +3,7 @@
 //! the kernel (`Scratch`). Both engines carry these values out (tracer/apply.rs at a ptrace
 //! stop, notify/emulate.rs for a notification); nothing here touches a tracee's registers.
 #![forbid(unsafe_code)]
+use crate::errno::Errno;
 use crate::tracee::memory;
 use crate::tracee::ptrace::Pid;
 use std::os::fd::OwnedFd;
@@ -25,23 +26,40 @@ pub enum Action {
     Materialize(std::sync::Arc<parking_lot::Mutex<Option<Plan>>>),
 }
 
+/// Who decided and how, for --trace and --summary only: a fixed text costs nothing, a
+/// formatted one is made with `note!`, which formats nothing unless
+/// `tracelog::notes_wanted()`.
+pub type Note = std::borrow::Cow<'static, str>;
+
+/// A note formatted only when --trace or --summary will read it (an empty note otherwise).
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if $crate::tracelog::notes_wanted() {
+            $crate::dispatch::Note::Owned(format!($($arg)*))
+        } else {
+            $crate::dispatch::Note::Borrowed("")
+        }
+    };
+}
+
 #[derive(Debug, Clone)]
 pub struct Decision {
     pub action: Action,
     pub exit: Option<ExitHook>,
     /// Who decided and how, for --trace ("fsremap: /etc/passwd -> /etc/hostname").
-    pub note: String,
+    pub note: Note,
 }
 
 impl Decision {
     pub(crate) fn pass() -> Decision {
-        Decision { action: Action::Pass, exit: None, note: String::new() }
+        Decision { action: Action::Pass, exit: None, note: Note::Borrowed("") }
     }
-    pub(crate) fn ret(v: i64, note: impl Into<String>) -> Decision {
+    pub(crate) fn ret(v: i64, note: impl Into<Note>) -> Decision {
         Decision { action: Action::Return(v), exit: None, note: note.into() }
     }
-    pub(crate) fn err(e: i32, note: impl Into<String>) -> Decision {
-        Decision::ret(-(e as i64), note)
+    pub(crate) fn err(e: i32, note: impl Into<Note>) -> Decision {
+        Decision::ret(Errno(e).neg(), note)
     }
 }
 
@@ -78,10 +96,10 @@ impl Scratch {
         let base = self.slot.ok_or(Action::NeedScratch)?;
         let start = (self.used + 15) & !15;
         if start + data.len() > SLOT_SIZE as usize {
-            return Err(Action::Return(-(libc::ENAMETOOLONG as i64)));
+            return Err(Action::Return(Errno(libc::ENAMETOOLONG).neg()));
         }
         memory::write(self.tid, base + start as u64, data)
-            .map_err(|_| Action::Return(-(libc::EFAULT as i64)))?;
+            .map_err(|_| Action::Return(Errno(libc::EFAULT).neg()))?;
         self.used = start + data.len();
         Ok(base + start as u64)
     }

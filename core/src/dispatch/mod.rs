@@ -18,7 +18,7 @@ mod paths;
 pub mod serve;
 
 pub use caller::{Caller, Creds, TaskIndex, TaskView};
-pub use decision::{Action, Decision, ExitHook, Plan, Scratch, LOCAL_TAG, SLOT_SIZE};
+pub use decision::{Action, Decision, ExitHook, Note, Plan, Scratch, LOCAL_TAG, SLOT_SIZE};
 
 use mounting::{control_call, mount_call, umount_call};
 use paths::{getcwd, getdents, path_call, readlink, sockaddr_call, unsupported};
@@ -39,7 +39,7 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: 
     }
     let path_kind = call.spec.is_some_and(|sp| sp.kind == Kind::Path);
     if crate::syscall::table::is_state_call(call.nr) {
-        return Decision { action: Action::Pass, exit: Some(ExitHook::RefreshCreds), note: String::new() };
+        return Decision { action: Action::Pass, exit: Some(ExitHook::RefreshCreds), note: "".into() };
     }
     if s.filter.virtual_fds && !path_kind && on_virtual_fd(call) {
         return crate::dispatch::serve::fd_call(c, call, scratch);
@@ -59,7 +59,7 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: 
             match r {
                 Ok(d) => return d,
                 Err(Action::Pass) => return Decision::pass(),
-                Err(a) => return Decision { action: a, exit: None, note: String::new() },
+                Err(a) => return Decision { action: a, exit: None, note: "".into() },
             }
         }
     }
@@ -105,10 +105,10 @@ fn syscall_service(
     };
     let v = m.syscall(&raw);
     if ctx.scratch_missing.get() {
-        return Decision { action: Action::NeedScratch, exit: None, note: String::new() };
+        return Decision { action: Action::NeedScratch, exit: None, note: "".into() };
     }
     scratch.used += ctx.scratch_used.get();
-    let note = format!("virtualized by {}", m.name);
+    let note = crate::note!("virtualized by {}", m.name);
     match v {
         crate::module::Verdict::Pass => Decision::pass(),
         crate::module::Verdict::Return(x) => Decision::ret(x, note),
@@ -119,7 +119,7 @@ fn syscall_service(
                     *slot = args[i];
                 }
             }
-            Decision { action: Action::Rewrite(a), exit: None, note: format!("rewritten by {}", m.name) }
+            Decision { action: Action::Rewrite(a), exit: None, note: crate::note!("rewritten by {}", m.name) }
         }
     }
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 use crate::dispatch::Plan;
 use crate::dispatch::{Action, Caller, Decision, Scratch};
+use crate::errno::Errno;
 use crate::path::mounts::{self, Mount};
 use crate::syscall::Call;
 use crate::tracee::memory;
@@ -19,9 +20,9 @@ use vurs_abi::vurs_stat;
 const MAX_IO: usize = 1 << 20;
 
 fn err(e: i32) -> Decision {
-    Decision { action: Action::Return(-(e as i64)), exit: None, note: "served".into() }
+    Decision { action: Action::Return(Errno(e).neg()), exit: None, note: "served".into() }
 }
-fn ok(v: i64, note: &str) -> Decision {
+fn ok(v: i64, note: impl Into<crate::dispatch::Note>) -> Decision {
     Decision { action: Action::Return(v), exit: None, note: note.into() }
 }
 
@@ -116,7 +117,7 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
                 module.users.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let entry = Entry { file, cloexec: flags & libc::O_CLOEXEC != 0 };
                 match c.fds.lock().alloc(vfd_base(), entry) {
-                    Some(fd) => ok(fd as i64, &format!("virtual fd by {}", module.name)),
+                    Some(fd) => ok(fd as i64, crate::note!("virtual fd by {}", module.name)),
                     None => err(libc::EMFILE),
                 }
             }
@@ -269,7 +270,7 @@ fn fd_call_inner(c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decis
                 t.remove_range(lo, hi);
             }
             // The kernel does the real descriptors of the range.
-            return Err(Decision { action: Action::Pass, exit: None, note: String::new() });
+            return Err(Decision { action: Action::Pass, exit: None, note: "".into() });
         }
         _ => {}
     }
@@ -427,17 +428,14 @@ fn materialize(
     }
     std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(|_| err(libc::EIO))?;
     let path = format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(&file));
-    let path_addr = scratch.put_cstr(path.as_bytes()).map_err(|a| Decision {
-        action: a,
-        exit: None,
-        note: String::new(),
-    })?;
+    let path_addr =
+        scratch.put_cstr(path.as_bytes()).map_err(|a| Decision { action: a, exit: None, note: "".into() })?;
     let plan = Plan { path_addr, newfd, cloexec, memfd: file.into() };
     let _ = c;
     Ok(Decision {
         action: Action::Materialize(std::sync::Arc::new(parking_lot::Mutex::new(Some(plan)))),
         exit: None,
-        note: format!("virtual file copied to fd {newfd}"),
+        note: crate::note!("virtual file copied to fd {newfd}"),
     })
 }
 

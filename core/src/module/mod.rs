@@ -7,6 +7,7 @@ mod services;
 pub use loader::{find_module_file, load};
 pub use services::CallCtx;
 
+use crate::errno::Errno;
 use guard::Kind;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,7 +184,7 @@ impl Module {
         // SAFETY: `syscall` has the SyscallFn signature; call and res are valid for the call.
         let r = match unsafe { self.invoke(Kind::Syscall, f as *const c_void, &args) } {
             Ok(r) => r.value as i32,
-            Err(e) => return Verdict::Return(-(e as i64)),
+            Err(e) => return Verdict::Return(Errno(e).neg()),
         };
         if r < 0 {
             return Verdict::Return(r as i64);

@@ -7,6 +7,7 @@
 use super::Supervisor;
 use crate::dispatch::ExitHook;
 use crate::dispatch::{Action, Caller, Decision, Scratch};
+use crate::errno::Errno;
 use crate::syscall::Call;
 use crate::tracee::memory::{self, PATH_MAX};
 use crate::tracee::seccomp;
@@ -25,7 +26,7 @@ pub enum Answer {
 }
 
 fn errno(e: i32) -> Answer {
-    Answer::Value(-(e as i64))
+    Answer::Value(Errno(e).neg())
 }
 
 /// The answer to `d`, carried out.
@@ -147,12 +148,12 @@ impl Args<'_> {
             Some(b) => b.strip_suffix(b"\0").unwrap_or(b).to_vec(),
             None if self.a[i] == 0 => return Ok(0),
             None => {
-                let raw =
-                    memory::read_cstring(self.c.tid, self.a[i], PATH_MAX).map_err(|e| -(e.errno() as i64))?;
+                let raw = memory::read_cstring(self.c.tid, self.a[i], PATH_MAX)
+                    .map_err(|e| Errno(e.errno()).neg())?;
                 self.callers_proc(raw)
             }
         };
-        let s = CString::new(bytes).map_err(|_| -(libc::EINVAL as i64))?;
+        let s = CString::new(bytes).map_err(|_| Errno(libc::EINVAL).neg())?;
         let p = s.as_ptr() as u64;
         self.strings.push(s);
         Ok(p)
@@ -177,8 +178,8 @@ impl Args<'_> {
     /// A string argument of the caller's that is not a path (an xattr name, a symlink's
     /// target), up to `max` bytes.
     fn string(&mut self, i: usize, max: usize) -> Result<u64, Fail> {
-        let bytes = memory::read_cstring(self.c.tid, self.a[i], max).map_err(|e| -(e.errno() as i64))?;
-        let s = CString::new(bytes).map_err(|_| -(libc::EINVAL as i64))?;
+        let bytes = memory::read_cstring(self.c.tid, self.a[i], max).map_err(|e| Errno(e.errno()).neg())?;
+        let s = CString::new(bytes).map_err(|_| Errno(libc::EINVAL).neg())?;
         let p = s.as_ptr() as u64;
         self.strings.push(s);
         Ok(p)
@@ -445,7 +446,7 @@ fn scratch_or_caller(x: &Args<'_>, addr: u64, len: usize) -> Result<Vec<u8>, Fai
         return Ok(v);
     }
     let mut v = vec![0u8; len];
-    memory::read(x.c.tid, addr, &mut v).map_err(|e| -(e.errno() as i64))?;
+    memory::read(x.c.tid, addr, &mut v).map_err(|e| Errno(e.errno()).neg())?;
     Ok(v)
 }
 
@@ -461,7 +462,7 @@ fn call_as(
     umask: bool,
 ) -> Result<i64, Fail> {
     if !sv.listener.id_valid(id) {
-        return Err(-(libc::EINTR as i64)); // the caller is gone: nothing is done
+        return Err(Errno(libc::EINTR).neg()); // the caller is gone: nothing is done
     }
     if umask {
         seccomp::set_umask(x.c.creds.umask);

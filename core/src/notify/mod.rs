@@ -11,6 +11,7 @@ pub mod emulate;
 
 use crate::dispatch::{self, Caller, Scratch};
 use crate::dispatch::{Creds, TaskIndex};
+use crate::errno::Errno;
 use crate::session::Session;
 use crate::syscall::Call;
 use crate::tracee::ptrace::Pid;
@@ -150,7 +151,7 @@ impl Supervisor {
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.on_notif(&n)));
                     if r.is_err() {
                         tracelog::internal_error(&format!("[{}] the trapped call fails with EIO", n.tid));
-                        let _ = self.listener.respond(n.id, -(libc::EIO as i64), false);
+                        let _ = self.listener.respond(n.id, Errno(libc::EIO).neg(), false);
                     }
                 }
                 Err(_) if self.stop.load(std::sync::atomic::Ordering::SeqCst) => break,
@@ -220,7 +221,7 @@ impl Supervisor {
         }));
         let (answer, line) = r.unwrap_or_else(|_| {
             tracelog::internal_error(&format!("[{}] the trapped call fails with EIO", n.tid));
-            (Answer::Value(-(libc::EIO as i64)), None)
+            (Answer::Value(Errno(libc::EIO).neg()), None)
         });
         let shown = match answer {
             Answer::Continue => {

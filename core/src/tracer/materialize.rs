@@ -8,6 +8,7 @@
 use super::apply;
 use crate::arch;
 use crate::dispatch::Plan;
+use crate::errno::Errno;
 use crate::tracee::ptrace::{self, Pid};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub fn on_syscall_stop(tid: Pid, mut r: Running) -> Option<Running> {
         r.expect_entry = false;
         return ptrace::syscall(tid, 0).is_ok().then_some(r);
     }
-    let res = apply::result(tid).unwrap_or(-(libc::EIO as i64));
+    let res = apply::result(tid).unwrap_or(Errno(libc::EIO).neg());
     let (newfd, cloexec) = (r.plan.newfd, r.plan.cloexec);
     let next = match r.phase {
         Phase::Open if res < 0 || res == newfd as i64 => {

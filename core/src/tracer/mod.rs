@@ -7,6 +7,7 @@ pub mod tasks;
 pub mod workers;
 
 use crate::dispatch::{self, Action, Caller, Decision, Scratch};
+use crate::errno::Errno;
 use crate::session::Session;
 use crate::syscall::Call;
 use crate::tracee::ptrace::{self, Pid};
@@ -20,7 +21,7 @@ use crate::dispatch::{Creds, ExitHook, TaskIndex, TaskView};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
-use tasks::{Injected, Mm, Proc, Thread, REGION_SIZE};
+use tasks::{Injected, Mm, Pending, Proc, Thread, REGION_SIZE};
 
 const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
 const CLONE_VM: u64 = libc::CLONE_VM as u64;
@@ -138,12 +139,14 @@ impl Tracer {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.on_status(pid, status)));
         if r.is_err() {
             if let Some(t) = self.threads.get_mut(&pid) {
-                t.exit_hook = None;
+                if matches!(t.pending, Pending::ExitHook { .. }) {
+                    t.pending = Pending::Idle;
+                }
             }
             match event::classify(status) {
                 Stop::Seccomp => {
                     tracelog::internal_error(&format!("[{pid}] the trapped call fails with EIO"));
-                    let _ = apply::skip(pid, -(libc::EIO as i64));
+                    let _ = apply::skip(pid, Errno(libc::EIO).neg());
                     resume(pid, 0);
                 }
                 Stop::Exited(_) | Stop::Killed(_) => {}
@@ -357,7 +360,7 @@ impl Tracer {
     }
 
     fn on_seccomp(&mut self, tid: Pid) {
-        if self.threads.get(&tid).is_some_and(|t| t.materializing.is_some()) {
+        if self.threads.get(&tid).is_some_and(|t| matches!(t.pending, Pending::Materializing(_))) {
             // A step of a materialization trapped: let it run to its exit.
             let _ = ptrace::syscall(tid, 0);
             return;
@@ -430,7 +433,8 @@ impl Tracer {
                 }
                 let Some(plan) = plan.lock().take() else { return resume(tid, 0) };
                 let running = materialize::start(tid, call, plan);
-                self.threads.get_mut(&tid).expect("known thread").materializing = running;
+                self.threads.get_mut(&tid).expect("known thread").pending =
+                    running.map_or(Pending::Idle, Pending::Materializing);
                 return;
             }
         };
@@ -439,8 +443,8 @@ impl Tracer {
         }
         match exit {
             Some(hook) => {
-                self.threads.get_mut(&tid).expect("known thread").exit_hook =
-                    Some((hook, line.unwrap_or_default()));
+                self.threads.get_mut(&tid).expect("known thread").pending =
+                    Pending::ExitHook { hook, line: line.unwrap_or_default() };
                 let _ = ptrace::syscall(tid, 0);
             }
             None => resume(tid, 0),
@@ -453,7 +457,7 @@ impl Tracer {
         let tgid = self.threads[&tid].tgid;
         let failed = self.procs.get(&tgid).map(|p| p.mm.lock().failed).unwrap_or(true);
         if failed {
-            let _ = apply::skip(tid, -(libc::ENOMEM as i64));
+            let _ = apply::skip(tid, Errno(libc::ENOMEM).neg());
             return resume(tid, 0);
         }
         let args = [
@@ -467,35 +471,40 @@ impl Tracer {
         if apply::set_call(tid, call, libc::SYS_mmap, &args).is_err() {
             return;
         }
-        self.threads.get_mut(&tid).expect("known thread").injected =
-            Some(Injected { nr: call.nr as u64, args: call.args, ip: call.ip });
+        self.threads.get_mut(&tid).expect("known thread").pending =
+            Pending::InjectedMmap(Injected { nr: call.nr as u64, args: call.args, ip: call.ip });
         let _ = ptrace::syscall(tid, 0);
+    }
+
+    /// The exit of an injected mmap: the new region's slots are free; the original call
+    /// restarts (and traps again).
+    fn after_injected_mmap(&mut self, tid: Pid, inj: Injected) {
+        let tgid = self.threads[&tid].tgid;
+        let ret = apply::result(tid).unwrap_or(-1);
+        if let Some(p) = self.procs.get(&tgid) {
+            let mut mm = p.mm.lock();
+            if (-4095..0).contains(&ret) {
+                mm.failed = true;
+            } else {
+                mm.add_region(ret as u64);
+            }
+        }
+        if apply::restart(tid, inj.nr, &inj.args, inj.ip).is_ok() {
+            resume(tid, 0);
+        }
     }
 
     fn on_syscall_exit(&mut self, tid: Pid) {
         let t = self.threads.get_mut(&tid).expect("known thread");
-        if let Some(m) = t.materializing.take() {
-            t.materializing = materialize::on_syscall_stop(tid, m);
-            return;
-        }
-        if let Some(inj) = t.injected.take() {
-            let tgid = t.tgid;
-            let ret = apply::result(tid).unwrap_or(-1);
-            if let Some(p) = self.procs.get(&tgid) {
-                let mut mm = p.mm.lock();
-                if (-4095..0).contains(&ret) {
-                    mm.failed = true;
-                } else {
-                    mm.add_region(ret as u64);
-                }
+        let (hook, line) = match std::mem::take(&mut t.pending) {
+            Pending::Idle => return resume(tid, 0),
+            Pending::Materializing(m) => {
+                t.pending =
+                    materialize::on_syscall_stop(tid, m).map_or(Pending::Idle, Pending::Materializing);
+                return;
             }
-            if apply::restart(tid, inj.nr, &inj.args, inj.ip).is_ok() {
-                resume(tid, 0);
-            }
-            return;
-        }
-        let Some((hook, line)) = t.exit_hook.take() else {
-            return resume(tid, 0);
+            Pending::InjectedMmap(inj) => return self.after_injected_mmap(tid, inj),
+            Pending::ExitHook { hook, line } => (hook, line),
         };
         let mut ret = apply::result(tid).unwrap_or(0);
         if let ExitHook::Dirents { fd, buf, cap, entries } = &hook {

@@ -53,17 +53,29 @@ pub struct Injected {
     pub ip: u64,
 }
 
+/// What a thread's next syscall stop continues: at most one piece of work is under way
+/// per thread, so the three kinds are one value.
+#[derive(Debug, Default)]
+pub enum Pending {
+    /// Nothing: the next stop is a new call.
+    #[default]
+    Idle,
+    /// A dup2 of a virtual descriptor onto a real number under way (materialize.rs).
+    Materializing(super::materialize::Running),
+    /// The call was replaced by an mmap of scratch memory; at its exit, the call restarts.
+    InjectedMmap(Injected),
+    /// Run this hook at the call's exit stop; `line` is its --trace line (empty otherwise).
+    ExitHook { hook: ExitHook, line: String },
+}
+
 pub struct Thread {
     pub tgid: Pid,
-    /// A dup2 of a virtual descriptor onto a real number under way.
-    pub materializing: Option<super::materialize::Running>,
     pub slot: Option<u64>,
-    pub exit_hook: Option<(ExitHook, String)>,
-    pub injected: Option<Injected>,
+    pub pending: Pending,
 }
 
 impl Thread {
     pub fn new(tgid: Pid) -> Thread {
-        Thread { tgid, slot: None, exit_hook: None, injected: None, materializing: None }
+        Thread { tgid, slot: None, pending: Pending::Idle }
     }
 }

@@ -4,6 +4,7 @@
 //! SIGUSR1 (blocked everywhere and collected with sigtimedwait, so no wake-up is lost).
 //! ptrace requests stay on the tracer thread.
 use crate::dispatch::{self, Action, Caller, Decision, Scratch};
+use crate::errno::Errno;
 use crate::session::Session;
 use crate::syscall::Call;
 use crate::tracee::ptrace::Pid;
@@ -91,7 +92,7 @@ impl Workers {
                             dispatch::decide(&session, &caller, &job.call, &mut scratch, None)
                         }))
                         .unwrap_or(Decision {
-                            action: Action::Return(-(libc::EIO as i64)),
+                            action: Action::Return(Errno(libc::EIO).neg()),
                             exit: None,
                             note: "module call panicked".into(),
                         });
