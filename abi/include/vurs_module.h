@@ -46,6 +46,8 @@ extern "C" {
                                         redirect(sub) is redirect("") + "/" + sub for reads,
                                         so the kernel may resolve a plain name relative to a
                                         directory inside it without asking the module */
+#define VURS_F_CREDS         0x0040u /* the module reads struct vurs_caller's credentials: keep
+                                        them current (set*id calls trap; since ABI 1.1) */
 
 /* verdict of a handler (vurs_result.verdict) */
 #define VURS_PASS    0u /* let the kernel run the call unchanged */

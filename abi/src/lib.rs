@@ -18,6 +18,7 @@ pub const VURS_F_MAY_BLOCK: u32 = 0x0004;
 pub const VURS_F_SERIAL: u32 = 0x0008;
 pub const VURS_F_HIDE_VDSO: u32 = 0x0010;
 pub const VURS_F_SUBTREE: u32 = 0x0020;
+pub const VURS_F_CREDS: u32 = 0x0040;
 
 pub const VURS_PASS: u32 = 0;
 pub const VURS_RETURN: u32 = 1;
@@ -210,6 +211,7 @@ pub fn layout_report() -> Vec<(String, usize)> {
         ("VURS_F_SERIAL", VURS_F_SERIAL),
         ("VURS_F_HIDE_VDSO", VURS_F_HIDE_VDSO),
         ("VURS_F_SUBTREE", VURS_F_SUBTREE),
+        ("VURS_F_CREDS", VURS_F_CREDS),
         ("VURS_PASS", VURS_PASS),
         ("VURS_RETURN", VURS_RETURN),
         ("VURS_REWRITE", VURS_REWRITE),

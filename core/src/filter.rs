@@ -6,8 +6,8 @@
 //! about 200 µs at every start (the kernel checks, JIT-compiles and runs it once per syscall
 //! number to build its action cache) and a hundred comparisons on every trapped call. The
 //! search is eight or nine comparisons deep.
-use crate::fdtable::{vfd_base, VFD_COUNT};
 use crate::syscall::table;
+use crate::vfd::{vfd_base, VFD_COUNT};
 use libc::sock_filter;
 use std::collections::BTreeMap;
 
@@ -42,8 +42,11 @@ pub struct FilterSpec {
     pub syscalls: std::collections::BTreeSet<i64>,
     /// getdents64 too (to list mount points missing on the host; see main.rs for when).
     pub dirents: bool,
-    /// Credential and umask changes (any module is loaded: modules see the caller's).
-    pub state: bool,
+    /// Credential changes (`table::ID_CALLS`): a module reads them (VURS_F_CREDS), or a
+    /// root vurs's notification engine carries calls out with them.
+    pub ids: bool,
+    /// umask (`table::UMASK_CALLS`): the notification engine creates files for a caller.
+    pub umask: bool,
     /// The notification engine decides what it can (see `notify`).
     pub notify: bool,
 }
@@ -90,8 +93,13 @@ impl FilterSpec {
         for &nr in &self.syscalls {
             v.insert(nr as u32, Verdict::Trace);
         }
-        if self.state {
-            for &sysno in table::STATE_CALLS {
+        if self.ids {
+            for &sysno in table::ID_CALLS {
+                v.insert(sysno as u32, Verdict::Trace);
+            }
+        }
+        if self.umask {
+            for &sysno in table::UMASK_CALLS {
                 v.insert(sysno as u32, Verdict::Trace);
             }
         }
@@ -323,15 +331,22 @@ mod tests {
 
     #[test]
     fn search_gives_each_number_its_verdict() {
-        let notify =
-            FilterSpec { paths: true, virtual_fds: true, state: true, notify: true, ..Default::default() };
+        let notify = FilterSpec {
+            paths: true,
+            virtual_fds: true,
+            ids: true,
+            umask: true,
+            notify: true,
+            ..Default::default()
+        };
         let (prog, x86) = check_every_number(&notify);
         assert_eq!(run(&prog, x86, libc::SYS_openat as u32, [0; 6]), libc::SECCOMP_RET_USER_NOTIF);
         let o_path = [0, 0, libc::O_PATH as u64, 0, 0, 0];
         assert_eq!(run(&prog, x86, libc::SYS_openat as u32, o_path), libc::SECCOMP_RET_TRACE);
         assert_eq!(run(&prog, x86, libc::SYS_execve as u32, [0; 6]), libc::SECCOMP_RET_TRACE);
         assert_eq!(run(&prog, x86, libc::SYS_setuid as u32, [0; 6]), libc::SECCOMP_RET_TRACE);
-        let spec = FilterSpec { paths: true, virtual_fds: true, state: true, ..Default::default() };
+        let spec =
+            FilterSpec { paths: true, virtual_fds: true, ids: true, umask: true, ..Default::default() };
         let (prog, x86) = check_every_number(&spec);
         let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
         assert_eq!(run(&prog, x86, X32_SYSCALL_BIT | libc::SYS_openat as u32, [0; 6]), enosys);

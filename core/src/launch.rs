@@ -2,7 +2,7 @@
 //! it waits on a pipe, then the child installs the seccomp filter and execs. A failed exec
 //! reports its errno through a close-on-exec pipe.
 use crate::filter::BpfProgram;
-use crate::ptrace::{self, Pid};
+use crate::tracee::ptrace::{self, Pid};
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
 
@@ -54,7 +54,7 @@ pub fn spawn(
     {
         return Err(format!("socketpair: {}", std::io::Error::last_os_error()));
     }
-    let filter_flags = if listen { crate::seccomp::LISTENER_FLAGS } else { 0 };
+    let filter_flags = if listen { crate::tracee::seccomp::LISTENER_FLAGS } else { 0 };
 
     // SAFETY: the child only calls async-signal-safe functions before exec or _exit.
     let pid = unsafe { libc::fork() };
@@ -91,7 +91,7 @@ pub fn spawn(
                 fail(*libc::__errno_location());
             }
             if listen {
-                if !crate::seccomp::send_fd(sock[1], listener as i32) {
+                if !crate::tracee::seccomp::send_fd(sock[1], listener as i32) {
                     fail(*libc::__errno_location());
                 }
                 libc::close(listener as i32);
@@ -138,7 +138,7 @@ pub fn spawn(
     }
     let listener = if listen {
         // EOF: the child failed before sending it (its errno is in the error pipe).
-        let l = crate::seccomp::recv_fd(sock[0]).ok();
+        let l = crate::tracee::seccomp::recv_fd(sock[0]).ok();
         // SAFETY: closing our end of the socket pair.
         unsafe { libc::close(sock[0]) };
         l

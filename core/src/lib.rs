@@ -1,31 +1,36 @@
 //! vurs: a user-mode hypervisor for partial virtualization (ptrace + seccomp).
 //!
-//! Data flow of one trapped call (docs/architecture.md):
-//! stop (`tracer`) -> decode (`syscall`) -> resolve (`resolve`, `mounts`) ->
-//! dispatch (`dispatch`) -> module (`module`) -> apply (`apply`) -> resume (`tracer`).
-pub mod apply;
+//! The top-level modules, from the engines down (docs/architecture.md, "Layout"); each
+//! depends only on modules below it (tests/layout.rs checks there is no cycle):
+//!
+//! - `launch`: the first child (seccomp filter, listener, exec);
+//! - `tracer` (the ptrace engine) and `notify` (the seccomp notification engine): receive a
+//!   trapped call, have it decided, carry the decision out;
+//! - `report`: the --trace line and the --summary counts of a decided call;
+//! - `dispatch`: the decision (vocabulary, caller, fast path, paths, served files, mounting);
+//! - `session`: what a session holds (modules, mount table, syscall owners, filter spec);
+//! - `filter`: which calls trap, compiled to classic BPF;
+//! - `vfd`: virtual descriptors (their range, each process's table);
+//! - `path`: resolution, the mount table, /proc;
+//! - `module`: loaded modules (loader, fault guard, services);
+//! - `syscall`: the typed syscall table and the decoding of a stop into a `Call`;
+//! - `tracee`: ptrace requests, tracee memory, vDSO, seccomp listener;
+//! - leaves: `arch`, `control` (the control-call protocol), `tracelog` (the --trace sink),
+//!   `errno`; `cli` is the command line (used by main.rs only).
 pub mod arch;
 pub mod cli;
 pub mod control;
 pub mod dispatch;
 pub mod errno;
-pub mod exec;
-pub mod fdtable;
 pub mod filter;
 pub mod launch;
-pub mod memory;
 pub mod module;
-pub mod mounts;
 pub mod notify;
-pub mod procfs;
-pub mod ptrace;
-pub mod resolve;
-pub mod seccomp;
-pub mod serve;
+pub mod path;
+pub mod report;
 pub mod session;
-pub mod summary;
 pub mod syscall;
+pub mod tracee;
 pub mod tracelog;
 pub mod tracer;
-pub mod vdso;
-pub mod workers;
+pub mod vfd;

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use vurs::cli::{self, Cli, Control};
 use vurs::session::Session;
-use vurs::{control, launch, module, summary, tracelog, tracer};
+use vurs::{control, launch, module, report::summary, tracelog, tracer};
 
 mod nested;
 
@@ -182,8 +182,8 @@ fn status(quiet: bool) -> i32 {
     match control::request(&["lsmod".to_string()]) {
         Ok(lsmod) => {
             if !quiet {
-                let tracer = vurs::procfs::status(std::process::id() as i32)
-                    .and_then(|s| vurs::procfs::status_field(&s, "TracerPid").map(str::to_string))
+                let tracer = vurs::path::procfs::status(std::process::id() as i32)
+                    .and_then(|s| vurs::path::procfs::status_field(&s, "TracerPid").map(str::to_string))
                     .unwrap_or_else(|| "?".into());
                 let names: Vec<&str> = lsmod.lines().skip(1).filter_map(|l| l.split('\t').next()).collect();
                 let modules = if names.is_empty() { "none".to_string() } else { names.join(", ") };
@@ -303,6 +303,14 @@ fn run_session(plan: Plan) -> i32 {
     session.filter.dirents = mounts.is_empty() || !session.mounts.read().synthetic.is_empty();
     let engine = vurs::notify::Engine::choose().unwrap_or_else(|e| die(EXIT_FAILURE, e));
     session.filter.notify = engine == vurs::notify::Engine::Notify;
+    // The notification engine carries path calls out for their callers: creating ones with
+    // the caller's umask, and, when vurs is root (only then can a tracee's identity differ
+    // from vurs's), with the caller's fsuid/fsgid/groups. Those must be kept current.
+    let carries_out = session.filter.notify && session.filter.paths;
+    session.filter.umask = carries_out;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    session.filter.ids |= carries_out && root;
     let session = Arc::new(session);
     let filter = session.filter.compile().unwrap_or_else(|e| die(EXIT_FAILURE, e));
     // Ctrl-C and Ctrl-\ are for COMMAND; vurs goes on serving until it is gone.
@@ -316,21 +324,21 @@ fn run_session(plan: Plan) -> i32 {
     let mut child = launch::spawn(&plan.command, &filter, plan.cwd.as_deref(), notify)
         .unwrap_or_else(|e| die(EXIT_FAILURE, e));
     if plan.kill_on_exit {
-        vurs::workers::block_wake_signals(); // inherited by the killer thread
+        vurs::tracer::workers::block_wake_signals(); // inherited by the killer thread
         kill_on_exit(child.pid, session.clone());
     }
-    let tasks = std::sync::Arc::new(vurs::tracer::tasks::TaskIndex::default());
+    let tasks = std::sync::Arc::new(vurs::dispatch::TaskIndex::default());
     // The tracer knows the first task before the supervisor serves its first call.
     let tracer = tracer::Tracer::new(session.clone(), child.pid, tasks.clone());
     let supervisor = child
         .listener
         .take()
-        .map(|l| vurs::notify::start(vurs::seccomp::Listener::from_fd(l), session, tasks));
+        .map(|l| vurs::notify::start(vurs::tracee::seccomp::Listener::from_fd(l), session, tasks));
     let status = tracer.run();
     if let Some(s) = supervisor {
         s.stop();
     }
-    vurs::procfs::cleanup();
+    vurs::path::procfs::cleanup();
     if let Err(e) = summary::finish() {
         eprintln!("vurs: {}", without_os_error(&e));
     }
@@ -374,7 +382,7 @@ fn end_session_on_term() {
         if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
             return;
         }
-        vurs::procfs::cleanup();
+        vurs::path::procfs::cleanup();
         // SAFETY: default action back, unblocked in this thread, raised on this thread:
         // the process dies of it.
         unsafe {
@@ -424,6 +432,6 @@ fn start_mount(session: &Session, m: &cli::MountSpec) -> Result<(), (i32, String
     // A source that is not a host path (a served module's) is passed as given.
     let source =
         if std::path::Path::new(&abs(&m.source)).exists() { abs(&m.source) } else { m.source.clone() };
-    let target = vurs::mounts::normalize(&abs(&m.target));
+    let target = vurs::path::mounts::normalize(&abs(&m.target));
     session.mount(&m.fstype, &source, &target, &m.options)
 }

@@ -2,7 +2,7 @@
 //! what the installed seccomp filter traps. The control commands act on it.
 use crate::filter::FilterSpec;
 use crate::module::{self, Module};
-use crate::mounts::MountTable;
+use crate::path::mounts::MountTable;
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::Ordering;
@@ -28,7 +28,7 @@ pub type CtlError = (i32, String);
 /// Recompute the directory entries that exist only virtually.
 fn refresh_synthetic(table: &mut MountTable) {
     table.compute_synthetic(|t, v| {
-        crate::resolve::Resolver { mounts: t, tgid: 0, tid: 0 }.host_path(v, VURS_ACCESS_READ).ok()
+        crate::path::resolve::Resolver { mounts: t, tgid: 0, tid: 0 }.host_path(v, VURS_ACCESS_READ).ok()
     });
 }
 
@@ -36,11 +36,12 @@ impl Session {
     pub fn new(modules: Vec<Module>) -> Session {
         let modules: Vec<Arc<Module>> = modules.into_iter().map(Arc::new).collect();
         let modules_block = modules.iter().any(|m| m.may_block());
-        let mut filter = FilterSpec { state: !modules.is_empty(), ..Default::default() };
+        let mut filter = FilterSpec::default();
         let mut owner = HashMap::default();
         for m in &modules {
             filter.paths |= m.is_path_module();
             filter.virtual_fds |= m.flags & VURS_F_PATH_SERVE != 0;
+            filter.ids |= m.flags & VURS_F_CREDS != 0;
             for &nr in &m.syscalls {
                 filter.syscalls.insert(nr as i64);
                 owner.insert(nr as i64, m.clone());
@@ -103,6 +104,15 @@ impl Session {
                 libc::EOPNOTSUPP,
                 format!(
                     "{}: path modules need a session started with one (e.g. vurs -m {} -- ...)",
+                    m.name, m.name
+                ),
+            ));
+        }
+        if m.flags & VURS_F_CREDS != 0 && !self.filter.ids {
+            return Err((
+                libc::EOPNOTSUPP,
+                format!(
+                    "{}: credential changes are not trapped in this session; load the module at start (vurs -m {} -- ...)",
                     m.name, m.name
                 ),
             ));
@@ -222,13 +232,13 @@ impl Session {
     }
 
     /// A tracee's cwd or open descriptor lies in the host tree behind `m`.
-    fn host_use(&self, m: &crate::mounts::Mount) -> bool {
+    fn host_use(&self, m: &crate::path::mounts::Mount) -> bool {
         let Some(root) = &m.host_root else {
             return false;
         };
         let inside = |link: std::path::PathBuf| {
             let b = std::os::unix::ffi::OsStrExt::as_bytes(link.as_os_str()).to_vec();
-            crate::mounts::under(&b, root)
+            crate::path::mounts::under(&b, root)
         };
         for &pid in self.live.lock().iter() {
             if std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(inside) {
@@ -265,6 +275,6 @@ impl Session {
 
     /// The virtual mounts, in /proc/mounts format.
     pub fn mounts_text(&self) -> String {
-        crate::procfs::mounts_lines(&self.mounts.read())
+        crate::path::procfs::mounts_lines(&self.mounts.read())
     }
 }

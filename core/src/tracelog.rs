@@ -1,5 +1,7 @@
-//! `--trace FILE|-`: one strace-like line per trapped call, with the decision and, where
-//! the call was seen at its exit, the result. Module log lines go here too.
+//! The --trace sink and the switches every layer may ask (`enabled`, `notes_wanted`):
+//! module log lines and internal errors go here; the per-call lines are written by
+//! report/ (`report::call_line`). A leaf: it knows no decision and no call.
+#![forbid(unsafe_code)]
 use parking_lot::Mutex;
 use std::io::Write;
 use std::sync::OnceLock;
@@ -79,47 +81,11 @@ pub fn show_ret(v: i64) -> String {
     }
 }
 
-/// One --trace line for `call` and its decision (the result is added when known).
-pub fn format_call(
-    tid: crate::ptrace::Pid,
-    call: &crate::syscall::Call,
-    d: &crate::dispatch::Decision,
-) -> String {
-    let mut args: Vec<String> = call.args.iter().map(|a| format!("{a:#x}")).collect();
-    if let Some(spec) = call.spec {
-        for p in spec.paths {
-            if let Ok(s) =
-                crate::memory::read_cstring(tid, call.args[p.arg as usize], crate::memory::PATH_MAX)
-            {
-                args[p.arg as usize] = format!("{:?}", String::from_utf8_lossy(&s));
-            }
-        }
-    }
-    let decision = match &d.action {
-        crate::dispatch::Action::Pass => "passed".to_string(),
-        crate::dispatch::Action::Return(_) => format!("virtualized ({})", d.note),
-        crate::dispatch::Action::Rewrite(_) => d.note.clone(),
-        crate::dispatch::Action::NeedScratch => "needs scratch".to_string(),
-        crate::dispatch::Action::Materialize(_) => d.note.clone(),
-    };
-    format!("[{tid}] {}({}) [{decision}]", call.name(), args.join(", "))
-}
-
-/// Fault injection for the tests: `VURS_INJECT_PANIC=NAME` makes the handling of every
-/// trapped call NAME panic (the guard must turn it into EIO for that call alone).
-pub fn injected_panic(nr: i64) {
-    static AT: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
-    let at = AT.get_or_init(|| {
-        let name = std::env::var("VURS_INJECT_PANIC").ok()?;
-        (0..1024).find(|&n| crate::syscall::table::name(n) == name)
-    });
-    if *at == Some(nr) {
-        panic!("injected by VURS_INJECT_PANIC");
-    }
-}
+/// --summary is on (set by report::summary::enable).
+pub static SUMMARY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Whether decisions should say who decided and how (`Decision::note`): for --trace and
 /// --summary only, so nothing is formatted otherwise.
 pub fn notes_wanted() -> bool {
-    enabled() || crate::summary::enabled()
+    enabled() || SUMMARY.load(std::sync::atomic::Ordering::Relaxed)
 }

@@ -25,6 +25,7 @@ const struct vurs_module vurs_module_v1 = {
     .size = sizeof(struct vurs_module),
     .name = "credprobe",
     .description = "getpid returns the caller's effective uid (test module)",
+    .flags = VURS_F_CREDS,
     .syscalls = calls,
     .nsyscalls = 1,
     .init = init,

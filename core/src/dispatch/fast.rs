@@ -4,12 +4,11 @@
 //! decision because most stops end here, and they come right after the tracee ran: what
 //! costs is the code and data the tracer touches, more than the instructions it runs.
 use super::paths::{is_exec, tree_change, TreeChange};
-use crate::fdtable;
-use crate::memory;
-use crate::ptrace::Pid;
 use crate::session::Session;
 use crate::syscall::table::{Follow, Kind};
 use crate::syscall::Call;
+use crate::tracee::memory;
+use crate::tracee::ptrace::Pid;
 
 pub enum Fast {
     /// The call passes unchanged.
@@ -25,7 +24,7 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
     }
     let p = &spec.paths[0];
     let addr = call.args[p.arg as usize];
-    let virtual_dirfd = p.dirfd.is_some_and(|d| fdtable::is_virtual(call.args[d as usize] as i64));
+    let virtual_dirfd = p.dirfd.is_some_and(|d| crate::vfd::is_virtual(call.args[d as usize] as i64));
     // openat2 (its flags are in tracee memory), exec (its `#!` line), calls that change
     // the tree, and calls on virtual descriptors take the full decision.
     if addr == 0

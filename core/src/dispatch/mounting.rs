@@ -2,15 +2,16 @@
 //! call behind `vurs mount|umount|insmod|rmmod|lsmod|mounts`.
 use super::*;
 use crate::control;
-use crate::memory::{self, PATH_MAX};
-use crate::ptrace::Pid;
-use crate::resolve::Resolver;
+use crate::errno::Errno;
+use crate::path::resolve::Resolver;
 use crate::session::Session;
 use crate::syscall::Call;
+use crate::tracee::memory::{self, PATH_MAX};
+use crate::tracee::ptrace::Pid;
 use vurs_abi::*;
 
 pub(super) fn read_str(tid: Pid, addr: u64) -> Result<String, Action> {
-    let b = memory::read_cstring(tid, addr, PATH_MAX).map_err(|e| Action::Return(-(e.errno() as i64)))?;
+    let b = memory::read_cstring(tid, addr, PATH_MAX).map_err(|e| Action::Return(Errno(e.errno()).neg()))?;
     Ok(String::from_utf8_lossy(&b).into_owned())
 }
 
@@ -65,7 +66,7 @@ pub(super) fn mount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decisio
         opts = if opts.is_empty() { "ro".into() } else { format!("ro,{opts}") };
     }
     match do_mount(s, c, &fstype, &source, &target, &opts) {
-        Ok(()) => Ok(Decision::ret(0, format!("virtual mount {fstype}"))),
+        Ok(()) => Ok(Decision::ret(0, crate::note!("virtual mount {fstype}"))),
         Err((e, msg)) => Ok(Decision::err(e, msg)),
     }
 }
@@ -128,7 +129,7 @@ pub(super) fn control_call(s: &Session, c: &Caller, call: &Call) -> Decision {
         Err((e, msg)) => {
             let mut m = msg.into_bytes();
             m.push(0);
-            (m, Some(-(e as i64)))
+            (m, Some(Errno(e).neg()))
         }
     };
     let n = text.len().min(ans_cap);
@@ -137,6 +138,6 @@ pub(super) fn control_call(s: &Session, c: &Caller, call: &Call) -> Decision {
     }
     Decision::ret(
         ret.unwrap_or(n as i64),
-        format!("control {}", words.first().map(String::as_str).unwrap_or("")),
+        crate::note!("control {}", words.first().map(String::as_str).unwrap_or("")),
     )
 }

@@ -2,15 +2,15 @@
 //! the special cases (getcwd, readlink of /proc magic links, getdents of directories with
 //! virtual-only entries, AF_UNIX socket paths, #! scripts, calls that fail closed).
 use super::*;
-use crate::fdtable;
-use crate::memory::{self, PATH_MAX};
-use crate::mounts::{self, MountTable};
-use crate::ptrace::Pid;
-use crate::resolve::Resolver;
+use crate::dispatch::ExitHook;
+use crate::errno::Errno;
+use crate::path::mounts::{self, MountTable};
+use crate::path::resolve::Resolver;
 use crate::session::Session;
 use crate::syscall::table::{Follow, PathArg};
 use crate::syscall::Call;
-use crate::tracer::tasks::ExitHook;
+use crate::tracee::memory::{self, PATH_MAX};
+use crate::tracee::ptrace::Pid;
 use std::os::unix::ffi::OsStrExt;
 use vurs_abi::*;
 
@@ -34,8 +34,8 @@ pub(super) fn start_dir_real(
     p: &PathArg,
 ) -> Result<(Vec<u8>, bool), Action> {
     let dirfd = start_fd(call, p);
-    if fdtable::is_virtual(dirfd as i64) {
-        let v = crate::serve::fd_path(c, dirfd).ok_or(Action::Return(-(libc::EBADF as i64)))?;
+    if crate::vfd::is_virtual(dirfd as i64) {
+        let v = crate::dispatch::serve::fd_path(c, dirfd).ok_or(Action::Return(Errno(libc::EBADF).neg()))?;
         return Ok((v, false));
     }
     let link = if dirfd == libc::AT_FDCWD {
@@ -110,14 +110,14 @@ pub(super) fn translate(
     let raw = match pre {
         Some(r) => r,
         None => {
-            memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(-(e.errno() as i64)))?
+            memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(Errno(e.errno()).neg()))?
         }
     };
     if raw.is_empty() {
         if p.empty.applies(&call.args) {
             return Ok(None);
         }
-        return Err(Action::Return(-(libc::ENOENT as i64)));
+        return Err(Action::Return(Errno(libc::ENOENT).neg()));
     }
     let follow = call.follows(c.tid, p);
     // The fast path: a plain name, not followed, read-only, relative to a real directory.
@@ -130,7 +130,7 @@ pub(super) fn translate(
         && call.access(c.tid, p) == VURS_ACCESS_READ
     {
         let dirfd = p.dirfd.map(|i| call.fd_arg(i as usize)).unwrap_or(libc::AT_FDCWD);
-        if !fdtable::is_virtual(dirfd as i64) {
+        if !crate::vfd::is_virtual(dirfd as i64) {
             return Ok(None);
         }
     }
@@ -161,7 +161,7 @@ pub(super) fn translate(
         Some((name, (canonical, links))) => resolver.resolve_in(canonical, name, follow, *links),
         None => resolver.resolve(&start, &raw, follow),
     }
-    .map_err(|e| Action::Return(-(e as i64)))?;
+    .map_err(|e| Action::Return(Errno(e).neg()))?;
     if let (Some((dir, _)), None, Some((canonical, links))) = (split, &known, &r.dir_of_last) {
         if !mounts::under(canonical, b"/proc") {
             mounts.nodecache.note_dir(generation, dir, canonical, *links);
@@ -171,8 +171,8 @@ pub(super) fn translate(
         *v = Some(r.virt.clone());
     }
     if !r.crossed_mount {
-        if is_open(call.nr) && crate::procfs::is_mounts_file(&r.virt) {
-            if let Some(host) = crate::procfs::synth_mounts(mounts, c.tid) {
+        if is_open(call.nr) && crate::path::procfs::is_mounts_file(&r.virt) {
+            if let Some(host) = crate::path::procfs::synth_mounts(mounts, c.tid) {
                 return Ok(Some(Translated { synthesized: true, ..Translated::rewritten(host, None) }));
             }
         }
@@ -199,17 +199,17 @@ pub(super) fn translate(
     if !keep && resolve != 0 {
         // The kernel gets an absolute host path: what the flags forbid, vurs checks.
         if resolve & RESOLVE_NO_SYMLINKS != 0 && r.links > 0 {
-            return Err(Action::Return(-(libc::ELOOP as i64)));
+            return Err(Action::Return(Errno(libc::ELOOP).neg()));
         }
         if resolve & RESOLVE_NO_XDEV != 0 {
-            return Err(Action::Return(-(libc::EXDEV as i64)));
+            return Err(Action::Return(Errno(libc::EXDEV).neg()));
         }
         if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) != 0 {
             // Beneath the directory the walk was (an absolute path is not, for BENEATH).
             // IN_ROOT's clamping of `..` and absolute symlinks at the root is not done by
             // vurs: such a walk across a mount fails with EXDEV (docs/paths.md).
             if !(relative && r.stayed_beneath_start) {
-                return Err(Action::Return(-(libc::EXDEV as i64)));
+                return Err(Action::Return(Errno(libc::EXDEV).neg()));
             }
             resolve_checked = resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT);
         }
@@ -221,15 +221,15 @@ pub(super) fn translate(
                 // A kept path may name a host path longer than PATH_MAX (the kernel does
                 // not mind): the module's answer for its mount's root holds for it.
                 Err(libc::ENAMETOOLONG) if keep => {
-                    m.module.redirect(m.mnt, b"", access).map_err(|e| Action::Return(-(e as i64)))?;
+                    m.module.redirect(m.mnt, b"", access).map_err(|e| Action::Return(Errno(e).neg()))?;
                     Vec::new()
                 }
-                r => r.map_err(|e| Action::Return(-(e as i64)))?,
+                r => r.map_err(|e| Action::Return(Errno(e).neg()))?,
             }
         }
         None => Resolver { mounts, tgid: c.tgid, tid: c.tid }
             .host_path(&r.virt, access)
-            .map_err(|e| Action::Return(-(e as i64)))?,
+            .map_err(|e| Action::Return(Errno(e).neg()))?,
     };
     if r.trailing_slash && !host.ends_with(b"/") {
         host.push(b'/');
@@ -251,7 +251,8 @@ fn confined_walk_passes(
     absolute: bool,
 ) -> Result<bool, Action> {
     let resolve = open_how_resolve(c.tid, call, a)?;
-    if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) == 0 || fdtable::is_virtual(start_fd(call, p) as i64) {
+    if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) == 0 || crate::vfd::is_virtual(start_fd(call, p) as i64)
+    {
         return Ok(false);
     }
     if absolute && resolve & RESOLVE_IN_ROOT == 0 {
@@ -274,7 +275,7 @@ fn confined_walk_passes(
     // this access (EROFS on a read-only mount) holds for it.
     if let Some(m) = mounts.find(&dir) {
         let sub = mounts::subpath(&dir, m.target.as_bytes());
-        m.module.redirect(m.mnt, sub, call.access(c.tid, p)).map_err(|e| Action::Return(-(e as i64)))?;
+        m.module.redirect(m.mnt, sub, call.access(c.tid, p)).map_err(|e| Action::Return(Errno(e).neg()))?;
     }
     Ok(true)
 }
@@ -305,13 +306,13 @@ pub(super) fn dot_final(
     if last != b"." && last != b".." {
         return Ok(None);
     }
-    let res = r.resolve(start, dir, true).map_err(|e| Action::Return(-(e as i64)))?;
+    let res = r.resolve(start, dir, true).map_err(|e| Action::Return(Errno(e).neg()))?;
     if !res.crossed_mount {
         return Ok(None);
     }
     let mounts = r.mounts;
     let access = call.access(r.tid, p);
-    let host_of = |v: &[u8]| r.host_path(v, access).map_err(|e| Action::Return(-(e as i64)));
+    let host_of = |v: &[u8]| r.host_path(v, access).map_err(|e| Action::Return(Errno(e).neg()));
     let with_name = |mut host: Vec<u8>, name: &[u8]| {
         host.push(b'/');
         host.extend_from_slice(name);
@@ -347,7 +348,7 @@ pub(super) fn dot_final(
         _ => None,
     };
     if let Some(e) = name_error {
-        return Err(Action::Return(-(e as i64)));
+        return Err(Action::Return(Errno(e).neg()));
     }
     let host = host_of(&parent)?;
     // open keeps a name that is not a plain one ("." gives the kernel's answers for "..").
@@ -369,6 +370,8 @@ pub(super) fn path_call(
         return Ok(Decision::pass());
     }
     let mut args = call.args;
+    // Whether a path was rewritten; `notes` says how, for --trace/--summary only.
+    let mut rewritten = false;
     let mut notes = Vec::new();
     let mut exit = None;
     // execve: the program's path is looked at again for a `#!` line.
@@ -376,7 +379,7 @@ pub(super) fn path_call(
         let raw = match pre.take() {
             Some(r) => r,
             None => memory::read_cstring(c.tid, call.args[paths[0].arg as usize], PATH_MAX)
-                .map_err(|e| Action::Return(-(e.errno() as i64)))?,
+                .map_err(|e| Action::Return(Errno(e.errno()).neg()))?,
         };
         pre = Some(raw.clone());
         Some(raw)
@@ -391,8 +394,8 @@ pub(super) fn path_call(
     for p in paths {
         // The AT_EMPTY_PATH form on a virtual descriptor: a call on that descriptor.
         if let Some(dfd) = p.dirfd {
-            if fdtable::is_virtual(call.args[dfd as usize] as i64) && is_empty_path(c, call, p) {
-                return Ok(crate::serve::fd_call(c, call, scratch));
+            if crate::vfd::is_virtual(call.args[dfd as usize] as i64) && is_empty_path(c, call, p) {
+                return Ok(crate::dispatch::serve::fd_call(c, call, scratch));
             }
         }
         let mut virt = None;
@@ -419,7 +422,7 @@ pub(super) fn path_call(
             t.as_ref().and_then(|t| Some((t.mount.as_ref()?, t.served.clone()?)))
         {
             if paths.len() == 1 {
-                return Ok(crate::serve::path_call(c, call, m, &virt, access));
+                return Ok(crate::dispatch::serve::path_call(c, call, m, &virt, access));
             }
             let e = if access & VURS_ACCESS_WRITE != 0 { libc::EROFS } else { libc::EXDEV };
             return Ok(Decision::err(e, "served tree"));
@@ -441,10 +444,9 @@ pub(super) fn path_call(
             }
         }
         let who = t.mount.as_ref().map(|m| m.module.name.as_str()).unwrap_or("symlink");
+        rewritten = true;
         if crate::tracelog::notes_wanted() {
             notes.push(format!("{who}: -> {:?}", String::from_utf8_lossy(&t.host)));
-        } else {
-            notes.push(String::new());
         }
     }
     // rename/link across a mount boundary: EXDEV, as between two file systems, after the
@@ -457,21 +459,20 @@ pub(super) fn path_call(
     }
     if let Some(raw) = &exec_raw {
         if exec_script(&mounts, c, call, &paths[0], raw, exec_passed, &mut args, scratch)? {
-            notes.push("#! interpreter in a mount".into());
+            rewritten = true;
+            if crate::tracelog::notes_wanted() {
+                notes.push("#! interpreter in a mount".to_string());
+            }
         }
     }
     if forget_at_exit && exit.is_none() {
         exit = Some(ExitHook::ForgetWalks);
     }
-    if notes.is_empty() {
-        return Ok(Decision { action: Action::Pass, exit, note: String::new() });
+    if !rewritten {
+        return Ok(Decision { action: Action::Pass, exit, note: "".into() });
     }
     // The note is for --trace only: nothing is formatted otherwise.
-    let note = if crate::tracelog::notes_wanted() {
-        format!("rewritten {}", notes.join(", "))
-    } else {
-        String::new()
-    };
+    let note = crate::note!("rewritten {}", notes.join(", "));
     Ok(Decision { action: Action::Rewrite(args), exit, note })
 }
 
@@ -499,7 +500,7 @@ impl Side {
         let virt = virt.unwrap_or_default();
         // A magic link followed (linkat of /proc/self/fd/N, the O_TMPFILE idiom) lies
         // where its descriptor's file lies.
-        if t.is_none() && follow && crate::procfs::is_magic_link(&virt) {
+        if t.is_none() && follow && crate::path::procfs::is_magic_link(&virt) {
             let target = std::str::from_utf8(&virt).ok().and_then(readlink_host);
             if let Some(mut host) = target {
                 if let Some(n) = host.len().checked_sub(b" (deleted)".len()) {
@@ -558,7 +559,7 @@ fn open_how_without(tid: Pid, call: &Call, a: u8, clear: u64, scratch: &mut Scra
         return Err(Action::Pass); // the kernel answers E2BIG or EINVAL itself
     }
     let mut how = vec![0u8; size];
-    memory::read(tid, call.args[a as usize], &mut how).map_err(|e| Action::Return(-(e.errno() as i64)))?;
+    memory::read(tid, call.args[a as usize], &mut how).map_err(|e| Action::Return(Errno(e.errno()).neg()))?;
     let resolve = u64::from_ne_bytes(how[16..24].try_into().expect("8 bytes")) & !clear;
     how[16..24].copy_from_slice(&resolve.to_ne_bytes());
     scratch.put(&how)
@@ -597,12 +598,12 @@ pub(super) fn sockaddr_call(
     };
     let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
     let bind = call.nr == libc::SYS_bind;
-    let r = resolver.resolve(&start, &raw, !bind).map_err(|e| Action::Return(-(e as i64)))?;
+    let r = resolver.resolve(&start, &raw, !bind).map_err(|e| Action::Return(Errno(e).neg()))?;
     if !r.crossed_mount {
         return Ok(Decision::pass());
     }
     let access = if bind { VURS_ACCESS_WRITE | VURS_ACCESS_CREATE } else { VURS_ACCESS_READ };
-    let host = resolver.host_path(&r.virt, access).map_err(|e| Action::Return(-(e as i64)))?;
+    let host = resolver.host_path(&r.virt, access).map_err(|e| Action::Return(Errno(e).neg()))?;
     // A relative path that stays in the mount of the cwd: the kernel finds the same
     // socket from the real cwd (and `sun_path` need not hold the longer host path).
     if raw[0] != b'/' && r.stayed_in_start_mount && start_in_tree {
@@ -620,7 +621,7 @@ pub(super) fn sockaddr_call(
     Ok(Decision {
         action: Action::Rewrite(args),
         exit: None,
-        note: format!("rewritten socket path -> {:?}", String::from_utf8_lossy(&host)),
+        note: crate::note!("rewritten socket path -> {:?}", String::from_utf8_lossy(&host)),
     })
 }
 
@@ -637,7 +638,7 @@ pub(super) enum TreeChange {
     Any,
 }
 
-pub(super) fn tree_change(tid: crate::ptrace::Pid, call: &Call) -> TreeChange {
+pub(super) fn tree_change(tid: crate::tracee::ptrace::Pid, call: &Call) -> TreeChange {
     let creates = |flags: u64| flags & libc::O_CREAT as u64 != 0;
     let created_if = |b: bool| if b { TreeChange::Created } else { TreeChange::None };
     match call.nr {
@@ -702,7 +703,7 @@ pub(super) fn exec_script(
         (host, r.crossed_mount)
     };
     let argv_arg = p.arg as usize + 1;
-    let args_in = crate::exec::ScriptCall {
+    let args_in = crate::dispatch::exec::ScriptCall {
         script_host: &host,
         script_arg: raw,
         script_in_mount: in_mount,
@@ -710,7 +711,7 @@ pub(super) fn exec_script(
         tid: c.tid,
     };
     let cwd_v = || cwd(mounts, c).unwrap_or_else(|| b"/".to_vec());
-    match crate::exec::script_args(&resolver, &cwd_v, &args_in, scratch)? {
+    match crate::dispatch::exec::script_args(&resolver, &cwd_v, &args_in, scratch)? {
         Some((path, argv)) => {
             args[p.arg as usize] = path;
             args[argv_arg] = argv;
@@ -785,7 +786,7 @@ pub(super) fn readlink(
     let raw = match pre {
         Some(r) => r,
         None => {
-            memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(-(e.errno() as i64)))?
+            memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(Errno(e.errno()).neg()))?
         }
     };
     // Only paths under /proc (directly, through /dev/fd, or relative) can name one.
@@ -793,7 +794,11 @@ pub(super) fn readlink(
     let magic = if maybe_magic {
         let start = if raw.first() == Some(&b'/') { b"/".to_vec() } else { start_dir(&mounts, c, call, p)? };
         let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
-        resolver.resolve(&start, &raw, false).ok().map(|r| r.virt).filter(|v| crate::procfs::is_magic_link(v))
+        resolver
+            .resolve(&start, &raw, false)
+            .ok()
+            .map(|r| r.virt)
+            .filter(|v| crate::path::procfs::is_magic_link(v))
     } else {
         None
     };

@@ -7,6 +7,7 @@ mod services;
 pub use loader::{find_module_file, load};
 pub use services::CallCtx;
 
+use crate::errno::Errno;
 use guard::Kind;
 use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -153,7 +154,7 @@ impl Module {
     pub fn redirect(&self, mnt: usize, subpath: &[u8], access: u32) -> Result<Vec<u8>, i32> {
         let f = self.d().redirect.ok_or(libc::ENOSYS)?;
         let sub = CString::new(subpath).map_err(|_| libc::EINVAL)?;
-        let mut out = vec![0u8; crate::memory::PATH_MAX + 1];
+        let mut out = vec![0u8; crate::tracee::memory::PATH_MAX + 1];
         let args = [
             self.inst(),
             mnt as u64,
@@ -183,7 +184,7 @@ impl Module {
         // SAFETY: `syscall` has the SyscallFn signature; call and res are valid for the call.
         let r = match unsafe { self.invoke(Kind::Syscall, f as *const c_void, &args) } {
             Ok(r) => r.value as i32,
-            Err(e) => return Verdict::Return(-(e as i64)),
+            Err(e) => return Verdict::Return(Errno(e).neg()),
         };
         if r < 0 {
             return Verdict::Return(r as i64);
@@ -256,7 +257,7 @@ impl Module {
     pub fn readlink(&self, mnt: usize, subpath: &[u8]) -> Result<Vec<u8>, i32> {
         let f = self.d().readlink.ok_or(libc::EINVAL)?;
         let sub = Self::sub(subpath)?;
-        let mut buf = vec![0u8; crate::memory::PATH_MAX];
+        let mut buf = vec![0u8; crate::tracee::memory::PATH_MAX];
         let args = [self.inst(), mnt as u64, sub.as_ptr() as u64, buf.as_mut_ptr() as u64, buf.len() as u64];
         // SAFETY: `readlink` has the ReadlinkFn signature; valid string and a buffer of
         // buf.len() bytes.

@@ -1,7 +1,8 @@
 //! The services table vurs offers to modules. `ctx` in every call is a `CallCtx`.
 use super::guard;
-use crate::memory;
-use crate::ptrace::Pid;
+use crate::errno::Errno;
+use crate::tracee::memory;
+use crate::tracee::ptrace::Pid;
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void};
 use vurs_abi::*;
@@ -9,7 +10,8 @@ use vurs_abi::*;
 /// Per-call context behind the opaque `ctx` pointer.
 pub struct CallCtx<'a> {
     pub tid: Pid,
-    pub session: &'a crate::session::Session,
+    /// The caller's virtual cwd, computed when a module asks (`vurs_services.cwd`).
+    pub cwd: &'a dyn Fn() -> Option<Vec<u8>>,
     /// Scratch memory of the caller's thread: (address, capacity), if mapped already.
     pub scratch: Option<(u64, usize)>,
     pub scratch_used: Cell<usize>,
@@ -36,12 +38,12 @@ unsafe extern "C" fn read_mem(ctx: *mut c_void, addr: u64, buf: *mut c_void, len
     let ctx = unsafe { call_ctx(ctx) };
     let mut data = vec![0u8; len];
     if let Err(e) = memory::read(ctx.tid, addr, &mut data) {
-        return -(e.errno() as i64);
+        return Errno(e.errno()).neg();
     }
     // SAFETY: a guarded copy into the module's buffer of `len` bytes (ABI contract).
     match unsafe { guard::copy(buf, data.as_ptr().cast(), len) } {
         Ok(()) => len as i64,
-        Err(e) => -(e as i64),
+        Err(e) => Errno(e).neg(),
     }
 }
 
@@ -52,11 +54,11 @@ unsafe extern "C" fn write_mem(ctx: *mut c_void, addr: u64, buf: *const c_void, 
     let mut data = vec![0u8; len];
     // SAFETY: a guarded copy out of the module's buffer of `len` bytes (ABI contract).
     if let Err(e) = unsafe { guard::copy(data.as_mut_ptr().cast(), buf, len) } {
-        return -(e as i64);
+        return Errno(e).neg();
     }
     match memory::write(ctx.tid, addr, &data) {
         Ok(()) => len as i64,
-        Err(e) => -(e.errno() as i64),
+        Err(e) => Errno(e.errno()).neg(),
     }
 }
 
@@ -71,7 +73,7 @@ unsafe fn give_string(buf: *mut c_char, s: &[u8]) -> i64 {
     // SAFETY: per this function's contract; the copy is guarded.
     match unsafe { guard::copy(buf.cast(), z.as_ptr().cast(), z.len()) } {
         Ok(()) => s.len() as i64,
-        Err(e) => -(e as i64),
+        Err(e) => Errno(e).neg(),
     }
 }
 
@@ -80,13 +82,13 @@ unsafe extern "C" fn read_string(ctx: *mut c_void, addr: u64, buf: *mut c_char, 
     // SAFETY: ctx is the CallCtx of this call (ABI contract).
     let ctx = unsafe { call_ctx(ctx) };
     if cap == 0 {
-        return -(libc::ENAMETOOLONG as i64);
+        return Errno(libc::ENAMETOOLONG).neg();
     }
     match memory::read_cstring(ctx.tid, addr, cap) {
         // SAFETY: read_cstring gives at most cap-1 bytes: with the NUL they fit in the
         // module's buffer of `cap` bytes.
         Ok(s) => unsafe { give_string(buf, &s) },
-        Err(e) => -(e.errno() as i64),
+        Err(e) => Errno(e.errno()).neg(),
     }
 }
 
@@ -119,11 +121,11 @@ unsafe extern "C" fn cwd(ctx: *mut c_void, buf: *mut c_char, cap: usize) -> i64 
     let _vurs = guard::Paused::new();
     // SAFETY: ctx is the CallCtx of this call (ABI contract).
     let ctx = unsafe { call_ctx(ctx) };
-    let Some(cwd) = crate::dispatch::cwd_of(&ctx.session.mounts.read(), ctx.tid) else {
-        return -(libc::ENOENT as i64);
+    let Some(cwd) = (ctx.cwd)() else {
+        return Errno(libc::ENOENT).neg();
     };
     if cwd.len() + 1 > cap {
-        return -(libc::ERANGE as i64);
+        return Errno(libc::ERANGE).neg();
     }
     // SAFETY: cwd and its NUL fit in the module's buffer of `cap` bytes (checked above).
     unsafe { give_string(buf, &cwd) }

@@ -5,11 +5,12 @@
 //! memory (process_vm_writev) and new descriptors installed in it with
 //! SECCOMP_IOCTL_NOTIF_ADDFD. Nothing happens once the caller is gone (ID_VALID).
 use super::Supervisor;
+use crate::dispatch::ExitHook;
 use crate::dispatch::{Action, Caller, Decision, Scratch};
-use crate::memory::{self, PATH_MAX};
-use crate::seccomp;
+use crate::errno::Errno;
 use crate::syscall::Call;
-use crate::tracer::tasks::ExitHook;
+use crate::tracee::memory::{self, PATH_MAX};
+use crate::tracee::seccomp;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -25,7 +26,7 @@ pub enum Answer {
 }
 
 fn errno(e: i32) -> Answer {
-    Answer::Value(-(e as i64))
+    Answer::Value(Errno(e).neg())
 }
 
 /// The answer to `d`, carried out.
@@ -147,12 +148,12 @@ impl Args<'_> {
             Some(b) => b.strip_suffix(b"\0").unwrap_or(b).to_vec(),
             None if self.a[i] == 0 => return Ok(0),
             None => {
-                let raw =
-                    memory::read_cstring(self.c.tid, self.a[i], PATH_MAX).map_err(|e| -(e.errno() as i64))?;
+                let raw = memory::read_cstring(self.c.tid, self.a[i], PATH_MAX)
+                    .map_err(|e| Errno(e.errno()).neg())?;
                 self.callers_proc(raw)
             }
         };
-        let s = CString::new(bytes).map_err(|_| -(libc::EINVAL as i64))?;
+        let s = CString::new(bytes).map_err(|_| Errno(libc::EINVAL).neg())?;
         let p = s.as_ptr() as u64;
         self.strings.push(s);
         Ok(p)
@@ -177,8 +178,8 @@ impl Args<'_> {
     /// A string argument of the caller's that is not a path (an xattr name, a symlink's
     /// target), up to `max` bytes.
     fn string(&mut self, i: usize, max: usize) -> Result<u64, Fail> {
-        let bytes = memory::read_cstring(self.c.tid, self.a[i], max).map_err(|e| -(e.errno() as i64))?;
-        let s = CString::new(bytes).map_err(|_| -(libc::EINVAL as i64))?;
+        let bytes = memory::read_cstring(self.c.tid, self.a[i], max).map_err(|e| Errno(e.errno()).neg())?;
+        let s = CString::new(bytes).map_err(|_| Errno(libc::EINVAL).neg())?;
         let p = s.as_ptr() as u64;
         self.strings.push(s);
         Ok(p)
@@ -370,7 +371,7 @@ fn run(sv: &Supervisor, id: u64, x: &mut Args<'_>, nr: i64) -> Result<Answer, Fa
             let args = [x.dir(0, 1)?, x.path(1)?, tp, a[3], 0, 0];
             let r = call_as(sv, id, x, nr_of(nr), args, false, false);
             drop(times);
-            return Ok(r.map_or_else(Answer::Value, |v| Answer::Value(v)));
+            return Ok(r.map_or_else(Answer::Value, Answer::Value));
         }
         SYS_statfs => [x.path(0)?, buf(STATFS_BYTES, a[1], false, &mut out), 0, 0, 0, 0],
         SYS_getxattr | SYS_lgetxattr => {
@@ -390,7 +391,7 @@ fn run(sv: &Supervisor, id: u64, x: &mut Args<'_>, nr: i64) -> Result<Answer, Fa
             let args = [x.path(0)?, x.string(1, 256)?, value.as_ptr() as u64, len as u64, a[4], 0];
             let r = call_as(sv, id, x, nr, args, false, false);
             drop(value);
-            return Ok(r.map_or_else(Answer::Value, |v| Answer::Value(v)));
+            return Ok(r.map_or_else(Answer::Value, Answer::Value));
         }
         SYS_removexattr | SYS_lremovexattr => [x.path(0)?, x.string(1, 256)?, 0, 0, 0, 0],
         _ => {
@@ -445,7 +446,7 @@ fn scratch_or_caller(x: &Args<'_>, addr: u64, len: usize) -> Result<Vec<u8>, Fai
         return Ok(v);
     }
     let mut v = vec![0u8; len];
-    memory::read(x.c.tid, addr, &mut v).map_err(|e| -(e.errno() as i64))?;
+    memory::read(x.c.tid, addr, &mut v).map_err(|e| Errno(e.errno()).neg())?;
     Ok(v)
 }
 
@@ -461,7 +462,7 @@ fn call_as(
     umask: bool,
 ) -> Result<i64, Fail> {
     if !sv.listener.id_valid(id) {
-        return Err(-(libc::EINTR as i64)); // the caller is gone: nothing is done
+        return Err(Errno(libc::EINTR).neg()); // the caller is gone: nothing is done
     }
     if umask {
         seccomp::set_umask(x.c.creds.umask);

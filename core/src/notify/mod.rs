@@ -10,12 +10,13 @@
 pub mod emulate;
 
 use crate::dispatch::{self, Caller, Scratch};
-use crate::ptrace::Pid;
-use crate::seccomp::{Listener, Notif};
+use crate::dispatch::{Creds, TaskIndex};
+use crate::errno::Errno;
 use crate::session::Session;
 use crate::syscall::Call;
+use crate::tracee::ptrace::Pid;
+use crate::tracee::seccomp::{Listener, Notif};
 use crate::tracelog;
-use crate::tracer::tasks::{Creds, TaskIndex};
 use emulate::Answer;
 use parking_lot::Mutex;
 use rustc_hash::FxHashSet;
@@ -86,7 +87,7 @@ impl Running {
     pub fn stop(self) {
         self.sv.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         self.sv.slow.lock().take();
-        crate::seccomp::wake(&self.receiver);
+        crate::tracee::seccomp::wake(&self.receiver);
         let _ = self.receiver.join();
         for w in self.workers {
             let _ = w.join();
@@ -98,10 +99,10 @@ impl Running {
 /// for its calls).
 pub fn start(listener: Listener, session: Arc<Session>, tasks: Arc<TaskIndex>) -> Running {
     let listener = Arc::new(listener);
-    if let Err(e) = listener.set_flags(crate::seccomp::SYNC_WAKE_UP) {
+    if let Err(e) = listener.set_flags(crate::tracee::seccomp::SYNC_WAKE_UP) {
         tracelog::internal_error(&format!("synchronous wake-up not available ({e}): calls cost more"));
     }
-    crate::seccomp::install_wake_handler();
+    crate::tracee::seccomp::install_wake_handler();
     let mut workers = Vec::new();
     let (slow_tx, slow_rx) = crossbeam_channel::unbounded::<(Notif, Call, Caller)>();
     let may_block = session.may_block();
@@ -121,7 +122,7 @@ pub fn start(listener: Listener, session: Arc<Session>, tasks: Arc<TaskIndex>) -
                 std::thread::Builder::new()
                     .name(format!("vurs-slow-{i}"))
                     .spawn(move || {
-                        let _ = crate::seccomp::unshare_fs();
+                        let _ = crate::tracee::seccomp::unshare_fs();
                         for (n, call, caller) in rx {
                             sv.decide_and_answer(&n, &call, &caller, None);
                         }
@@ -135,7 +136,7 @@ pub fn start(listener: Listener, session: Arc<Session>, tasks: Arc<TaskIndex>) -
     let receiver = std::thread::Builder::new()
         .name("vurs-notify".into())
         .spawn(move || {
-            let _ = crate::seccomp::unshare_fs();
+            let _ = crate::tracee::seccomp::unshare_fs();
             receiving.receive_loop();
         })
         .expect("spawn the supervisor thread");
@@ -150,7 +151,7 @@ impl Supervisor {
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.on_notif(&n)));
                     if r.is_err() {
                         tracelog::internal_error(&format!("[{}] the trapped call fails with EIO", n.tid));
-                        let _ = self.listener.respond(n.id, -(libc::EIO as i64), false);
+                        let _ = self.listener.respond(n.id, Errno(libc::EIO).neg(), false);
                     }
                 }
                 Err(_) if self.stop.load(std::sync::atomic::Ordering::SeqCst) => break,
@@ -167,14 +168,14 @@ impl Supervisor {
     /// One notification: most end at the fast path (a path known to pass).
     fn on_notif(&self, n: &Notif) {
         let call = Call::from_notif(n);
-        tracelog::injected_panic(call.nr);
-        crate::summary::stop_seen(n.tid, &call);
+        crate::report::injected_panic(call.nr);
+        crate::report::summary::stop_seen(n.tid, &call);
         let pre = if tracelog::enabled() {
             None
         } else {
             match dispatch::fast::try_pass(&self.session, n.tid, &call) {
                 dispatch::fast::Fast::Pass => {
-                    crate::summary::fast_pass(n.tid, &call);
+                    crate::report::summary::fast_pass(n.tid, &call);
                     let _ = self.listener.respond(n.id, 0, true);
                     return;
                 }
@@ -185,8 +186,8 @@ impl Supervisor {
         // has seen it); should one, it is served as a process of its own.
         let caller = self.tasks.caller(n.tid).unwrap_or_else(|| Caller {
             tid: n.tid,
-            tgid: crate::procfs::status(n.tid)
-                .and_then(|st| crate::procfs::status_field(&st, "Tgid")?.parse().ok())
+            tgid: crate::path::procfs::status(n.tid)
+                .and_then(|st| crate::path::procfs::status_field(&st, "Tgid")?.parse().ok())
                 .unwrap_or(n.tid),
             fds: Default::default(),
             creds: Creds::read(n.tid).unwrap_or_else(|| self.own.clone()),
@@ -213,14 +214,14 @@ impl Supervisor {
         let mut scratch = Scratch::local(n.tid);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let d = dispatch::decide(&self.session, c, call, &mut scratch, pre);
-            crate::summary::decided(n.tid, call, &d);
-            let line = tracelog::enabled().then(|| tracelog::format_call(n.tid, call, &d));
+            crate::report::summary::decided(n.tid, call, &d);
+            let line = tracelog::enabled().then(|| crate::report::call_line(n.tid, call, &d));
             let answer = emulate::carry_out(self, n.id, c, call, d, &scratch);
             (answer, line)
         }));
         let (answer, line) = r.unwrap_or_else(|_| {
             tracelog::internal_error(&format!("[{}] the trapped call fails with EIO", n.tid));
-            (Answer::Value(-(libc::EIO as i64)), None)
+            (Answer::Value(Errno(libc::EIO).neg()), None)
         });
         let shown = match answer {
             Answer::Continue => {

@@ -3,8 +3,8 @@
 //! back to PTRACE_GETREGS.
 use super::table::{self, Access, Follow, PathArg, Spec};
 use crate::arch;
-use crate::memory;
-use crate::ptrace::{self, Pid};
+use crate::tracee::memory;
+use crate::tracee::ptrace::{self, Pid};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Which read method works on this kernel (0 unknown, 1 syscall info, 2 regs).
@@ -41,7 +41,7 @@ impl Call {
     }
 
     /// A call reported by the seccomp listener (no stack pointer: nothing needs it there).
-    pub fn from_notif(n: &crate::seccomp::Notif) -> Call {
+    pub fn from_notif(n: &crate::tracee::seccomp::Notif) -> Call {
         Call { nr: n.nr, args: n.args, ip: n.ip, sp: 0, spec: table::path_spec(n.nr) }
     }
 

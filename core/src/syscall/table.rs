@@ -251,7 +251,7 @@ impl FdArg {
 }
 
 /// Descriptor-taking calls. Trapped only when their descriptor (or range) meets the
-/// virtual-fd range (see `crate::fdtable::vfd_base`).
+/// virtual-fd range (see `crate::vfd::fdtable::vfd_base`).
 pub static FD_CALLS: &[(Sysno, FdArg)] = &[
     (Sysno::read, At(0)),
     (Sysno::write, At(0)),
@@ -290,9 +290,11 @@ pub static FD_CALLS: &[(Sysno, FdArg)] = &[
     (Sysno::statx, At(0)),
 ];
 
-/// Calls that change what vurs keeps per process (credentials, umask): trapped whenever a
-/// module is loaded, seen at their exit.
-pub static STATE_CALLS: &[Sysno] = &[
+/// Calls that change a process's credentials, which vurs keeps per process (`Creds`):
+/// trapped when someone reads them (a module with VURS_F_CREDS; the notification engine of
+/// a root vurs, which carries path calls out with the caller's fsuid/fsgid/groups), seen at
+/// their exit.
+pub static ID_CALLS: &[Sysno] = &[
     Sysno::setuid,
     Sysno::setgid,
     Sysno::setreuid,
@@ -301,8 +303,11 @@ pub static STATE_CALLS: &[Sysno] = &[
     Sysno::setresgid,
     Sysno::setfsuid,
     Sysno::setfsgid,
-    Sysno::umask,
 ];
+
+/// The umask call: trapped when the notification engine carries creating calls out for a
+/// caller (with the caller's umask), seen at its exit.
+pub static UMASK_CALLS: &[Sysno] = &[Sysno::umask];
 
 /// The table entry of call `nr` (looked up at every stop: indexed, not searched).
 pub fn path_spec(nr: i64) -> Option<&'static Spec> {
@@ -318,8 +323,9 @@ pub fn path_spec(nr: i64) -> Option<&'static Spec> {
     usize::try_from(nr).ok().and_then(|i| by_nr.get(i).copied().flatten())
 }
 
+/// A call that changes what vurs keeps per process (`ID_CALLS`, `UMASK_CALLS`).
 pub fn is_state_call(nr: i64) -> bool {
-    STATE_CALLS.iter().any(|&s| s as i64 == nr)
+    ID_CALLS.iter().chain(UMASK_CALLS).any(|&s| s as i64 == nr)
 }
 
 /// The call's name, for messages and --trace.

@@ -5,19 +5,11 @@
 //! dup3(k, newfd) and close(k), each injected by rewinding over the syscall instruction;
 //! the dup2 then returns newfd with the caller's registers restored. The copy is a
 //! snapshot: reading works (also after exec), writes to it do not reach the module.
-use crate::apply;
+use super::apply;
 use crate::arch;
-use crate::ptrace::{self, Pid};
-use std::os::fd::OwnedFd;
-
-/// Prepared by the dispatcher: where the /proc path lies in the tracee, and the memfd.
-#[derive(Debug)]
-pub struct Plan {
-    pub path_addr: u64,
-    pub newfd: i32,
-    pub cloexec: bool,
-    pub memfd: OwnedFd,
-}
+use crate::dispatch::Plan;
+use crate::errno::Errno;
+use crate::tracee::ptrace::{self, Pid};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -70,7 +62,7 @@ pub fn on_syscall_stop(tid: Pid, mut r: Running) -> Option<Running> {
         r.expect_entry = false;
         return ptrace::syscall(tid, 0).is_ok().then_some(r);
     }
-    let res = apply::result(tid).unwrap_or(-(libc::EIO as i64));
+    let res = apply::result(tid).unwrap_or(Errno(libc::EIO).neg());
     let (newfd, cloexec) = (r.plan.newfd, r.plan.cloexec);
     let next = match r.phase {
         Phase::Open if res < 0 || res == newfd as i64 => {

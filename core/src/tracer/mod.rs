@@ -1,24 +1,27 @@
 //! The tracer thread: waits for stops, keeps the task tables, and for each seccomp stop
 //! runs decode -> dispatch -> apply. Every ptrace request is made from this thread.
+pub mod apply;
 pub mod event;
 pub mod materialize;
 pub mod tasks;
+pub mod workers;
 
-use crate::apply;
 use crate::dispatch::{self, Action, Caller, Decision, Scratch};
-use crate::ptrace::{self, Pid};
+use crate::errno::Errno;
 use crate::session::Session;
 use crate::syscall::Call;
+use crate::tracee::ptrace::{self, Pid};
 use crate::tracelog;
-use crate::workers::{self, Job, Workers};
 use event::Stop;
 use parking_lot::Mutex;
+use workers::{Job, Workers};
 // Pid-keyed tables on the hot path: a fast non-cryptographic hash (pids are not chosen
 // by an adversary who could gain anything from collisions).
+use crate::dispatch::{Creds, ExitHook, TaskIndex, TaskView};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
-use tasks::{Creds, ExitHook, Injected, Mm, Proc, TaskIndex, TaskView, Thread, REGION_SIZE};
+use tasks::{Injected, Mm, Pending, Proc, Thread, REGION_SIZE};
 
 const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
 const CLONE_VM: u64 = libc::CLONE_VM as u64;
@@ -136,12 +139,14 @@ impl Tracer {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.on_status(pid, status)));
         if r.is_err() {
             if let Some(t) = self.threads.get_mut(&pid) {
-                t.exit_hook = None;
+                if matches!(t.pending, Pending::ExitHook { .. }) {
+                    t.pending = Pending::Idle;
+                }
             }
             match event::classify(status) {
                 Stop::Seccomp => {
                     tracelog::internal_error(&format!("[{pid}] the trapped call fails with EIO"));
-                    let _ = apply::skip(pid, -(libc::EIO as i64));
+                    let _ = apply::skip(pid, Errno(libc::EIO).neg());
                     resume(pid, 0);
                 }
                 Stop::Exited(_) | Stop::Killed(_) => {}
@@ -195,7 +200,7 @@ impl Tracer {
     }
 
     /// Whether this call may reach a module that blocks: then a worker decides it.
-    fn for_worker(&mut self, call: &Call, fds: &Arc<Mutex<crate::fdtable::FdTable>>) -> bool {
+    fn for_worker(&mut self, call: &Call, fds: &Arc<Mutex<crate::vfd::fdtable::FdTable>>) -> bool {
         if self.force_workers {
             return true;
         }
@@ -213,7 +218,7 @@ impl Tracer {
             // The descriptor's owner decides (close_range may span many: not a blocking call).
             let fd = crate::syscall::table::FD_CALLS.iter().find_map(|&(sys, fd)| match fd {
                 crate::syscall::table::FdArg::At(n)
-                    if sys as i64 == call.nr && crate::fdtable::is_virtual(call.args[n as usize] as i64) =>
+                    if sys as i64 == call.nr && crate::vfd::is_virtual(call.args[n as usize] as i64) =>
                 {
                     Some(call.args[n as usize] as i32)
                 }
@@ -255,8 +260,9 @@ impl Tracer {
             .parked
             .keys()
             .filter_map(|&pid| {
-                let st = crate::procfs::status(pid)?;
-                let field = |k: &str| -> Option<Pid> { crate::procfs::status_field(&st, k)?.parse().ok() };
+                let st = crate::path::procfs::status(pid)?;
+                let field =
+                    |k: &str| -> Option<Pid> { crate::path::procfs::status_field(&st, k)?.parse().ok() };
                 let (tgid, ppid) = (field("Tgid")?, field("PPid")?);
                 let orphan = if tgid == pid {
                     !self.procs.contains_key(&ppid)
@@ -348,13 +354,13 @@ impl Tracer {
         self.procs.insert(pid, Proc::new(fds.unwrap_or_default(), creds));
         self.enter(pid, pid);
         if self.hide_vdso {
-            crate::vdso::hide(pid);
+            crate::tracee::vdso::hide(pid);
         }
         resume(pid, 0);
     }
 
     fn on_seccomp(&mut self, tid: Pid) {
-        if self.threads.get(&tid).is_some_and(|t| t.materializing.is_some()) {
+        if self.threads.get(&tid).is_some_and(|t| matches!(t.pending, Pending::Materializing(_))) {
             // A step of a materialization trapped: let it run to its exit.
             let _ = ptrace::syscall(tid, 0);
             return;
@@ -363,8 +369,8 @@ impl Tracer {
             Ok(c) => c,
             Err(_) => return resume(tid, 0),
         };
-        tracelog::injected_panic(call.nr);
-        crate::summary::stop_seen(tid, &call);
+        crate::report::injected_panic(call.nr);
+        crate::report::summary::stop_seen(tid, &call);
         // Most stops end here (not when tracing: every call is logged then; not when every
         // decision is to be made on a worker).
         let pre = if tracelog::enabled() || self.force_workers {
@@ -372,7 +378,7 @@ impl Tracer {
         } else {
             match dispatch::fast::try_pass(&self.session, tid, &call) {
                 dispatch::fast::Fast::Pass => {
-                    crate::summary::fast_pass(tid, &call);
+                    crate::report::summary::fast_pass(tid, &call);
                     return resume(tid, 0);
                 }
                 dispatch::fast::Fast::Decide(pre) => pre,
@@ -400,9 +406,9 @@ impl Tracer {
     }
 
     fn apply(&mut self, tid: Pid, call: &Call, d: Decision) {
-        crate::summary::decided(tid, call, &d);
+        crate::report::summary::decided(tid, call, &d);
         let tracing = tracelog::enabled();
-        let line = if tracing { Some(tracelog::format_call(tid, call, &d)) } else { None };
+        let line = if tracing { Some(crate::report::call_line(tid, call, &d)) } else { None };
         let mut exit = d.exit.clone();
         if exit.is_none() && tracing && !matches!(d.action, Action::Return(_)) {
             exit = Some(ExitHook::Log);
@@ -427,7 +433,8 @@ impl Tracer {
                 }
                 let Some(plan) = plan.lock().take() else { return resume(tid, 0) };
                 let running = materialize::start(tid, call, plan);
-                self.threads.get_mut(&tid).expect("known thread").materializing = running;
+                self.threads.get_mut(&tid).expect("known thread").pending =
+                    running.map_or(Pending::Idle, Pending::Materializing);
                 return;
             }
         };
@@ -436,8 +443,8 @@ impl Tracer {
         }
         match exit {
             Some(hook) => {
-                self.threads.get_mut(&tid).expect("known thread").exit_hook =
-                    Some((hook, line.unwrap_or_default()));
+                self.threads.get_mut(&tid).expect("known thread").pending =
+                    Pending::ExitHook { hook, line: line.unwrap_or_default() };
                 let _ = ptrace::syscall(tid, 0);
             }
             None => resume(tid, 0),
@@ -450,7 +457,7 @@ impl Tracer {
         let tgid = self.threads[&tid].tgid;
         let failed = self.procs.get(&tgid).map(|p| p.mm.lock().failed).unwrap_or(true);
         if failed {
-            let _ = apply::skip(tid, -(libc::ENOMEM as i64));
+            let _ = apply::skip(tid, Errno(libc::ENOMEM).neg());
             return resume(tid, 0);
         }
         let args = [
@@ -464,35 +471,40 @@ impl Tracer {
         if apply::set_call(tid, call, libc::SYS_mmap, &args).is_err() {
             return;
         }
-        self.threads.get_mut(&tid).expect("known thread").injected =
-            Some(Injected { nr: call.nr as u64, args: call.args, ip: call.ip });
+        self.threads.get_mut(&tid).expect("known thread").pending =
+            Pending::InjectedMmap(Injected { nr: call.nr as u64, args: call.args, ip: call.ip });
         let _ = ptrace::syscall(tid, 0);
+    }
+
+    /// The exit of an injected mmap: the new region's slots are free; the original call
+    /// restarts (and traps again).
+    fn after_injected_mmap(&mut self, tid: Pid, inj: Injected) {
+        let tgid = self.threads[&tid].tgid;
+        let ret = apply::result(tid).unwrap_or(-1);
+        if let Some(p) = self.procs.get(&tgid) {
+            let mut mm = p.mm.lock();
+            if (-4095..0).contains(&ret) {
+                mm.failed = true;
+            } else {
+                mm.add_region(ret as u64);
+            }
+        }
+        if apply::restart(tid, inj.nr, &inj.args, inj.ip).is_ok() {
+            resume(tid, 0);
+        }
     }
 
     fn on_syscall_exit(&mut self, tid: Pid) {
         let t = self.threads.get_mut(&tid).expect("known thread");
-        if let Some(m) = t.materializing.take() {
-            t.materializing = materialize::on_syscall_stop(tid, m);
-            return;
-        }
-        if let Some(inj) = t.injected.take() {
-            let tgid = t.tgid;
-            let ret = apply::result(tid).unwrap_or(-1);
-            if let Some(p) = self.procs.get(&tgid) {
-                let mut mm = p.mm.lock();
-                if (-4095..0).contains(&ret) {
-                    mm.failed = true;
-                } else {
-                    mm.add_region(ret as u64);
-                }
+        let (hook, line) = match std::mem::take(&mut t.pending) {
+            Pending::Idle => return resume(tid, 0),
+            Pending::Materializing(m) => {
+                t.pending =
+                    materialize::on_syscall_stop(tid, m).map_or(Pending::Idle, Pending::Materializing);
+                return;
             }
-            if apply::restart(tid, inj.nr, &inj.args, inj.ip).is_ok() {
-                resume(tid, 0);
-            }
-            return;
-        }
-        let Some((hook, line)) = t.exit_hook.take() else {
-            return resume(tid, 0);
+            Pending::InjectedMmap(inj) => return self.after_injected_mmap(tid, inj),
+            Pending::ExitHook { hook, line } => (hook, line),
         };
         let mut ret = apply::result(tid).unwrap_or(0);
         if let ExitHook::Dirents { fd, buf, cap, entries } = &hook {
@@ -502,7 +514,7 @@ impl Tracer {
             } else if ret == 0 && self.dirents_done.insert(key) {
                 let data = dispatch::synthetic_dirents(entries, *cap as usize);
                 if !data.is_empty()
-                    && crate::memory::write(tid, *buf, &data).is_ok()
+                    && crate::tracee::memory::write(tid, *buf, &data).is_ok()
                     && apply::set_result(tid, data.len() as i64).is_ok()
                 {
                     ret = data.len() as i64;
@@ -551,7 +563,7 @@ fn clone_flags(parent: Pid) -> u64 {
         libc::SYS_clone => args[0],
         libc::SYS_clone3 => {
             let mut b = [0u8; 8];
-            match crate::memory::read(parent, args[0], &mut b) {
+            match crate::tracee::memory::read(parent, args[0], &mut b) {
                 Ok(()) => u64::from_ne_bytes(b),
                 Err(_) => 0,
             }

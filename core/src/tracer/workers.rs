@@ -4,10 +4,11 @@
 //! SIGUSR1 (blocked everywhere and collected with sigtimedwait, so no wake-up is lost).
 //! ptrace requests stay on the tracer thread.
 use crate::dispatch::{self, Action, Caller, Decision, Scratch};
-use crate::fdtable::FdTable;
-use crate::ptrace::Pid;
+use crate::errno::Errno;
 use crate::session::Session;
 use crate::syscall::Call;
+use crate::tracee::ptrace::Pid;
+use crate::vfd::fdtable::FdTable;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -21,7 +22,7 @@ pub struct Job {
     pub call: Call,
     pub fds: Arc<Mutex<FdTable>>,
     pub slot: Option<u64>,
-    pub creds: crate::tracer::tasks::Creds,
+    pub creds: crate::dispatch::Creds,
 }
 
 pub struct Done {
@@ -91,7 +92,7 @@ impl Workers {
                             dispatch::decide(&session, &caller, &job.call, &mut scratch, None)
                         }))
                         .unwrap_or(Decision {
-                            action: Action::Return(-(libc::EIO as i64)),
+                            action: Action::Return(Errno(libc::EIO).neg()),
                             exit: None,
                             note: "module call panicked".into(),
                         });

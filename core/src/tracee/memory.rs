@@ -1,6 +1,6 @@
 //! Tracee memory through process_vm_readv/writev (one call per transfer, never a
 //! PEEKDATA loop). A bad tracee pointer becomes EFAULT for the tracee, never our error.
-use crate::ptrace::Pid;
+use crate::tracee::ptrace::Pid;
 use std::io::{IoSlice, IoSliceMut};
 
 pub const PATH_MAX: usize = 4096;

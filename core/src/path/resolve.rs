@@ -6,8 +6,8 @@
 //! Only what the kernel cannot see is decided here. When a prefix does not exist, the
 //! walk stops and the rest is handed to the kernel literally, so it produces the exact
 //! errno (ENOENT, ENOTDIR, EACCES) itself.
-use crate::memory::PATH_MAX;
-use crate::mounts::{subpath, Mount, MountTable};
+use crate::path::mounts::{subpath, Mount, MountTable};
+use crate::tracee::memory::PATH_MAX;
 use std::ffi::CString;
 use std::sync::Arc;
 
@@ -265,7 +265,7 @@ impl<'a> Resolver<'a> {
         if virt == b"/proc/thread-self" {
             return Node::Symlink(format!("{}/task/{}", self.tgid, self.tid).into_bytes());
         }
-        if crate::procfs::is_magic_link(virt) {
+        if crate::path::procfs::is_magic_link(virt) {
             return Node::Missing;
         }
         if let Some(c) = self.mounts.nodecache.get(virt) {
@@ -323,7 +323,7 @@ impl<'a> Resolver<'a> {
 
     /// A mount target lies at or below `virt`.
     fn is_mount_ancestor(&self, virt: &[u8]) -> bool {
-        self.mounts.mounts.iter().any(|m| crate::mounts::under(m.target.as_bytes(), virt))
+        self.mounts.mounts.iter().any(|m| crate::path::mounts::under(m.target.as_bytes(), virt))
     }
 
     /// Resolve `path` relative to the virtual directory `start`.

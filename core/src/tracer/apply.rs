@@ -2,8 +2,8 @@
 //! with or without an exit stop. Uses PTRACE_SET_SYSCALL_INFO (Linux 6.16+) where it
 //! works and PTRACE_POKEUSER otherwise.
 use crate::arch;
-use crate::ptrace::{self, Pid, SyscallInfo};
 use crate::syscall::Call;
+use crate::tracee::ptrace::{self, Pid, SyscallInfo};
 use std::io;
 use std::sync::atomic::{AtomicU8, Ordering};
 

@@ -2,8 +2,8 @@
 //! the time module): the AT_SYSINFO_EHDR entry of its auxiliary vector becomes
 //! AT_IGNORE, so its libc falls back to real clock system calls, which trap. Done at the
 //! exec stop, before the dynamic loader has run.
-use crate::memory;
-use crate::ptrace::{self, Pid};
+use crate::tracee::memory;
+use crate::tracee::ptrace::{self, Pid};
 
 const AT_NULL: u64 = 0;
 const AT_IGNORE: u64 = 1;

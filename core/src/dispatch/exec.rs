@@ -2,9 +2,10 @@
 //! interpreter up on the host, so vurs performs the kernel's rewrite itself: the call
 //! becomes execve(interpreter's host path, [interp, optarg?, script, argv[1..]], envp).
 use crate::dispatch::{Action, Scratch};
-use crate::memory;
-use crate::mounts::subpath;
-use crate::resolve::Resolver;
+use crate::errno::Errno;
+use crate::path::mounts::subpath;
+use crate::path::resolve::Resolver;
+use crate::tracee::memory;
 use std::io::Read;
 
 const MAX_ARGS: usize = 1024;
@@ -55,7 +56,7 @@ pub fn script_args(
     sc: &ScriptCall<'_>,
     scratch: &mut Scratch,
 ) -> Result<Option<(u64, u64)>, Action> {
-    let fail = |e: i32| Action::Return(-(e as i64));
+    let fail = |e: i32| Action::Return(Errno(e).neg());
     let Some((interp, optarg)) = shebang(sc.script_host) else { return Ok(None) };
     let start = if interp.first() == Some(&b'/') { b"/".to_vec() } else { cwd() };
     let res = r.resolve(&start, &interp, true).map_err(fail)?;

@@ -1,15 +1,17 @@
+//! Served trees and virtual descriptors: calls on paths below a serving module's mount,
+//! and on descriptors it owns (numbers in the virtual range, see vfd/range.rs), are
+//! answered by the module; the kernel never sees them.
 // Helpers here return Result<Decision, Decision>: both arms are the tracee's answer, Err
 // only short-circuits with `?`, so the large Err variant is intended.
 #![allow(clippy::result_large_err)]
-//! Served trees and virtual descriptors: calls on paths below a serving module's mount,
-//! and on descriptors it owns (numbers in the virtual range, see fdtable.rs), are
-//! answered by the module; the kernel never sees them.
+use crate::dispatch::Plan;
 use crate::dispatch::{Action, Caller, Decision, Scratch};
-use crate::fdtable::{self, vfd_base, Entry, OpenFile};
-use crate::memory;
-use crate::mounts::{self, Mount};
+use crate::errno::Errno;
+use crate::path::mounts::{self, Mount};
 use crate::syscall::Call;
-use crate::tracer::materialize::Plan;
+use crate::tracee::memory;
+use crate::vfd::fdtable::{Entry, OpenFile};
+use crate::vfd::vfd_base;
 use std::sync::Arc;
 use syscalls::Sysno;
 use vurs_abi::vurs_stat;
@@ -18,9 +20,9 @@ use vurs_abi::vurs_stat;
 const MAX_IO: usize = 1 << 20;
 
 fn err(e: i32) -> Decision {
-    Decision { action: Action::Return(-(e as i64)), exit: None, note: "served".into() }
+    Decision { action: Action::Return(Errno(e).neg()), exit: None, note: "served".into() }
 }
-fn ok(v: i64, note: &str) -> Decision {
+fn ok(v: i64, note: impl Into<crate::dispatch::Note>) -> Decision {
     Decision { action: Action::Return(v), exit: None, note: note.into() }
 }
 
@@ -115,7 +117,7 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
                 module.users.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let entry = Entry { file, cloexec: flags & libc::O_CLOEXEC != 0 };
                 match c.fds.lock().alloc(vfd_base(), entry) {
-                    Some(fd) => ok(fd as i64, &format!("virtual fd by {}", module.name)),
+                    Some(fd) => ok(fd as i64, crate::note!("virtual fd by {}", module.name)),
                     None => err(libc::EMFILE),
                 }
             }
@@ -268,7 +270,7 @@ fn fd_call_inner(c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decis
                 t.remove_range(lo, hi);
             }
             // The kernel does the real descriptors of the range.
-            return Err(Decision { action: Action::Pass, exit: None, note: String::new() });
+            return Err(Decision { action: Action::Pass, exit: None, note: "".into() });
         }
         _ => {}
     }
@@ -369,13 +371,13 @@ fn fcntl(c: &Caller, fd: i32, e: &Entry, cmd: i32, arg: u64) -> Result<Decision,
 }
 
 fn dup2(c: &Caller, old: i32, new: i32, flags: u64, scratch: &mut Scratch) -> Result<Decision, Decision> {
-    if !fdtable::is_virtual(old as i64) {
+    if !crate::vfd::is_virtual(old as i64) {
         // A real descriptor onto a virtual number: the kernel cannot hold it there.
         return Ok(err(libc::EBADF));
     }
     let e = entry(c, old)?;
     let cloexec = flags as i32 & libc::O_CLOEXEC != 0;
-    if !fdtable::is_virtual(new as i64) {
+    if !crate::vfd::is_virtual(new as i64) {
         return materialize(c, &e.file, new, cloexec, scratch);
     }
     if old == new {
@@ -426,17 +428,14 @@ fn materialize(
     }
     std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(|_| err(libc::EIO))?;
     let path = format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(&file));
-    let path_addr = scratch.put_cstr(path.as_bytes()).map_err(|a| Decision {
-        action: a,
-        exit: None,
-        note: String::new(),
-    })?;
+    let path_addr =
+        scratch.put_cstr(path.as_bytes()).map_err(|a| Decision { action: a, exit: None, note: "".into() })?;
     let plan = Plan { path_addr, newfd, cloexec, memfd: file.into() };
     let _ = c;
     Ok(Decision {
         action: Action::Materialize(std::sync::Arc::new(parking_lot::Mutex::new(Some(plan)))),
         exit: None,
-        note: format!("virtual file copied to fd {newfd}"),
+        note: crate::note!("virtual file copied to fd {newfd}"),
     })
 }
 

@@ -3,7 +3,7 @@
 //! descriptor in the caller; and the pidfd calls that reach a caller's descriptors. Thin
 //! wrappers over the ioctls and system calls: the unsafe code of the notification engine
 //! lives here and nowhere else.
-use crate::ptrace::Pid;
+use crate::tracee::ptrace::Pid;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -179,7 +179,7 @@ pub fn set_thread_identity(fsuid: u32, fsgid: u32, groups: &[u32]) {
 /// for an answer that only a fatal signal ends (a signal arriving after vurs took a call
 /// must not make the call run again: an emulated mkdir restarted would answer EEXIST).
 pub const LISTENER_FLAGS: u64 =
-    libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u64 | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u64;
+    libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
 
 /// Send descriptor `fd` over the Unix socket `sock` (SCM_RIGHTS). Async-signal-safe: the
 /// first child calls it between fork and exec. Returns false on failure.

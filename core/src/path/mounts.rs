@@ -28,7 +28,7 @@ impl Drop for Mount {
 #[derive(Default)]
 pub struct MountTable {
     /// Virtual paths known not to be symlinks (see resolve.rs).
-    pub nodecache: crate::resolve::NodeCache,
+    pub nodecache: crate::path::resolve::NodeCache,
     /// Oldest first.
     pub mounts: Vec<Arc<Mount>>,
     next_id: u64,
@@ -157,7 +157,7 @@ impl MountTable {
                 if !listed && !out.iter().any(|(p, n, _)| *p == parent && *n == name) {
                     out.push((parent.clone(), name, kind));
                     if path != m.target.as_bytes() && !implicit.iter().any(|(v, _)| *v == path) {
-                        if let Some(dir) = crate::procfs::private_dir() {
+                        if let Some(dir) = crate::path::procfs::private_dir() {
                             implicit.push((path.clone(), dir));
                         }
                     }

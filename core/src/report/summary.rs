@@ -14,10 +14,10 @@ use parking_lot::Mutex;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-static ON: AtomicBool = AtomicBool::new(false);
+use crate::tracelog::SUMMARY as ON;
 
 #[derive(Default, Clone, Copy)]
 struct Row {

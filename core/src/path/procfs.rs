@@ -1,7 +1,7 @@
 //! The parts of /proc a tracee must see virtualized: magic links whose text is a host
 //! path (translated back at the readlink's exit), and the mount lists, which gain the
 //! session's virtual mounts (a synthesized copy is opened instead of the real file).
-use crate::mounts::MountTable;
+use crate::path::mounts::MountTable;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -144,7 +144,7 @@ pub fn mountinfo_lines(mounts: &MountTable, real: &str) -> String {
         // max_by_key keeps the last of equals: the newest mount on that point.
         let parent = known
             .iter()
-            .filter(|(_, p)| crate::mounts::under(m.target.as_bytes(), p.as_bytes()))
+            .filter(|(_, p)| crate::path::mounts::under(m.target.as_bytes(), p.as_bytes()))
             .max_by_key(|(_, p)| p.len())
             .map(|k| k.0)
             .unwrap_or(next_id);
