@@ -107,3 +107,42 @@ fn own_tree_and_file_mounts() {
         ],
     ));
 }
+
+/// A symlink whose text ends in '/' must lead to a directory: `b -> a/` with `a` a file
+/// is ENOTDIR when followed, in the middle of a path or at its end.
+#[test]
+fn symlink_text_with_trailing_slash() {
+    agrees(&case(
+        vec![dir("d")],
+        vec![vec![file("a"), symlink("b", rel("a/")), dir("c"), symlink("d", rel("c/"))]],
+        vec![mount(0, "", "d")],
+        vec![
+            lookup("", root("d/b"), true),
+            lookup("", root("d/b"), false),
+            lookup("", root("d/b/"), false),
+            lookup("d", rel("b"), true),
+            lookup("", root("d/d"), true),
+            lookup("", root("d/d/.."), true),
+        ],
+    ));
+}
+
+/// A path ending in "/." names a directory as one ending in '/' does: `f/.` is ENOTDIR
+/// and `l/.` follows the symlink, in a mount as outside.
+#[test]
+fn final_dot_names_a_directory() {
+    agrees(&case(
+        vec![dir("d"), file("a"), symlink("b", rel("c")), dir("c")],
+        vec![vec![file("a"), symlink("b", rel("c")), dir("c"), symlink("d", rel("a/."))]],
+        vec![mount(0, "", "d")],
+        vec![
+            lookup("", root("d/a/."), true),
+            lookup("", root("d/b/."), true),
+            lookup("", root("d/d"), true),
+            lookup("d", rel("a/./"), true),
+            lookup("d/c", rel("."), true),
+            lookup("", root("a/."), true),
+            lookup("", root("b/."), true),
+        ],
+    ));
+}
