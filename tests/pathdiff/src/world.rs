@@ -46,6 +46,11 @@ pub struct Worlds {
 
 impl Drop for Worlds {
     fn drop(&mut self) {
+        // $PATHDIFF_KEEP keeps the trees, to look at a failing case.
+        if std::env::var_os("PATHDIFF_KEEP").is_some() {
+            eprintln!("kept {}", self.base.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.base);
     }
 }
@@ -137,9 +142,17 @@ impl Worlds {
                 continue;
             }
             let path = names_path(top, &e.at);
-            let parent = &path[..path.iter().rposition(|&b| b == b'/').unwrap()];
-            // Parents must be (or become) directories; a taken name stays as it is.
-            if std::fs::create_dir_all(p(parent)).is_err() || lstat_kind(&path).is_some() {
+            // Parents must be (or become) directories, not symlinks to one (a tree is
+            // made only inside its top); a taken name stays as it is.
+            let mut parent = top.to_vec();
+            let parents_ok = e.at[..e.at.len() - 1].iter().all(|n| {
+                parent = join(&parent, &n.bytes());
+                match lstat_kind(&parent) {
+                    Some(t) => t.is_dir(),
+                    None => std::fs::create_dir(p(&parent)).is_ok(),
+                }
+            });
+            if !parents_ok || lstat_kind(&path).is_some() {
                 continue;
             }
             let _ = match &e.kind {
