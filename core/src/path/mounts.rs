@@ -63,7 +63,9 @@ impl MountTable {
         self.mounts.is_empty()
     }
 
-    /// The mount serving canonical virtual path `path`.
+    /// The mount serving canonical virtual path `path`. Not a redirect mount whose SOURCE
+    /// lacks a missing ancestor of a deeper mount's target: that directory, and what lies
+    /// below it, is virtual-only (`implicit_dir`), as it is outside every mount.
     pub fn find(&self, path: &[u8]) -> Option<&Arc<Mount>> {
         let mut best: Option<&Arc<Mount>> = None;
         for m in self.mounts.iter().rev() {
@@ -71,7 +73,13 @@ impl MountTable {
                 best = Some(m);
             }
         }
-        best
+        let m = best?;
+        let deeper_implicit =
+            || self.implicit.iter().any(|(v, _)| v.len() > m.target.len() && under(path, v));
+        if !m.module.serves_paths() && deeper_implicit() {
+            return None;
+        }
+        Some(m)
     }
 
     /// Host path -> virtual path: the mount whose host root holds `host` (longest root).

@@ -21,7 +21,8 @@ pub struct Resolved {
     pub mount: Option<Arc<Mount>>,
     /// A mount was met on the way (the kernel's own walk would differ from ours).
     pub crossed_mount: bool,
-    /// The original path ended in '/'.
+    /// What the path names must be a directory (the host path gets a trailing '/'): the
+    /// original path, or the text of a symlink followed at its end, ended in '/' or "/.".
     pub trailing_slash: bool,
     /// The canonical directory the original path's last component was looked up in, when
     /// the walk reached it through directories only and outside every mount, and the
@@ -201,6 +202,12 @@ impl NodeCache {
     }
 }
 
+/// A path that names a directory whatever its last name is: one ending in '/' or in "."
+/// (`f/.` is ENOTDIR for a file, and follows a symlink `l/.`), as the kernel sees it.
+fn names_dir(p: &[u8]) -> bool {
+    p.ends_with(b"/") || p == b"." || p.ends_with(b"/.")
+}
+
 pub struct Resolver<'a> {
     pub mounts: &'a MountTable,
     /// The caller, for /proc/self and /proc/thread-self.
@@ -350,7 +357,7 @@ impl<'a> Resolver<'a> {
         if path.len() >= PATH_MAX {
             return Err(libc::ENAMETOOLONG);
         }
-        let trailing_slash = path.ends_with(b"/");
+        let mut trailing_slash = names_dir(path);
         let mut crossed = false;
         let mut links = links;
         let generation = self.mounts.nodecache.generation();
@@ -437,6 +444,8 @@ impl<'a> Resolver<'a> {
                     } else {
                         cur.truncate(prev_len);
                     }
+                    // `l -> f/` names a directory, as `l/` does.
+                    trailing_slash |= todo.is_empty() && names_dir(&target);
                     push_components(&mut todo, texts.len(), &target);
                     texts.push(target);
                 }
