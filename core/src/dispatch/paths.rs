@@ -318,12 +318,14 @@ pub(super) fn dot_final(
         host.extend_from_slice(name);
         host
     };
-    let dir_mount = mounts.find(&res.virt);
-    // Strictly inside a plain-subtree mount, the host's `..` of the directory is the
-    // virtual one: the name can stay.
-    let inside_subtree = dir_mount
-        .is_some_and(|m| m.target.as_bytes() != res.virt.as_slice() && m.module.flags & VURS_F_SUBTREE != 0);
-    if last == b"." || inside_subtree {
+    // Only a mount point's `..` (a virtual-only directory's, `/`'s under a mount on `/`)
+    // differs from the host's: elsewhere the name can stay (strictly inside a mount, the
+    // host's `..` of the directory is the virtual one; outside every mount the paths are
+    // the host's), and the kernel then also gives its errors for a directory that is
+    // missing or not one.
+    let at_mount_point = mounts.mounts.iter().any(|m| m.target.as_bytes() == res.virt.as_slice())
+        || mounts.implicit.iter().any(|(v, _)| v == &res.virt);
+    if last == b"." || !at_mount_point {
         let host = with_name(host_of(&res.virt)?, last);
         return Ok(Some(Translated::rewritten(host, res.mount)));
     }

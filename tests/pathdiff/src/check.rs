@@ -162,14 +162,11 @@ pub fn vurs_answer(t: &MountTable, start: &[u8], raw: &[u8], follow: bool, model
         if last == b"." || last == b".." {
             let res = resolver.resolve(start_v, dir, true)?;
             if res.crossed_mount {
-                // As dispatch/paths.rs `dot_final`: the name stays where the host's `..` is
-                // the virtual one (strictly inside a plain-subtree mount); otherwise the
-                // object is the virtual parent.
-                let inside_subtree = t.find(&res.virt).is_some_and(|m| {
-                    m.target.as_bytes() != res.virt.as_slice()
-                        && m.module.flags & vurs_abi::VURS_F_SUBTREE != 0
-                });
-                if last == b"." || inside_subtree {
+                // As dispatch/paths.rs `dot_final`: only a mount point's (or a virtual-only
+                // directory's) `..` is the virtual parent; elsewhere the name stays.
+                let at_mount_point = t.mounts.iter().any(|m| m.target.as_bytes() == res.virt.as_slice())
+                    || t.implicit.iter().any(|(v, _)| v == &res.virt);
+                if last == b"." || !at_mount_point {
                     let mut host = resolver.host_path(&res.virt, VURS_ACCESS_READ)?;
                     host.push(b'/');
                     host.extend_from_slice(last);
