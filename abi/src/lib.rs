@@ -2,122 +2,224 @@
 //! of truth; `tests/abi_layout.rs` checks that both agree), and a small SDK ([`sdk`]) for
 //! writing modules in Rust.
 #![allow(non_camel_case_types)]
+#![deny(missing_docs)]
 
 pub mod sdk;
 
 use std::ffi::{c_char, c_int, c_void};
 
+/// Major version of the ABI: a module's `abi_major` must equal it (a new major is a new
+/// symbol name).
 pub const VURS_ABI_MAJOR: u32 = 1;
+/// Minor version of the ABI: a new minor only appends struct fields and adds constants.
 pub const VURS_ABI_MINOR: u32 = 0;
 /// Name of the exported descriptor symbol (without the trailing NUL).
 pub const VURS_MODULE_SYMBOL: &str = "vurs_module_v1";
 
+/// Flag: mounts map paths to host paths (callback `redirect`).
 pub const VURS_F_PATH_REDIRECT: u32 = 0x0001;
+/// Flag: mounts are served: `open`/`stat`/... callbacks, virtual descriptors.
 pub const VURS_F_PATH_SERVE: u32 = 0x0002;
+/// Flag: calls may block: vurs runs them on worker threads.
 pub const VURS_F_MAY_BLOCK: u32 = 0x0004;
+/// Flag: vurs never calls this instance from two threads at once.
 pub const VURS_F_SERIAL: u32 = 0x0008;
+/// Flag: clock calls must trap: vurs hides the vDSO from tracees.
 pub const VURS_F_HIDE_VDSO: u32 = 0x0010;
+/// Flag: `redirect` maps the mount one-to-one onto a host tree (`redirect(sub)` is
+/// `redirect("") + "/" + sub` for reads), so the kernel may resolve a plain name relative to
+/// a directory inside it without asking the module.
 pub const VURS_F_SUBTREE: u32 = 0x0020;
+/// Flag: the module reads [`vurs_caller`]'s credentials: vurs keeps them current (set*id
+/// calls trap; since ABI 1.1).
 pub const VURS_F_CREDS: u32 = 0x0040;
 
+/// Verdict ([`vurs_result::verdict`]): let the kernel run the call unchanged.
 pub const VURS_PASS: u32 = 0;
+/// Verdict: skip the call; the caller sees `retval` (a value or -errno).
 pub const VURS_RETURN: u32 = 1;
+/// Verdict: let the kernel run the call with `args` changed per `args_mask`.
 pub const VURS_REWRITE: u32 = 2;
 
+/// Access intent of a path lookup (`redirect`'s `access`): reads the object or its
+/// metadata.
 pub const VURS_ACCESS_READ: u32 = 0x1;
+/// Access intent: changes the object, its metadata or its directory.
 pub const VURS_ACCESS_WRITE: u32 = 0x2;
+/// Access intent: executes the object.
 pub const VURS_ACCESS_EXEC: u32 = 0x4;
+/// Access intent: may create the object.
 pub const VURS_ACCESS_CREATE: u32 = 0x8;
 
+/// Log level for [`vurs_services::log`]: error.
 pub const VURS_LOG_ERROR: c_int = 0;
+/// Log level for [`vurs_services::log`]: warning.
 pub const VURS_LOG_WARN: c_int = 1;
+/// Log level for [`vurs_services::log`]: information.
 pub const VURS_LOG_INFO: c_int = 2;
+/// Log level for [`vurs_services::log`]: debugging detail.
 pub const VURS_LOG_DEBUG: c_int = 3;
 
+/// The process that made the call. In ABI 1.0 the credentials are those of vurs itself
+/// (tracees run with no_new_privs, so they cannot gain others).
 #[repr(C)]
 #[derive(Debug)]
 pub struct vurs_caller {
+    /// Thread-group id (the process id).
     pub pid: i32,
+    /// Thread id.
     pub tid: i32,
+    /// Real user id.
     pub uid: u32,
+    /// Effective user id.
     pub euid: u32,
+    /// Real group id.
     pub gid: u32,
+    /// Effective group id.
     pub egid: u32,
 }
 
 #[repr(C)]
 #[derive(Debug)]
+/// One trapped system call, as the module sees it.
 pub struct vurs_call {
+    /// `size_of::<vurs_call>()` as vurs was built.
     pub size: u32,
+    /// System call number of the host architecture.
     pub nr: i32,
+    /// Raw arguments.
     pub args: [u64; 6],
+    /// The process that made the call.
     pub caller: *const vurs_caller,
+    /// Opaque: pass it to the memory services of [`vurs_services`].
     pub ctx: *mut c_void,
 }
 
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
+/// What a handler decided. vurs zeroes it and sets `size` before the call.
 pub struct vurs_result {
+    /// `size_of::<vurs_result>()` as vurs was built.
     pub size: u32,
+    /// [`VURS_PASS`], [`VURS_RETURN`] or [`VURS_REWRITE`].
     pub verdict: u32,
+    /// [`VURS_RETURN`]: the value the caller sees, or -errno.
     pub retval: i64,
+    /// [`VURS_REWRITE`]: bit i set = `args[i]` replaces the caller's argument i.
     pub args_mask: u32,
+    /// Unused; zero.
     pub reserved: u32,
+    /// [`VURS_REWRITE`]: the replacement arguments selected by `args_mask`.
     pub args: [u64; 6],
 }
 
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
+/// File metadata in an architecture-neutral layout; vurs converts it to the caller's
+/// `struct stat` or `struct statx`.
 pub struct vurs_stat {
+    /// Device of the file (`st_dev`).
     pub dev: u64,
+    /// Inode number (`st_ino`).
     pub ino: u64,
+    /// File type and permission bits (`st_mode`, `S_IF*` | mode).
     pub mode: u32,
+    /// Number of hard links.
     pub nlink: u32,
+    /// Owner's user id.
     pub uid: u32,
+    /// Owner's group id.
     pub gid: u32,
+    /// Device number, for a device file (`st_rdev`).
     pub rdev: u64,
+    /// Size in bytes.
     pub size: i64,
+    /// Preferred I/O block size.
     pub blksize: i64,
+    /// Number of 512-byte blocks allocated.
     pub blocks: i64,
+    /// Last access time, seconds.
     pub atime_sec: i64,
+    /// Last modification time, seconds.
     pub mtime_sec: i64,
+    /// Last status change time, seconds.
     pub ctime_sec: i64,
+    /// Last access time, nanoseconds part.
     pub atime_nsec: u32,
+    /// Last modification time, nanoseconds part.
     pub mtime_nsec: u32,
+    /// Last status change time, nanoseconds part.
     pub ctime_nsec: u32,
+    /// Unused; zero.
     pub reserved: u32,
 }
 
 #[repr(C)]
 #[derive(Clone, Copy)]
+/// One directory entry for `readdir`.
 pub struct vurs_dirent {
+    /// Inode number.
     pub ino: u64,
+    /// File type, `d_type` as in `<dirent.h>` (`DT_REG`, `DT_DIR`, ...); `type` in C.
     pub type_: u8,
+    /// Entry name, NUL-terminated.
     pub name: [c_char; 256],
 }
 
+/// [`vurs_services::read_mem`]: `(ctx, addr, buf, len)`, copies the caller's memory at
+/// `addr` into `buf`; returns bytes copied or -EFAULT.
 pub type ReadMemFn = unsafe extern "C" fn(*mut c_void, u64, *mut c_void, usize) -> i64;
+/// [`vurs_services::write_mem`]: `(ctx, addr, buf, len)`, copies `buf` into the caller's
+/// memory at `addr`; returns bytes copied or -EFAULT.
 pub type WriteMemFn = unsafe extern "C" fn(*mut c_void, u64, *const c_void, usize) -> i64;
+/// [`vurs_services::read_string`]: `(ctx, addr, buf, cap)`, reads a NUL-terminated string
+/// of at most `cap`-1 bytes; returns its length, -EFAULT or -ENAMETOOLONG.
 pub type ReadStringFn = unsafe extern "C" fn(*mut c_void, u64, *mut c_char, usize) -> i64;
+/// [`vurs_services::scratch`]: `(ctx, data, len)`, copies `data` into scratch memory of
+/// the caller; returns its address, or 0 if none is left (see the field).
 pub type ScratchFn = unsafe extern "C" fn(*mut c_void, *const c_void, usize) -> u64;
+/// [`vurs_services::log`]: `(level, module, msg)`, writes one line to vurs's log.
 pub type LogFn = unsafe extern "C" fn(c_int, *const c_char, *const c_char);
+/// [`vurs_services::cwd`]: `(ctx, buf, cap)`, writes the caller's virtual working
+/// directory; returns its length, -ERANGE or another -errno.
 pub type CwdFn = unsafe extern "C" fn(*mut c_void, *mut c_char, usize) -> i64;
 
+/// Services vurs offers to a module; valid from `init` until `fini`.
 #[repr(C)]
 pub struct vurs_services {
+    /// `size_of::<vurs_services>()` as vurs was built.
     pub size: u32,
+    /// [`VURS_ABI_MINOR`] of vurs.
     pub abi_minor: u32,
+    /// Copies the caller's memory into ours; returns bytes copied or -EFAULT.
     pub read_mem: Option<ReadMemFn>,
+    /// Copies our memory into the caller's; returns bytes copied or -EFAULT.
     pub write_mem: Option<WriteMemFn>,
+    /// Reads a NUL-terminated string of at most cap-1 bytes; returns its length, -EFAULT or
+    /// -ENAMETOOLONG.
     pub read_string: Option<ReadStringFn>,
+    /// Copies `len` bytes into memory of the caller that no program owns and that stays
+    /// valid until the call completes; returns its address, or 0 if none is left. The first
+    /// time a process needs scratch memory it has none yet: the call returns 0, vurs maps
+    /// some and calls the handler again for the same system call, so ask for scratch before
+    /// doing anything that must not happen twice.
     pub scratch: Option<ScratchFn>,
+    /// Writes one line to vurs's log (`--trace` / stderr).
     pub log: Option<LogFn>,
+    /// Writes the caller's virtual working directory (NUL-terminated) into `buf`; returns its
+    /// length, -ERANGE if `cap` is too small, or another -errno. Costs a /proc lookup, so it
+    /// is not part of [`vurs_caller`].
     pub cwd: Option<CwdFn>,
 }
 
+/// [`vurs_module::init`]: `(svc, options, err, errlen)`, returns an instance or NULL with
+/// a reason in `err`.
 pub type InitFn =
     unsafe extern "C" fn(*const vurs_services, *const c_char, *mut c_char, usize) -> *mut c_void;
+/// [`vurs_module::fini`]: `(inst)`, releases an instance.
 pub type FiniFn = unsafe extern "C" fn(*mut c_void);
+/// [`vurs_module::mount`]: `(inst, source, target, options, mnt, err, errlen)`, returns 0
+/// and a per-mount pointer in `*mnt`, or -errno with a reason in `err`.
 pub type MountFn = unsafe extern "C" fn(
     *mut c_void,
     *const c_char,
@@ -127,52 +229,110 @@ pub type MountFn = unsafe extern "C" fn(
     *mut c_char,
     usize,
 ) -> c_int;
+/// [`vurs_module::umount`]: `(inst, mnt)`, releases a mount.
 pub type UmountFn = unsafe extern "C" fn(*mut c_void, *mut c_void);
+/// [`vurs_module::redirect`]: `(inst, mnt, subpath, access, out, outcap)`, writes the host
+/// path of `subpath`; returns 0 or -errno.
 pub type RedirectFn =
     unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, u32, *mut c_char, usize) -> c_int;
+/// [`vurs_module::open`]: `(inst, mnt, subpath, flags, mode, handle)`, returns 0 and a
+/// handle in `*handle`, or -errno.
 pub type OpenFn =
     unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, i32, u32, *mut *mut c_void) -> c_int;
+/// [`vurs_module::stat`]: `(inst, mnt, subpath, st)`, lstat semantics; returns 0 or -errno.
 pub type StatFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *mut vurs_stat) -> c_int;
+/// [`vurs_module::readlink`]: `(inst, mnt, subpath, buf, cap)`, returns the length of the
+/// target written to `buf`, or -errno.
 pub type ReadlinkFn =
     unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *mut c_char, usize) -> i64;
+/// [`vurs_module::pread`]: `(inst, handle, buf, len, off)`, returns bytes read or -errno.
 pub type PreadFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void, usize, i64) -> i64;
+/// [`vurs_module::pwrite`]: `(inst, handle, buf, len, off)`, returns bytes written or
+/// -errno.
 pub type PwriteFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_void, usize, i64) -> i64;
+/// [`vurs_module::fstat`]: `(inst, handle, st)`, returns 0 or -errno.
 pub type FstatFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *mut vurs_stat) -> c_int;
+/// [`vurs_module::readdir`]: `(inst, handle, index, out)`, returns 1 (filled), 0 (end) or
+/// -errno.
 pub type ReaddirFn = unsafe extern "C" fn(*mut c_void, *mut c_void, u64, *mut vurs_dirent) -> c_int;
+/// [`vurs_module::close`]: `(inst, handle)`, releases a handle.
 pub type CloseFn = unsafe extern "C" fn(*mut c_void, *mut c_void);
+/// [`vurs_module::syscall`]: `(inst, call, res)`, returns 0 with `res` filled, or -E as a
+/// shortcut for [`VURS_RETURN`] with `retval` -E.
 pub type SyscallFn = unsafe extern "C" fn(*mut c_void, *const vurs_call, *mut vurs_result) -> c_int;
 
+/// The module descriptor exported as [`VURS_MODULE_SYMBOL`]. Callbacks a module does not
+/// implement are `None`; a missing handler means "not served here" (the call goes on as if
+/// no module claimed it, or fails with ENOSYS where it cannot: see docs/modules.md).
 #[repr(C)]
 pub struct vurs_module {
+    /// [`VURS_ABI_MAJOR`].
     pub abi_major: u32,
+    /// [`VURS_ABI_MINOR`] the module was built against.
     pub abi_minor: u32,
+    /// `size_of::<vurs_module>()` as the module was built; fields beyond it are treated as
+    /// absent.
     pub size: u32,
+    /// `VURS_F_*` flags.
     pub flags: u32,
+    /// Mount type and lsmod name, e.g. "fsremap" (NUL-terminated).
     pub name: *const c_char,
+    /// One line (NUL-terminated).
     pub description: *const c_char,
+    /// Syscall service: the numbers this module handles (`nsyscalls` of them).
     pub syscalls: *const i32,
+    /// Length of `syscalls`.
     pub nsyscalls: u32,
+    /// Unused; zero.
     pub reserved: u32,
+    /// Parses `options` ("k=v,k=v", may be empty) and returns an instance (any non-null
+    /// pointer), or null with a one-line reason in `err`. Called once per load.
     pub init: Option<InitFn>,
+    /// Releases an instance.
     pub fini: Option<FiniFn>,
+    /// Path modules: mounts `source` on `target` (an absolute canonical virtual path) with
+    /// the mount's `options` ("ro,k=v"); returns 0 and a per-mount pointer in `*mnt`, or
+    /// -errno with a reason in `err`.
     pub mount: Option<MountFn>,
+    /// Releases a mount made by `mount`.
     pub umount: Option<UmountFn>,
+    /// Redirect service: maps `subpath` (relative to the mount's target, "" for the target
+    /// itself, never starting with '/') to a host path written to `out` (NUL-terminated).
+    /// Returns 0 or -errno (e.g. -EROFS for [`VURS_ACCESS_WRITE`] on a read-only mount).
     pub redirect: Option<RedirectFn>,
+    /// Serve service: opens canonical `subpath` (vurs resolves symlinks and ".." inside the
+    /// mount itself; the final component is already followed unless `O_NOFOLLOW`).
     pub open: Option<OpenFn>,
+    /// Serve service: metadata of `subpath`, never following a final symlink (lstat).
     pub stat: Option<StatFn>,
+    /// Serve service: target of the symlink `subpath`.
     pub readlink: Option<ReadlinkFn>,
+    /// Serve service: reads from an open handle at an offset.
     pub pread: Option<PreadFn>,
+    /// Serve service: writes to an open handle at an offset.
     pub pwrite: Option<PwriteFn>,
+    /// Serve service: metadata of an open handle.
     pub fstat: Option<FstatFn>,
+    /// Serve service: directory entry number `index` (0, 1, ...): 1 = filled, 0 = end, or
+    /// -errno.
     pub readdir: Option<ReaddirFn>,
+    /// Serve service: releases an open handle.
     pub close: Option<CloseFn>,
+    /// Syscall service: called for each call whose number is in `syscalls`. Returns 0 and
+    /// fills `res`; a negative return -E is a shortcut for [`VURS_RETURN`] with `retval` -E.
     pub syscall: Option<SyscallFn>,
+    /// Targets a serving module mounts itself when loaded at start (null-terminated list, or
+    /// null): each gets `mount(inst, NAME, target, "", ...)`. E.g. the uname module serves
+    /// /proc/sys/kernel/hostname.
     pub auto_mounts: *const *const c_char,
 }
 
 /// The exported symbol's type: a descriptor in a `static` (raw pointers are not `Sync`).
 #[repr(transparent)]
-pub struct ModuleExport(pub vurs_module);
+pub struct ModuleExport(
+    /// The descriptor itself.
+    pub vurs_module,
+);
 // SAFETY: the descriptor is immutable and its pointers point at 'static data.
 unsafe impl Sync for ModuleExport {}
 

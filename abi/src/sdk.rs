@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 /// A negative-errno style error (`Errno(libc::ENOENT)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Errno(pub i32);
+pub struct Errno(
+    /// The positive errno value (`libc::ENOENT`, ...).
+    pub i32,
+);
 
 /// Plain old data: a type whose values may be read from and written to another process's
 /// memory as raw bytes ([`Call::read_pod`], [`Call::write_pod`]).
@@ -65,9 +68,13 @@ unsafe impl Pod for vurs_result {}
 
 /// Parsed `k=v,k=v,flag` options.
 #[derive(Debug, Default, Clone)]
-pub struct Options(pub Vec<(String, Option<String>)>);
+pub struct Options(
+    /// The options in order: (key, `Some(value)` for `k=v`, `None` for a bare `flag`).
+    pub Vec<(String, Option<String>)>,
+);
 
 impl Options {
+    /// Parses `k=v,k=v,flag` (empty items are skipped; a value may contain `=`).
     pub fn parse(s: &str) -> Options {
         Options(
             s.split(',')
@@ -79,9 +86,12 @@ impl Options {
                 .collect(),
         )
     }
+    /// The value of the last item named `key`; `None` if there is none or if that item is a
+    /// bare `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().rev().find(|(k, _)| k == key).and_then(|(_, v)| v.as_deref())
     }
+    /// Whether `key` appears at all, bare or with a value.
     pub fn has(&self, key: &str) -> bool {
         self.0.iter().any(|(k, _)| k == key)
     }
@@ -89,7 +99,10 @@ impl Options {
 
 /// The services vurs offers (memory of the calling process, scratch memory, log).
 #[derive(Clone, Copy)]
-pub struct Services(pub *const vurs_services);
+pub struct Services(
+    /// The table vurs passed to `init`; valid until `fini`.
+    pub *const vurs_services,
+);
 // SAFETY: the table is immutable and lives as long as the instance.
 unsafe impl Send for Services {}
 // SAFETY: as for Send: the table is immutable and its functions may be called from any
@@ -101,6 +114,8 @@ impl Services {
         // SAFETY: vurs guarantees the pointer is valid from init to fini.
         unsafe { &*self.0 }
     }
+    /// Writes one line to vurs's log at `level` (`VURS_LOG_*`), tagged with `module`; NUL
+    /// bytes in `msg` become spaces. Does nothing if vurs offers no log service.
     pub fn log(&self, level: i32, module: &str, msg: &str) {
         if let Some(f) = self.table().log {
             let m = CString::new(module).unwrap_or_default();
@@ -118,16 +133,21 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
+    /// System call number of the host architecture.
     pub fn nr(&self) -> i32 {
         self.raw.nr
     }
+    /// Raw argument `i` (0 to 5; panics beyond).
     pub fn arg(&self, i: usize) -> u64 {
         self.raw.args[i]
     }
+    /// Thread-group id (process id) of the caller.
     pub fn pid(&self) -> i32 {
         // SAFETY: caller is valid for the duration of the call.
         unsafe { (*self.raw.caller).pid }
     }
+    /// Fills `buf` from the caller's memory at `addr`; `EFAULT` unless all of it was read,
+    /// `ENOSYS` if vurs offers no such service.
     pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
         let f = self.svc.table().read_mem.ok_or(Errno(libc::ENOSYS))?;
         // SAFETY: buf is valid for buf.len() bytes.
@@ -138,6 +158,8 @@ impl<'a> Call<'a> {
             Err(Errno(libc::EFAULT))
         }
     }
+    /// Writes `data` to the caller's memory at `addr`; `EFAULT` unless all of it was
+    /// written, `ENOSYS` if vurs offers no such service.
     pub fn write(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
         let f = self.svc.table().write_mem.ok_or(Errno(libc::ENOSYS))?;
         // SAFETY: data is valid for data.len() bytes.
@@ -173,6 +195,8 @@ impl<'a> Call<'a> {
         buf.truncate(n as usize);
         Ok(buf)
     }
+    /// Reads the NUL-terminated string at `addr` (without its NUL), of at most `cap`-1
+    /// bytes; `EFAULT` or `ENAMETOOLONG` otherwise.
     pub fn read_string(&self, addr: u64, cap: usize) -> Result<Vec<u8>, Errno> {
         let f = self.svc.table().read_string.ok_or(Errno(libc::ENOSYS))?;
         let mut buf = vec![0u8; cap.max(1)];
@@ -184,7 +208,10 @@ impl<'a> Call<'a> {
         buf.truncate(n as usize);
         Ok(buf)
     }
-    /// Copy `data` into scratch memory of the caller; returns its address there.
+    /// Copy `data` into scratch memory of the caller; returns its address there. `ENOMEM` when
+    /// none is left, and the first time a process needs some (vurs then maps some and calls
+    /// the handler again for the same call): ask for scratch before doing anything that
+    /// must not happen twice.
     pub fn scratch(&self, data: &[u8]) -> Result<u64, Errno> {
         let f = self.svc.table().scratch.ok_or(Errno(libc::ENOSYS))?;
         // SAFETY: data is valid for data.len() bytes.
@@ -202,7 +229,7 @@ pub enum Verdict {
     Pass,
     /// Skip the call; the caller sees this value (or `-errno`).
     Return(i64),
-    /// Run the call with these arguments changed: (index, value) pairs.
+    /// Run the call with these arguments changed: `Some(v)` at index i replaces argument i.
     Rewrite([Option<u64>; 6]),
 }
 
@@ -220,8 +247,12 @@ pub trait Module: Sized + Send + Sync + 'static {
     /// Per-mount state of a path module.
     type Mount: Send + Sync + 'static;
 
+    /// Creates the instance from the load options ("k=v,k=v", may be empty), or fails with
+    /// a one-line reason. Called once per load.
     fn init(svc: Services, options: &Options) -> Result<Self, String>;
 
+    /// Path modules: mounts `source` on `target` (an absolute canonical virtual path) with
+    /// the mount's options ("ro,k=v"). The default refuses with `ENODEV`.
     fn mount(
         &self,
         _source: &str,
@@ -230,34 +261,45 @@ pub trait Module: Sized + Send + Sync + 'static {
     ) -> Result<Self::Mount, (Errno, String)> {
         Err((Errno(libc::ENODEV), "this module has no mounts".into()))
     }
+    /// Releases a mount made by [`Module::mount`].
     fn umount(&self, _mnt: Self::Mount) {}
     /// Redirect service: the host path that `subpath` of the mount stands for (subpaths are
     /// bytes, not necessarily UTF-8: hence `Path`).
     fn redirect(&self, _mnt: &Self::Mount, _subpath: &Path, _access: u32) -> Result<PathBuf, Errno> {
         Err(Errno(libc::ENOSYS))
     }
-    /// Syscall service.
+    /// Syscall service: called for each call whose number the module lists in
+    /// `export_module!`'s `syscalls`. The default lets the kernel run it.
     fn syscall(&self, _call: &Call<'_>) -> Verdict {
         Verdict::Pass
     }
 
     // Serve service (set VURS_F_PATH_SERVE). `subpath` is canonical (vurs resolves
     // symlinks and `..` with `stat` and `readlink`); `stat` never follows a final symlink.
+    /// Serve service: opens `subpath` with open(2) `flags` and `mode` (the final component
+    /// is already followed unless `O_NOFOLLOW`).
     fn open(&self, _mnt: &Self::Mount, _subpath: &Path, _flags: i32, _mode: u32) -> Result<Handle, Errno> {
         Err(Errno(libc::ENOSYS))
     }
+    /// Serve service: metadata of `subpath`, never following a final symlink (lstat).
     fn stat(&self, _mnt: &Self::Mount, _subpath: &Path) -> Result<vurs_stat, Errno> {
         Err(Errno(libc::ENOSYS))
     }
+    /// Serve service: target of the symlink `subpath` (the default: `EINVAL`, not a
+    /// symlink).
     fn readlink(&self, _mnt: &Self::Mount, _subpath: &Path) -> Result<Vec<u8>, Errno> {
         Err(Errno(libc::EINVAL))
     }
+    /// Serve service: reads into `buf` at offset `off`; returns the number of bytes read.
     fn pread(&self, _h: &Handle, _buf: &mut [u8], _off: i64) -> Result<usize, Errno> {
         Err(Errno(libc::EINVAL))
     }
+    /// Serve service: writes `data` at offset `off`; returns the number of bytes written
+    /// (the default: `EBADF`, not open for writing).
     fn pwrite(&self, _h: &Handle, _data: &[u8], _off: i64) -> Result<usize, Errno> {
         Err(Errno(libc::EBADF))
     }
+    /// Serve service: metadata of an open handle.
     fn fstat(&self, _h: &Handle) -> Result<vurs_stat, Errno> {
         Err(Errno(libc::ENOSYS))
     }
@@ -265,6 +307,7 @@ pub trait Module: Sized + Send + Sync + 'static {
     fn readdir(&self, _h: &Handle, _index: u64) -> Result<Option<(u64, u8, Vec<u8>)>, Errno> {
         Err(Errno(libc::ENOTDIR))
     }
+    /// Serve service: releases an open handle.
     fn close(&self, _h: Handle) {}
 }
 
@@ -273,14 +316,20 @@ pub type Handle = Box<dyn std::any::Any + Send + Sync>;
 
 /// A NULL-terminated array of C strings in a `static` (for `auto_mounts`).
 #[repr(transparent)]
-pub struct PtrArray<const N: usize>(pub [*const c_char; N]);
+pub struct PtrArray<const N: usize>(
+    /// The pointers, the last one null.
+    pub [*const c_char; N],
+);
 // SAFETY: the pointers point at 'static string literals.
 unsafe impl<const N: usize> Sync for PtrArray<N> {}
 
 /// Instance wrapper handed to vurs as the opaque instance pointer.
 pub struct Instance<M: Module> {
+    /// The module's own state, from [`Module::init`].
     pub module: M,
+    /// The services vurs passed to `init`.
     pub svc: Services,
+    /// The module's name (for log lines).
     pub name: &'static str,
 }
 
@@ -342,6 +391,8 @@ unsafe fn cstr<'a>(p: *const c_char) -> &'a str {
 pub mod trampolines {
     use super::*;
 
+    /// `init`: parses the options, calls [`Module::init`] and boxes the instance.
+    ///
     /// # Safety
     /// Called by vurs with valid pointers, as the header documents.
     pub unsafe fn init<M: Module>(
@@ -369,6 +420,8 @@ pub mod trampolines {
             }
         }
     }
+    /// `fini`: drops the instance.
+    ///
     /// # Safety
     /// `inst` comes from `init`.
     pub unsafe extern "C" fn fini<M: Module>(inst: *mut c_void) {
@@ -380,6 +433,8 @@ pub mod trampolines {
             }
         }
     }
+    /// `mount`: calls [`Module::mount`] and boxes the mount.
+    ///
     /// # Safety
     /// Valid pointers per the header.
     pub unsafe extern "C" fn mount<M: Module>(
@@ -410,6 +465,8 @@ pub mod trampolines {
             }
         }
     }
+    /// `umount`: drops the mount after [`Module::umount`].
+    ///
     /// # Safety
     /// `mnt` comes from `mount`.
     pub unsafe extern "C" fn umount<M: Module>(inst: *mut c_void, mnt: *mut c_void) {
@@ -420,6 +477,8 @@ pub mod trampolines {
             guarded(inst, "umount", (), move || inst.module.umount(*m));
         }
     }
+    /// `redirect`: calls [`Module::redirect`] and writes the host path to `out`.
+    ///
     /// # Safety
     /// Valid pointers per the header.
     pub unsafe extern "C" fn redirect<M: Module>(
@@ -463,6 +522,8 @@ pub mod trampolines {
         }
     }
 
+    /// `open`: calls [`Module::open`] and boxes the handle.
+    ///
     /// # Safety
     /// Valid pointers per the header.
     pub unsafe extern "C" fn open<M: Module>(
@@ -489,6 +550,8 @@ pub mod trampolines {
             }
         }
     }
+    /// `stat`: calls [`Module::stat`].
+    ///
     /// # Safety
     /// Valid pointers per the header.
     pub unsafe extern "C" fn stat<M: Module>(
@@ -510,6 +573,8 @@ pub mod trampolines {
             }
         }
     }
+    /// `readlink`: calls [`Module::readlink`] and copies at most `cap` bytes.
+    ///
     /// # Safety
     /// Valid pointers per the header.
     pub unsafe extern "C" fn readlink<M: Module>(
@@ -531,6 +596,8 @@ pub mod trampolines {
             }))
         }
     }
+    /// `pread`: calls [`Module::pread`].
+    ///
     /// # Safety
     /// `h` comes from `open`; `buf` is valid for `len` bytes.
     pub unsafe extern "C" fn pread<M: Module>(
@@ -550,6 +617,8 @@ pub mod trampolines {
             }))
         }
     }
+    /// `pwrite`: calls [`Module::pwrite`].
+    ///
     /// # Safety
     /// `h` comes from `open`; `buf` is valid for `len` bytes.
     pub unsafe extern "C" fn pwrite<M: Module>(
@@ -569,6 +638,8 @@ pub mod trampolines {
             }))
         }
     }
+    /// `fstat`: calls [`Module::fstat`].
+    ///
     /// # Safety
     /// `h` comes from `open`.
     pub unsafe extern "C" fn fstat<M: Module>(
@@ -589,6 +660,8 @@ pub mod trampolines {
             }
         }
     }
+    /// `readdir`: calls [`Module::readdir`] and fills `out` (names cut at 255 bytes).
+    ///
     /// # Safety
     /// `h` comes from `open`.
     pub unsafe extern "C" fn readdir<M: Module>(
@@ -618,6 +691,8 @@ pub mod trampolines {
             }
         }
     }
+    /// `close`: drops the handle after [`Module::close`].
+    ///
     /// # Safety
     /// `h` comes from `open` and is not used after this.
     pub unsafe extern "C" fn close<M: Module>(inst: *mut c_void, h: *mut c_void) {
@@ -629,6 +704,8 @@ pub mod trampolines {
         }
     }
 
+    /// `syscall`: calls [`Module::syscall`] and fills `res` from its [`Verdict`].
+    ///
     /// # Safety
     /// Valid pointers per the header.
     pub unsafe extern "C" fn syscall<M: Module>(

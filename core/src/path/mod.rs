@@ -5,6 +5,8 @@
 pub mod mounts;
 pub mod procfs;
 pub mod resolve;
+#[cfg(test)]
+mod tests;
 
 use crate::tracee::ptrace::Pid;
 use mounts::MountTable;
