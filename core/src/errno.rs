@@ -1,5 +1,6 @@
 //! Errors as the tracee sees them: `Errno` (one errno value; `neg()` is the syscall's return
 //! value, `-errno`), and their text as the C library prints it ("No such file or directory").
+#![forbid(unsafe_code)]
 use std::fmt;
 
 /// One errno value (positive, as in `libc::ENOENT`). A call that fails returns `neg()`.
@@ -40,9 +41,12 @@ impl fmt::Display for Errno {
 }
 
 pub fn strerror(e: i32) -> String {
-    // SAFETY: strerror returns a pointer to a static or thread-local string, valid until the
-    // next strerror call on this thread; it is copied out at once.
-    unsafe { std::ffi::CStr::from_ptr(libc::strerror(e)) }.to_string_lossy().into_owned()
+    // std's text is the C library's, with " (os error N)" after it.
+    let text = std::io::Error::from_raw_os_error(e).to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! What one vurs session shares across all its tracees: loaded modules, the mount table,
 //! what the installed seccomp filter traps. The control commands act on it.
+#![forbid(unsafe_code)]
 use crate::filter::FilterSpec;
 use crate::module::{self, Module};
 use crate::path::mounts::MountTable;

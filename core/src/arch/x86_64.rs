@@ -1,4 +1,5 @@
 //! x86_64: registers, syscall ABI details.
+#![forbid(unsafe_code)]
 use libc::user_regs_struct;
 
 /// AUDIT_ARCH_X86_64, as reported in seccomp_data.arch and ptrace_syscall_info.arch.

@@ -1,6 +1,7 @@
 //! Command line (clap). `vurs [OPTIONS] -- COMMAND [ARGS...]` runs a session; the
 //! subcommands control the session they are run in. The same definitions give `--help`,
 //! the man page (`vurs man`) and the shell completions (`vurs completions SHELL`).
+#![forbid(unsafe_code)]
 use clap::{CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 

@@ -2,6 +2,7 @@
 //! mapped onto vurs's own: a root file system and binds become fsremap mounts, the kernel
 //! release the uname module's `release=` option. What vurs cannot do is refused with one
 //! line naming the option.
+#![forbid(unsafe_code)]
 use super::MountSpec;
 use clap::Parser;
 use std::ffi::OsString;

@@ -1,5 +1,6 @@
 //! The virtual mount table: which module serves which subtree. Longest prefix wins; of
 //! two mounts on the same target, the newer one.
+#![forbid(unsafe_code)]
 use crate::module::Module;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! The parts of /proc a tracee must see virtualized: magic links whose text is a host
 //! path (translated back at the readlink's exit), and the mount lists, which gain the
 //! session's virtual mounts (a synthesized copy is opened instead of the real file).
+#![forbid(unsafe_code)]
 use crate::path::mounts::MountTable;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;

@@ -6,9 +6,11 @@
 //! Only what the kernel cannot see is decided here. When a prefix does not exist, the
 //! walk stops and the rest is handed to the kernel literally, so it produces the exact
 //! errno (ENOENT, ENOTDIR, EACCES) itself.
+#![forbid(unsafe_code)]
 use crate::path::mounts::{subpath, Mount, MountTable};
 use crate::tracee::memory::PATH_MAX;
-use std::ffi::CString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
 const MAX_LINKS: u32 = 40;
@@ -292,32 +294,25 @@ impl<'a> Resolver<'a> {
             return Node::Missing;
         };
         *crossed |= in_mount;
-        let Ok(c) = CString::new(host) else {
-            return Node::Missing;
-        };
-        // SAFETY: plain lstat into a zeroed struct.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(&host));
+        let Ok(md) = std::fs::symlink_metadata(path) else {
             // A mount target need not exist on the host: it is a directory here.
             if self.is_mount_ancestor(virt) {
                 return Node::Dir;
             }
             self.mounts.nodecache.insert(generation, virt, Cached::Missing);
             return Node::Missing;
-        }
-        match st.st_mode & libc::S_IFMT {
+        };
+        match md.mode() & libc::S_IFMT {
             libc::S_IFDIR => {
                 self.mounts.nodecache.insert(generation, virt, Cached::Dir);
                 Node::Dir
             }
             libc::S_IFLNK => {
-                let mut buf = vec![0u8; PATH_MAX];
-                // SAFETY: buffer of buf.len() bytes.
-                let n = unsafe { libc::readlink(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-                if n < 0 {
+                let Ok(target) = std::fs::read_link(path) else {
                     return Node::Missing;
-                }
-                buf.truncate(n as usize);
+                };
+                let buf = target.into_os_string().into_vec();
                 self.mounts.nodecache.insert(generation, virt, Cached::Symlink(Arc::from(buf.as_slice())));
                 Node::Symlink(buf)
             }

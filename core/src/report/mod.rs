@@ -1,5 +1,6 @@
 //! What the engines report about the calls they decided: one --trace line per call
 //! (`call_line`) and the --summary counts (`summary`). Above dispatch, used by the engines.
+#![forbid(unsafe_code)]
 pub mod summary;
 
 /// One --trace line for `call` and its decision (the result is added when known).

@@ -8,6 +8,7 @@
 //! - failed: of the emulated calls, those answered with an error (the results of passed
 //!   and rewritten calls are the kernel's and are not seen: no exit stop is asked for them);
 //! - decide: time from the seccomp stop being seen to the decision being carried out.
+#![forbid(unsafe_code)]
 use crate::dispatch::{Action, Decision};
 use crate::syscall::Call;
 use parking_lot::Mutex;

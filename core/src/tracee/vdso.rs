@@ -2,6 +2,7 @@
 //! the time module): the AT_SYSINFO_EHDR entry of its auxiliary vector becomes
 //! AT_IGNORE, so its libc falls back to real clock system calls, which trap. Done at the
 //! exec stop, before the dynamic loader has run.
+#![forbid(unsafe_code)]
 use crate::tracee::memory;
 use crate::tracee::ptrace::{self, Pid};
 

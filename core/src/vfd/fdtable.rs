@@ -1,6 +1,7 @@
 //! Per-process table of virtual descriptors (those a serving module owns): number ->
 //! (open file description, close-on-exec). Real descriptors are the kernel's business and
 //! are not tracked here; the numbers themselves are vfd/range.rs.
+#![forbid(unsafe_code)]
 use super::range::{vfd_base, VFD_COUNT};
 use std::collections::BTreeMap;
 use std::sync::Arc;
