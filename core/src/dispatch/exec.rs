@@ -64,9 +64,7 @@ pub fn script_args(
         return Ok(None);
     }
     let host = match res.mount.as_ref() {
-        Some(m) => {
-            m.module.redirect(m.mnt, subpath(&res.virt, m.target.as_bytes()), vurs_abi::VURS_ACCESS_EXEC)
-        }
+        Some(m) => m.redirect(subpath(&res.virt, m.target.as_bytes()), vurs_abi::VURS_ACCESS_EXEC),
         None => r.host_path(&res.virt, vurs_abi::VURS_ACCESS_EXEC),
     }
     .map_err(fail)?;

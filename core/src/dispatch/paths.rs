@@ -217,11 +217,14 @@ pub(super) fn translate(
     let mut host = match &r.mount {
         Some(m) => {
             let sub = mounts::subpath(&r.virt, m.target.as_bytes());
-            match m.module.redirect(m.mnt, sub, access) {
+            match m.redirect(sub, access) {
                 // A kept path may name a host path longer than PATH_MAX (the kernel does
-                // not mind): the module's answer for its mount's root holds for it.
+                // not mind): the module's answer for its mount's root holds for it, and
+                // the read-only rule is checked on the object through the kept path.
                 Err(libc::ENAMETOOLONG) if keep => {
                     m.module.redirect(m.mnt, b"", access).map_err(|e| Action::Return(Errno(e).neg()))?;
+                    m.read_only_check(access, || kept_path_exists(c, call, p, &raw, follow))
+                        .map_err(|e| Action::Return(Errno(e).neg()))?;
                     Vec::new()
                 }
                 r => r.map_err(|e| Action::Return(Errno(e).neg()))?,
@@ -272,12 +275,38 @@ fn confined_walk_passes(
         return Ok(false);
     }
     // Whatever the walk reaches lies in the directory's mount: its module's answer for
-    // this access (EROFS on a read-only mount) holds for it.
+    // this access holds for it. On a read-only mount, a write is EROFS; whether a
+    // creation is one depends on the object, which the full translation looks at.
     if let Some(m) = mounts.find(&dir) {
+        let access = call.access(c.tid, p);
+        if m.read_only && access & VURS_ACCESS_CREATE != 0 && access & VURS_ACCESS_WRITE == 0 {
+            return Ok(false);
+        }
         let sub = mounts::subpath(&dir, m.target.as_bytes());
-        m.module.redirect(m.mnt, sub, call.access(c.tid, p)).map_err(|e| Action::Return(Errno(e).neg()))?;
+        m.redirect(sub, access).map_err(|e| Action::Return(Errno(e).neg()))?;
     }
     Ok(true)
+}
+
+/// A kept (relative) path names an existing object, looked up from the caller's real
+/// start directory as the kernel will (for the read-only rule of a creation).
+fn kept_path_exists(c: &Caller, call: &Call, p: &PathArg, raw: &[u8], follow: bool) -> bool {
+    let dirfd = start_fd(call, p);
+    let dir = if dirfd == libc::AT_FDCWD {
+        format!("/proc/{}/cwd", c.tid)
+    } else {
+        format!("/proc/{}/fd/{}", c.tid, dirfd)
+    };
+    let Ok(d) = std::fs::File::open(dir) else {
+        return false;
+    };
+    let Ok(name) = std::ffi::CString::new(raw) else {
+        return false;
+    };
+    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a valid descriptor, a NUL-terminated name and a buffer the size of `stat`.
+    unsafe { libc::fstatat(std::os::fd::AsRawFd::as_raw_fd(&d), name.as_ptr(), st.as_mut_ptr(), flags) == 0 }
 }
 
 /// The directory descriptor a relative path of `p` starts from (AT_FDCWD for the cwd).

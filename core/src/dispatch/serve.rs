@@ -101,8 +101,13 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
     let module = &m.module;
     let nr = call.nr;
     let a = call.args;
+    let stat = || module.stat(m.mnt, sub);
     let open = |flags: u64, mode: u64| -> Decision {
         let flags = flags as i32;
+        // A read-only mount: the core refuses a write, whatever the module would do.
+        if let Err(e) = m.read_only_check(access, || stat().is_ok()) {
+            return err(e);
+        }
         match module.open(m.mnt, sub, flags, mode as u32) {
             Ok(h) => {
                 m.open_files.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -124,7 +129,6 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
             Err(e) => err(e),
         }
     };
-    let stat = || module.stat(m.mnt, sub);
     match Sysno::new(nr as usize) {
         Some(Sysno::open) => open(a[1], a[2]),
         Some(Sysno::openat) => open(a[2], a[3]),
@@ -169,6 +173,7 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
                 Err(e) => err(e),
             }
         }
+        // Served mounts take no other writes in ABI 1.0 (read-only mount or not).
         _ if access & vurs_abi::VURS_ACCESS_WRITE != 0 => err(libc::EROFS),
         // chdir, execve, xattrs, statfs... into a served tree: not in ABI 1.0.
         _ => err(libc::EOPNOTSUPP),
