@@ -84,7 +84,7 @@ impl FilterSpec {
         if self.paths {
             for s in table::PATH_CALLS {
                 if s.kind != table::Kind::Getdents || self.dirents {
-                    trap(s.nr);
+                    trap(s.nr as i64);
                 }
             }
         }
@@ -94,12 +94,12 @@ impl FilterSpec {
             v.insert(nr as u32, Verdict::Trace);
         }
         if self.ids {
-            for &sysno in table::ID_CALLS {
+            for sysno in &table::ID_CALLS {
                 v.insert(sysno as u32, Verdict::Trace);
             }
         }
         if self.umask {
-            for &sysno in table::UMASK_CALLS {
+            for sysno in &table::UMASK_CALLS {
                 v.insert(sysno as u32, Verdict::Trace);
             }
         }

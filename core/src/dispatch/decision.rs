@@ -26,6 +26,32 @@ pub enum Action {
     Materialize(std::sync::Arc<parking_lot::Mutex<Option<Plan>>>),
 }
 
+/// How a dispatch helper settles a call before it has the value it was computing: the one
+/// error type of dispatch/*.rs (`Result<T, Outcome>`), so `?` ends the decision with what
+/// it means. (Not an `Action`: "let the kernel do it" is an outcome, not an error code.)
+#[derive(Debug)]
+pub enum Outcome {
+    /// The kernel does the call as the tracee made it and gives its own answer (a start
+    /// directory that is not one, a bad `struct open_how`, an unreadable sockaddr...).
+    Pass,
+    /// The call fails with this errno.
+    Fail(Errno),
+    /// Scratch memory in the tracee is needed first: map it, then decide again.
+    NeedScratch,
+}
+
+impl From<Outcome> for Decision {
+    fn from(o: Outcome) -> Decision {
+        match o {
+            Outcome::Pass => Decision::pass(),
+            Outcome::Fail(e) => Decision::ret(e.neg(), ""),
+            Outcome::NeedScratch => {
+                Decision { action: Action::NeedScratch, exit: None, note: Note::Borrowed("") }
+            }
+        }
+    }
+}
+
 /// Who decided and how, for --trace and --summary only: a fixed text costs nothing, a
 /// formatted one is made with `note!`, which formats nothing unless
 /// `tracelog::notes_wanted()`.
@@ -88,22 +114,21 @@ impl Scratch {
     pub fn local(tid: Pid) -> Scratch {
         Scratch { tid, slot: None, used: 0, local: Some(Vec::new()) }
     }
-    pub fn put(&mut self, data: &[u8]) -> Result<u64, Action> {
+    pub fn put(&mut self, data: &[u8]) -> Result<u64, Outcome> {
         if let Some(bufs) = &mut self.local {
             bufs.push(data.to_vec());
             return Ok(LOCAL_TAG | (bufs.len() - 1) as u64);
         }
-        let base = self.slot.ok_or(Action::NeedScratch)?;
+        let base = self.slot.ok_or(Outcome::NeedScratch)?;
         let start = (self.used + 15) & !15;
         if start + data.len() > SLOT_SIZE as usize {
-            return Err(Action::Return(Errno(libc::ENAMETOOLONG).neg()));
+            return Err(Outcome::Fail(Errno(libc::ENAMETOOLONG)));
         }
-        memory::write(self.tid, base + start as u64, data)
-            .map_err(|_| Action::Return(Errno(libc::EFAULT).neg()))?;
+        memory::write(self.tid, base + start as u64, data).map_err(|_| Outcome::Fail(Errno(libc::EFAULT)))?;
         self.used = start + data.len();
         Ok(base + start as u64)
     }
-    pub fn put_cstr(&mut self, s: &[u8]) -> Result<u64, Action> {
+    pub fn put_cstr(&mut self, s: &[u8]) -> Result<u64, Outcome> {
         let mut v = Vec::with_capacity(s.len() + 1);
         v.extend_from_slice(s);
         v.push(0);

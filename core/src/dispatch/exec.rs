@@ -1,7 +1,7 @@
 //! execve of a `#!` script whose interpreter lies in a mount: the kernel would look the
 //! interpreter up on the host, so vurs performs the kernel's rewrite itself: the call
 //! becomes execve(interpreter's host path, [interp, optarg?, script, argv[1..]], envp).
-use crate::dispatch::{Action, Scratch};
+use crate::dispatch::{Outcome, Scratch};
 use crate::errno::Errno;
 use crate::path::mounts::subpath;
 use crate::path::resolve::Resolver;
@@ -55,8 +55,8 @@ pub fn script_args(
     cwd: &dyn Fn() -> Vec<u8>,
     sc: &ScriptCall<'_>,
     scratch: &mut Scratch,
-) -> Result<Option<(u64, u64)>, Action> {
-    let fail = |e: i32| Action::Return(Errno(e).neg());
+) -> Result<Option<(u64, u64)>, Outcome> {
+    let fail = |e: i32| Outcome::Fail(Errno(e));
     let Some((interp, optarg)) = shebang(sc.script_host) else { return Ok(None) };
     let start = if interp.first() == Some(&b'/') { b"/".to_vec() } else { cwd() };
     let res = r.resolve(&start, &interp, true).map_err(fail)?;
@@ -64,9 +64,7 @@ pub fn script_args(
         return Ok(None);
     }
     let host = match res.mount.as_ref() {
-        Some(m) => {
-            m.module.redirect(m.mnt, subpath(&res.virt, m.target.as_bytes()), vurs_abi::VURS_ACCESS_EXEC)
-        }
+        Some(m) => m.redirect(subpath(&res.virt, m.target.as_bytes()), vurs_abi::VURS_ACCESS_EXEC),
         None => r.host_path(&res.virt, vurs_abi::VURS_ACCESS_EXEC),
     }
     .map_err(fail)?;

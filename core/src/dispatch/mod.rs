@@ -18,7 +18,7 @@ mod paths;
 pub mod serve;
 
 pub use caller::{Caller, Creds, TaskIndex, TaskView};
-pub use decision::{Action, Decision, ExitHook, Note, Plan, Scratch, LOCAL_TAG, SLOT_SIZE};
+pub use decision::{Action, Decision, ExitHook, Note, Outcome, Plan, Scratch, LOCAL_TAG, SLOT_SIZE};
 
 use mounting::{control_call, mount_call, umount_call};
 use paths::{getcwd, getdents, path_call, readlink, sockaddr_call, unsupported};
@@ -56,11 +56,7 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: 
                 Kind::SockAddr => sockaddr_call(s, c, call, scratch),
                 Kind::Unsupported => unsupported(s, call),
             };
-            match r {
-                Ok(d) => return d,
-                Err(Action::Pass) => return Decision::pass(),
-                Err(a) => return Decision { action: a, exit: None, note: "".into() },
-            }
+            return r.unwrap_or_else(Decision::from);
         }
     }
     let owner = s.syscall_owner.read().get(&call.nr).cloned();

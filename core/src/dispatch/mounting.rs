@@ -10,8 +10,8 @@ use crate::tracee::memory::{self, PATH_MAX};
 use crate::tracee::ptrace::Pid;
 use vurs_abi::*;
 
-pub(super) fn read_str(tid: Pid, addr: u64) -> Result<String, Action> {
-    let b = memory::read_cstring(tid, addr, PATH_MAX).map_err(|e| Action::Return(Errno(e.errno()).neg()))?;
+pub(super) fn read_str(tid: Pid, addr: u64) -> Result<String, Outcome> {
+    let b = memory::read_cstring(tid, addr, PATH_MAX).map_err(|e| Outcome::Fail(Errno(e.errno())))?;
     Ok(String::from_utf8_lossy(&b).into_owned())
 }
 
@@ -50,7 +50,7 @@ pub(super) fn errstr(e: i32) -> String {
 }
 
 /// mount(2) with a module's type name: a virtual mount.
-pub(super) fn mount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
+pub(super) fn mount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Outcome> {
     if call.args[2] == 0 {
         return Ok(Decision::pass());
     }
@@ -71,7 +71,7 @@ pub(super) fn mount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decisio
     }
 }
 
-pub(super) fn umount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
+pub(super) fn umount_call(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Outcome> {
     let target = read_str(c.tid, call.args[0])?;
     let Ok(virt) = canonical(s, c, &target) else {
         return Ok(Decision::pass());

@@ -20,7 +20,7 @@ pub(super) fn start_dir(
     c: &Caller,
     call: &Call,
     p: &PathArg,
-) -> Result<Vec<u8>, Action> {
+) -> Result<Vec<u8>, Outcome> {
     start_dir_real(mounts, c, call, p).map(|(v, _)| v)
 }
 
@@ -32,10 +32,10 @@ pub(super) fn start_dir_real(
     c: &Caller,
     call: &Call,
     p: &PathArg,
-) -> Result<(Vec<u8>, bool), Action> {
+) -> Result<(Vec<u8>, bool), Outcome> {
     let dirfd = start_fd(call, p);
     if crate::vfd::is_virtual(dirfd as i64) {
-        let v = crate::dispatch::serve::fd_path(c, dirfd).ok_or(Action::Return(Errno(libc::EBADF).neg()))?;
+        let v = crate::dispatch::serve::fd_path(c, dirfd).ok_or(Outcome::Fail(Errno(libc::EBADF)))?;
         return Ok((v, false));
     }
     let link = if dirfd == libc::AT_FDCWD {
@@ -44,9 +44,9 @@ pub(super) fn start_dir_real(
         format!("/proc/{}/fd/{}", c.tid, dirfd)
     };
     // Not a directory, or not open: the kernel gives the right error itself.
-    let host = readlink_host(&link).ok_or(Action::Pass)?;
+    let host = readlink_host(&link).ok_or(Outcome::Pass)?;
     if host.first() != Some(&b'/') {
-        return Err(Action::Pass);
+        return Err(Outcome::Pass);
     }
     Ok(match mounts.reverse(&host) {
         Some(v) => (v, true),
@@ -86,9 +86,9 @@ const RESOLVE_BENEATH: u64 = 0x08;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// `struct open_how.resolve` (its third u64) of openat2's argument `a`.
-fn open_how_resolve(tid: Pid, call: &Call, a: u8) -> Result<u64, Action> {
+fn open_how_resolve(tid: Pid, call: &Call, a: u8) -> Result<u64, Outcome> {
     let mut b = [0u8; 8];
-    memory::read(tid, call.args[a as usize] + 16, &mut b).map_err(|_| Action::Pass)?;
+    memory::read(tid, call.args[a as usize] + 16, &mut b).map_err(|_| Outcome::Pass)?;
     Ok(u64::from_ne_bytes(b))
 }
 
@@ -102,22 +102,20 @@ pub(super) fn translate(
     p: &PathArg,
     pre: Option<Vec<u8>>,
     virt_out: Option<&mut Option<Vec<u8>>>,
-) -> Result<Option<Translated>, Action> {
+) -> Result<Option<Translated>, Outcome> {
     let addr = call.args[p.arg as usize];
     if addr == 0 && p.null_ok {
         return Ok(None);
     }
     let raw = match pre {
         Some(r) => r,
-        None => {
-            memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(Errno(e.errno()).neg()))?
-        }
+        None => memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Outcome::Fail(Errno(e.errno())))?,
     };
     if raw.is_empty() {
         if p.empty.applies(&call.args) {
             return Ok(None);
         }
-        return Err(Action::Return(Errno(libc::ENOENT).neg()));
+        return Err(Outcome::Fail(Errno(libc::ENOENT)));
     }
     let follow = call.follows(c.tid, p);
     // The fast path: a plain name, not followed, read-only, relative to a real directory.
@@ -161,7 +159,7 @@ pub(super) fn translate(
         Some((name, (canonical, links))) => resolver.resolve_in(canonical, name, follow, *links),
         None => resolver.resolve(&start, &raw, follow),
     }
-    .map_err(|e| Action::Return(Errno(e).neg()))?;
+    .map_err(|e| Outcome::Fail(Errno(e)))?;
     if let (Some((dir, _)), None, Some((canonical, links))) = (split, &known, &r.dir_of_last) {
         if !mounts::under(canonical, b"/proc") {
             mounts.nodecache.note_dir(generation, dir, canonical, *links);
@@ -199,17 +197,17 @@ pub(super) fn translate(
     if !keep && resolve != 0 {
         // The kernel gets an absolute host path: what the flags forbid, vurs checks.
         if resolve & RESOLVE_NO_SYMLINKS != 0 && r.links > 0 {
-            return Err(Action::Return(Errno(libc::ELOOP).neg()));
+            return Err(Outcome::Fail(Errno(libc::ELOOP)));
         }
         if resolve & RESOLVE_NO_XDEV != 0 {
-            return Err(Action::Return(Errno(libc::EXDEV).neg()));
+            return Err(Outcome::Fail(Errno(libc::EXDEV)));
         }
         if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) != 0 {
             // Beneath the directory the walk was (an absolute path is not, for BENEATH).
             // IN_ROOT's clamping of `..` and absolute symlinks at the root is not done by
             // vurs: such a walk across a mount fails with EXDEV (docs/paths.md).
             if !(relative && r.stayed_beneath_start) {
-                return Err(Action::Return(Errno(libc::EXDEV).neg()));
+                return Err(Outcome::Fail(Errno(libc::EXDEV)));
             }
             resolve_checked = resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT);
         }
@@ -217,19 +215,22 @@ pub(super) fn translate(
     let mut host = match &r.mount {
         Some(m) => {
             let sub = mounts::subpath(&r.virt, m.target.as_bytes());
-            match m.module.redirect(m.mnt, sub, access) {
+            match m.redirect(sub, access) {
                 // A kept path may name a host path longer than PATH_MAX (the kernel does
-                // not mind): the module's answer for its mount's root holds for it.
+                // not mind): the module's answer for its mount's root holds for it, and
+                // the read-only rule is checked on the object through the kept path.
                 Err(libc::ENAMETOOLONG) if keep => {
-                    m.module.redirect(m.mnt, b"", access).map_err(|e| Action::Return(Errno(e).neg()))?;
+                    m.module.redirect(m.mnt, b"", access).map_err(|e| Outcome::Fail(Errno(e)))?;
+                    m.read_only_check(access, || kept_path_exists(c, call, p, &raw, follow))
+                        .map_err(|e| Outcome::Fail(Errno(e)))?;
                     Vec::new()
                 }
-                r => r.map_err(|e| Action::Return(Errno(e).neg()))?,
+                r => r.map_err(|e| Outcome::Fail(Errno(e)))?,
             }
         }
         None => Resolver { mounts, tgid: c.tgid, tid: c.tid }
             .host_path(&r.virt, access)
-            .map_err(|e| Action::Return(Errno(e).neg()))?,
+            .map_err(|e| Outcome::Fail(Errno(e)))?,
     };
     if r.trailing_slash && !host.ends_with(b"/") {
         host.push(b'/');
@@ -249,7 +250,7 @@ fn confined_walk_passes(
     p: &PathArg,
     a: u8,
     absolute: bool,
-) -> Result<bool, Action> {
+) -> Result<bool, Outcome> {
     let resolve = open_how_resolve(c.tid, call, a)?;
     if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) == 0 || crate::vfd::is_virtual(start_fd(call, p) as i64)
     {
@@ -272,12 +273,38 @@ fn confined_walk_passes(
         return Ok(false);
     }
     // Whatever the walk reaches lies in the directory's mount: its module's answer for
-    // this access (EROFS on a read-only mount) holds for it.
+    // this access holds for it. On a read-only mount, a write is EROFS; whether a
+    // creation is one depends on the object, which the full translation looks at.
     if let Some(m) = mounts.find(&dir) {
+        let access = call.access(c.tid, p);
+        if m.read_only && access & VURS_ACCESS_CREATE != 0 && access & VURS_ACCESS_WRITE == 0 {
+            return Ok(false);
+        }
         let sub = mounts::subpath(&dir, m.target.as_bytes());
-        m.module.redirect(m.mnt, sub, call.access(c.tid, p)).map_err(|e| Action::Return(Errno(e).neg()))?;
+        m.redirect(sub, access).map_err(|e| Outcome::Fail(Errno(e)))?;
     }
     Ok(true)
+}
+
+/// A kept (relative) path names an existing object, looked up from the caller's real
+/// start directory as the kernel will (for the read-only rule of a creation).
+fn kept_path_exists(c: &Caller, call: &Call, p: &PathArg, raw: &[u8], follow: bool) -> bool {
+    let dirfd = start_fd(call, p);
+    let dir = if dirfd == libc::AT_FDCWD {
+        format!("/proc/{}/cwd", c.tid)
+    } else {
+        format!("/proc/{}/fd/{}", c.tid, dirfd)
+    };
+    let Ok(d) = std::fs::File::open(dir) else {
+        return false;
+    };
+    let Ok(name) = std::ffi::CString::new(raw) else {
+        return false;
+    };
+    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a valid descriptor, a NUL-terminated name and a buffer the size of `stat`.
+    unsafe { libc::fstatat(std::os::fd::AsRawFd::as_raw_fd(&d), name.as_ptr(), st.as_mut_ptr(), flags) == 0 }
 }
 
 /// The directory descriptor a relative path of `p` starts from (AT_FDCWD for the cwd).
@@ -297,7 +324,7 @@ pub(super) fn dot_final(
     p: &PathArg,
     start: &[u8],
     raw: &[u8],
-) -> Result<Option<Translated>, Action> {
+) -> Result<Option<Translated>, Outcome> {
     let trimmed = raw.strip_suffix(b"/").unwrap_or(raw);
     let (dir, last) = match trimmed.iter().rposition(|&b| b == b'/') {
         Some(i) => (&trimmed[..i.max(1)], &trimmed[i + 1..]),
@@ -306,13 +333,13 @@ pub(super) fn dot_final(
     if last != b"." && last != b".." {
         return Ok(None);
     }
-    let res = r.resolve(start, dir, true).map_err(|e| Action::Return(Errno(e).neg()))?;
+    let res = r.resolve(start, dir, true).map_err(|e| Outcome::Fail(Errno(e)))?;
     if !res.crossed_mount {
         return Ok(None);
     }
     let mounts = r.mounts;
     let access = call.access(r.tid, p);
-    let host_of = |v: &[u8]| r.host_path(v, access).map_err(|e| Action::Return(Errno(e).neg()));
+    let host_of = |v: &[u8]| r.host_path(v, access).map_err(|e| Outcome::Fail(Errno(e)));
     let with_name = |mut host: Vec<u8>, name: &[u8]| {
         host.push(b'/');
         host.extend_from_slice(name);
@@ -350,7 +377,7 @@ pub(super) fn dot_final(
         _ => None,
     };
     if let Some(e) = name_error {
-        return Err(Action::Return(Errno(e).neg()));
+        return Err(Outcome::Fail(Errno(e)));
     }
     let host = host_of(&parent)?;
     // open keeps a name that is not a plain one ("." gives the kernel's answers for "..").
@@ -366,7 +393,7 @@ pub(super) fn path_call(
     paths: &[PathArg],
     scratch: &mut Scratch,
     mut pre: Option<Vec<u8>>,
-) -> Result<Decision, Action> {
+) -> Result<Decision, Outcome> {
     let mounts = s.mounts.read();
     if mounts.is_empty() {
         return Ok(Decision::pass());
@@ -381,7 +408,7 @@ pub(super) fn path_call(
         let raw = match pre.take() {
             Some(r) => r,
             None => memory::read_cstring(c.tid, call.args[paths[0].arg as usize], PATH_MAX)
-                .map_err(|e| Action::Return(Errno(e.errno()).neg()))?,
+                .map_err(|e| Outcome::Fail(Errno(e.errno())))?,
         };
         pre = Some(raw.clone());
         Some(raw)
@@ -555,13 +582,13 @@ fn cross_mount_error(call: &Call, a: &Side, b: &Side) -> i32 {
 
 /// A copy of openat2's `struct open_how` (argument `a`) in scratch memory, with the
 /// `resolve` bits `clear` cleared; its address.
-fn open_how_without(tid: Pid, call: &Call, a: u8, clear: u64, scratch: &mut Scratch) -> Result<u64, Action> {
+fn open_how_without(tid: Pid, call: &Call, a: u8, clear: u64, scratch: &mut Scratch) -> Result<u64, Outcome> {
     let size = call.args[a as usize + 1] as usize;
     if !(24..=4096).contains(&size) {
-        return Err(Action::Pass); // the kernel answers E2BIG or EINVAL itself
+        return Err(Outcome::Pass); // the kernel answers E2BIG or EINVAL itself
     }
     let mut how = vec![0u8; size];
-    memory::read(tid, call.args[a as usize], &mut how).map_err(|e| Action::Return(Errno(e.errno()).neg()))?;
+    memory::read(tid, call.args[a as usize], &mut how).map_err(|e| Outcome::Fail(Errno(e.errno())))?;
     let resolve = u64::from_ne_bytes(how[16..24].try_into().expect("8 bytes")) & !clear;
     how[16..24].copy_from_slice(&resolve.to_ne_bytes());
     scratch.put(&how)
@@ -573,7 +600,7 @@ pub(super) fn sockaddr_call(
     c: &Caller,
     call: &Call,
     scratch: &mut Scratch,
-) -> Result<Decision, Action> {
+) -> Result<Decision, Outcome> {
     const SUN_PATH: usize = 108;
     let mounts = s.mounts.read();
     let (addr, len) = (call.args[1], call.args[2] as usize);
@@ -596,16 +623,16 @@ pub(super) fn sockaddr_call(
     let (start, start_in_tree) = if raw[0] == b'/' {
         (b"/".to_vec(), false)
     } else {
-        readlink_host(&format!("/proc/{}/cwd", c.tid)).map(cwd_in_tree).ok_or(Action::Pass)?
+        readlink_host(&format!("/proc/{}/cwd", c.tid)).map(cwd_in_tree).ok_or(Outcome::Pass)?
     };
     let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
     let bind = call.nr == libc::SYS_bind;
-    let r = resolver.resolve(&start, &raw, !bind).map_err(|e| Action::Return(Errno(e).neg()))?;
+    let r = resolver.resolve(&start, &raw, !bind).map_err(|e| Outcome::Fail(Errno(e)))?;
     if !r.crossed_mount {
         return Ok(Decision::pass());
     }
     let access = if bind { VURS_ACCESS_WRITE | VURS_ACCESS_CREATE } else { VURS_ACCESS_READ };
-    let host = resolver.host_path(&r.virt, access).map_err(|e| Action::Return(Errno(e).neg()))?;
+    let host = resolver.host_path(&r.virt, access).map_err(|e| Outcome::Fail(Errno(e)))?;
     // A relative path that stays in the mount of the cwd: the kernel finds the same
     // socket from the real cwd (and `sun_path` need not hold the longer host path).
     if raw[0] != b'/' && r.stayed_in_start_mount && start_in_tree {
@@ -686,7 +713,7 @@ pub(super) fn exec_script(
     passed: bool,
     args: &mut [u64; 6],
     scratch: &mut Scratch,
-) -> Result<bool, Action> {
+) -> Result<bool, Outcome> {
     if raw.is_empty() {
         return Ok(false);
     }
@@ -733,13 +760,13 @@ pub(super) fn is_empty_path(c: &Caller, call: &Call, p: &PathArg) -> bool {
 }
 
 /// getdents64 on a real directory that has mount points missing on the host.
-pub(super) fn getdents(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
+pub(super) fn getdents(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Outcome> {
     let mounts = s.mounts.read();
     if mounts.synthetic.is_empty() {
         return Ok(Decision::pass());
     }
     let fd = call.fd_arg(0);
-    let host = readlink_host(&format!("/proc/{}/fd/{}", c.tid, fd)).ok_or(Action::Pass)?;
+    let host = readlink_host(&format!("/proc/{}/fd/{}", c.tid, fd)).ok_or(Outcome::Pass)?;
     let dir = to_virtual(&mounts, host);
     let entries: Vec<(Vec<u8>, u8)> =
         mounts.synthetic.iter().filter(|(p, _, _)| *p == dir).map(|(_, n, k)| (n.clone(), *k)).collect();
@@ -750,12 +777,12 @@ pub(super) fn getdents(s: &Session, c: &Caller, call: &Call) -> Result<Decision,
     Ok(Decision { action: Action::Pass, exit: Some(exit), note: "mount points listed".into() })
 }
 
-pub(super) fn getcwd(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Action> {
+pub(super) fn getcwd(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Outcome> {
     let mounts = s.mounts.read();
     if mounts.is_empty() {
         return Ok(Decision::pass());
     }
-    let host = readlink_host(&format!("/proc/{}/cwd", c.tid)).ok_or(Action::Pass)?;
+    let host = readlink_host(&format!("/proc/{}/cwd", c.tid)).ok_or(Outcome::Pass)?;
     let Some(mut virt) = mounts.reverse(&host) else {
         return Ok(Decision::pass());
     };
@@ -776,7 +803,7 @@ pub(super) fn readlink(
     paths: &[PathArg],
     scratch: &mut Scratch,
     pre: Option<Vec<u8>>,
-) -> Result<Decision, Action> {
+) -> Result<Decision, Outcome> {
     let mounts = s.mounts.read();
     if mounts.is_empty() {
         return Ok(Decision::pass());
@@ -787,9 +814,7 @@ pub(super) fn readlink(
     let addr = call.args[p.arg as usize];
     let raw = match pre {
         Some(r) => r,
-        None => {
-            memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Action::Return(Errno(e.errno()).neg()))?
-        }
+        None => memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Outcome::Fail(Errno(e.errno())))?,
     };
     // Only paths under /proc (directly, through /dev/fd, or relative) can name one.
     let maybe_magic = raw.first() != Some(&b'/') || raw.starts_with(b"/proc/") || raw.starts_with(b"/dev/");
@@ -825,7 +850,7 @@ pub fn reverse_link(s: &Session, tid: Pid, buf: u64, size: u64, ret: i64) -> Opt
     Some(n as i64)
 }
 
-pub(super) fn unsupported(s: &Session, call: &Call) -> Result<Decision, Action> {
+pub(super) fn unsupported(s: &Session, call: &Call) -> Result<Decision, Outcome> {
     if s.mounts.read().is_empty() {
         return Ok(Decision::pass());
     }

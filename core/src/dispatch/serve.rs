@@ -1,11 +1,10 @@
 //! Served trees and virtual descriptors: calls on paths below a serving module's mount,
 //! and on descriptors it owns (numbers in the virtual range, see vfd/range.rs), are
 //! answered by the module; the kernel never sees them.
-// Helpers here return Result<Decision, Decision>: both arms are the tracee's answer, Err
-// only short-circuits with `?`, so the large Err variant is intended.
-#![allow(clippy::result_large_err)]
+// Helpers here return Result<T, Outcome>, as everywhere in dispatch: `?` settles the call
+// (a failure, or the kernel's own answer).
 use crate::dispatch::Plan;
-use crate::dispatch::{Action, Caller, Decision, Scratch};
+use crate::dispatch::{Action, Caller, Decision, Outcome, Scratch};
 use crate::errno::Errno;
 use crate::path::mounts::{self, Mount};
 use crate::syscall::Call;
@@ -21,6 +20,10 @@ const MAX_IO: usize = 1 << 20;
 
 fn err(e: i32) -> Decision {
     Decision { action: Action::Return(Errno(e).neg()), exit: None, note: "served".into() }
+}
+/// A served call fails with `e` (the early-exit form of `err`).
+fn fail(e: i32) -> Outcome {
+    Outcome::Fail(Errno(e))
 }
 fn ok(v: i64, note: impl Into<crate::dispatch::Note>) -> Decision {
     Decision { action: Action::Return(v), exit: None, note: note.into() }
@@ -101,8 +104,13 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
     let module = &m.module;
     let nr = call.nr;
     let a = call.args;
+    let stat = || module.stat(m.mnt, sub);
     let open = |flags: u64, mode: u64| -> Decision {
         let flags = flags as i32;
+        // A read-only mount: the core refuses a write, whatever the module would do.
+        if let Err(e) = m.read_only_check(access, || stat().is_ok()) {
+            return err(e);
+        }
         match module.open(m.mnt, sub, flags, mode as u32) {
             Ok(h) => {
                 m.open_files.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -124,7 +132,6 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
             Err(e) => err(e),
         }
     };
-    let stat = || module.stat(m.mnt, sub);
     match Sysno::new(nr as usize) {
         Some(Sysno::open) => open(a[1], a[2]),
         Some(Sysno::openat) => open(a[2], a[3]),
@@ -169,6 +176,7 @@ pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u
                 Err(e) => err(e),
             }
         }
+        // Served mounts take no other writes in ABI 1.0 (read-only mount or not).
         _ if access & vurs_abi::VURS_ACCESS_WRITE != 0 => err(libc::EROFS),
         // chdir, execve, xattrs, statfs... into a served tree: not in ABI 1.0.
         _ => err(libc::EOPNOTSUPP),
@@ -180,28 +188,30 @@ pub fn fd_path(c: &Caller, fd: i32) -> Option<Vec<u8>> {
     c.fds.lock().get(fd).map(|e| e.file.path.clone().into_bytes())
 }
 
-fn entry(c: &Caller, fd: i32) -> Result<Entry, Decision> {
-    c.fds.lock().get(fd).cloned().ok_or_else(|| err(libc::EBADF))
+fn entry(c: &Caller, fd: i32) -> Result<Entry, Outcome> {
+    c.fds.lock().get(fd).cloned().ok_or_else(|| fail(libc::EBADF))
 }
 
 /// A call on a virtual descriptor (`fd` is in the virtual range).
 pub fn fd_call(c: &Caller, call: &Call, scratch: &mut Scratch) -> Decision {
     match fd_call_inner(c, call, scratch) {
-        Ok(d) | Err(d) => d,
+        Ok(d) => d,
+        Err(Outcome::Fail(e)) => err(e.0),
+        Err(o) => o.into(),
     }
 }
 
-fn read_into(c: &Caller, f: &OpenFile, buf: u64, len: usize, off: i64) -> Result<usize, Decision> {
+fn read_into(c: &Caller, f: &OpenFile, buf: u64, len: usize, off: i64) -> Result<usize, Outcome> {
     let mut data = vec![0u8; len.min(MAX_IO)];
-    let n = f.module.pread(f.handle, &mut data, off).map_err(err)?;
-    memory::write(c.tid, buf, &data[..n]).map_err(|e| err(e.errno()))?;
+    let n = f.module.pread(f.handle, &mut data, off).map_err(fail)?;
+    memory::write(c.tid, buf, &data[..n]).map_err(|e| fail(e.errno()))?;
     Ok(n)
 }
 
-fn write_from(c: &Caller, f: &OpenFile, buf: u64, len: usize, off: i64) -> Result<usize, Decision> {
+fn write_from(c: &Caller, f: &OpenFile, buf: u64, len: usize, off: i64) -> Result<usize, Outcome> {
     let mut data = vec![0u8; len.min(MAX_IO)];
-    memory::read(c.tid, buf, &mut data).map_err(|e| err(e.errno()))?;
-    f.module.pwrite(f.handle, &data, off).map_err(err)
+    memory::read(c.tid, buf, &mut data).map_err(|e| fail(e.errno()))?;
+    f.module.pwrite(f.handle, &data, off).map_err(fail)
 }
 
 /// preadv2/pwritev2 take -1 for "at the current offset".
@@ -217,7 +227,7 @@ fn transfer(
     bufs: Vec<(u64, usize)>,
     at: Option<i64>,
     write: bool,
-) -> Result<usize, Decision> {
+) -> Result<usize, Outcome> {
     let mut off = f.offset.lock();
     let mut pos = at.unwrap_or(*off);
     let mut total = 0usize;
@@ -235,12 +245,12 @@ fn transfer(
     Ok(total)
 }
 
-fn iovecs(c: &Caller, addr: u64, n: u64) -> Result<Vec<(u64, usize)>, Decision> {
+fn iovecs(c: &Caller, addr: u64, n: u64) -> Result<Vec<(u64, usize)>, Outcome> {
     if n > 1024 {
-        return Err(err(libc::EINVAL));
+        return Err(fail(libc::EINVAL));
     }
     let mut raw = vec![0u8; n as usize * 16];
-    memory::read(c.tid, addr, &mut raw).map_err(|e| err(e.errno()))?;
+    memory::read(c.tid, addr, &mut raw).map_err(|e| fail(e.errno()))?;
     Ok(raw
         .chunks(16)
         .map(|ch| {
@@ -251,7 +261,7 @@ fn iovecs(c: &Caller, addr: u64, n: u64) -> Result<Vec<(u64, usize)>, Decision> 
         .collect())
 }
 
-fn fd_call_inner(c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decision, Decision> {
+fn fd_call_inner(c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decision, Outcome> {
     let a = call.args;
     let fd = a[0] as i32;
     let sys = Sysno::new(call.nr as usize);
@@ -270,7 +280,7 @@ fn fd_call_inner(c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decis
                 t.remove_range(lo, hi);
             }
             // The kernel does the real descriptors of the range.
-            return Err(Decision { action: Action::Pass, exit: None, note: "".into() });
+            return Err(Outcome::Pass);
         }
         _ => {}
     }
@@ -304,19 +314,19 @@ fn fd_call_inner(c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decis
             let base = match a[2] as i32 {
                 libc::SEEK_SET => 0,
                 libc::SEEK_CUR => *off,
-                libc::SEEK_END => f.module.fstat(f.handle).map_err(err)?.size,
+                libc::SEEK_END => f.module.fstat(f.handle).map_err(fail)?.size,
                 _ => return Ok(err(libc::EINVAL)),
             };
-            let new = base.checked_add(a[1] as i64).filter(|&n| n >= 0).ok_or_else(|| err(libc::EINVAL))?;
+            let new = base.checked_add(a[1] as i64).filter(|&n| n >= 0).ok_or(fail(libc::EINVAL))?;
             *off = new;
             ok(new, "served lseek")
         }
-        Some(Sysno::fstat) => put_stat(c.tid, call.nr, a[1], &f.module.fstat(f.handle).map_err(err)?),
+        Some(Sysno::fstat) => put_stat(c.tid, call.nr, a[1], &f.module.fstat(f.handle).map_err(fail)?),
         Some(Sysno::newfstatat) | Some(Sysno::statx) => {
             // Only the AT_EMPTY_PATH form ("the descriptor itself") reaches here with a
             // virtual dirfd and an empty path; a non-empty path is resolved like any path.
             let buf = if sys == Some(Sysno::statx) { a[4] } else { a[2] };
-            put_stat(c.tid, call.nr, buf, &f.module.fstat(f.handle).map_err(err)?)
+            put_stat(c.tid, call.nr, buf, &f.module.fstat(f.handle).map_err(fail)?)
         }
         Some(Sysno::getdents) => err(libc::ENOSYS),
         Some(Sysno::getdents64) => getdents(c, f, a[1], a[2] as usize)?,
@@ -347,7 +357,7 @@ fn fd_call_inner(c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decis
     Ok(d)
 }
 
-fn fcntl(c: &Caller, fd: i32, e: &Entry, cmd: i32, arg: u64) -> Result<Decision, Decision> {
+fn fcntl(c: &Caller, fd: i32, e: &Entry, cmd: i32, arg: u64) -> Result<Decision, Outcome> {
     Ok(match cmd {
         libc::F_GETFD => ok(if e.cloexec { libc::FD_CLOEXEC as i64 } else { 0 }, "served fcntl"),
         libc::F_SETFD => {
@@ -370,7 +380,7 @@ fn fcntl(c: &Caller, fd: i32, e: &Entry, cmd: i32, arg: u64) -> Result<Decision,
     })
 }
 
-fn dup2(c: &Caller, old: i32, new: i32, flags: u64, scratch: &mut Scratch) -> Result<Decision, Decision> {
+fn dup2(c: &Caller, old: i32, new: i32, flags: u64, scratch: &mut Scratch) -> Result<Decision, Outcome> {
     if !crate::vfd::is_virtual(old as i64) {
         // A real descriptor onto a virtual number: the kernel cannot hold it there.
         return Ok(err(libc::EBADF));
@@ -398,7 +408,7 @@ fn materialize(
     newfd: i32,
     cloexec: bool,
     scratch: &mut Scratch,
-) -> Result<Decision, Decision> {
+) -> Result<Decision, Outcome> {
     if f.flags & libc::O_ACCMODE != libc::O_RDONLY {
         return Ok(err(libc::EOPNOTSUPP)); // a snapshot cannot take writes back
     }
@@ -415,7 +425,7 @@ fn materialize(
     let mut buf = vec![0u8; 1 << 16];
     let mut total = 0usize;
     loop {
-        let n = f.module.pread(f.handle, &mut buf, off).map_err(err)?;
+        let n = f.module.pread(f.handle, &mut buf, off).map_err(fail)?;
         if n == 0 {
             break;
         }
@@ -423,13 +433,12 @@ fn materialize(
         if total > MAX_MATERIALIZE {
             return Ok(err(libc::EFBIG));
         }
-        std::io::Write::write_all(&mut file, &buf[..n]).map_err(|_| err(libc::EIO))?;
+        std::io::Write::write_all(&mut file, &buf[..n]).map_err(|_| fail(libc::EIO))?;
         off += n as i64;
     }
-    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(|_| err(libc::EIO))?;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(|_| fail(libc::EIO))?;
     let path = format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(&file));
-    let path_addr =
-        scratch.put_cstr(path.as_bytes()).map_err(|a| Decision { action: a, exit: None, note: "".into() })?;
+    let path_addr = scratch.put_cstr(path.as_bytes())?;
     let plan = Plan { path_addr, newfd, cloexec, memfd: file.into() };
     let _ = c;
     Ok(Decision {
@@ -439,10 +448,10 @@ fn materialize(
     })
 }
 
-fn getdents(c: &Caller, f: &OpenFile, buf: u64, cap: usize) -> Result<Decision, Decision> {
+fn getdents(c: &Caller, f: &OpenFile, buf: u64, cap: usize) -> Result<Decision, Outcome> {
     let mut out = Vec::with_capacity(cap.min(64 * 1024));
     let mut off = f.offset.lock();
-    while let Some((ino, kind, name)) = f.module.readdir(f.handle, *off as u64).map_err(err)? {
+    while let Some((ino, kind, name)) = f.module.readdir(f.handle, *off as u64).map_err(fail)? {
         // struct linux_dirent64: ino, off, reclen, type, name, NUL, padded to 8.
         let reclen = (8 + 8 + 2 + 1 + name.len() + 1 + 7) & !7;
         if out.len() + reclen > cap {
@@ -460,6 +469,6 @@ fn getdents(c: &Caller, f: &OpenFile, buf: u64, cap: usize) -> Result<Decision, 
         out.resize(start + reclen, 0);
         *off += 1;
     }
-    memory::write(c.tid, buf, &out).map_err(|e| err(e.errno()))?;
+    memory::write(c.tid, buf, &out).map_err(|e| fail(e.errno()))?;
     Ok(ok(out.len() as i64, "served getdents64"))
 }

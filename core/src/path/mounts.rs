@@ -17,6 +17,43 @@ pub struct Mount {
     pub host_root: Option<Vec<u8>>,
     /// Virtual descriptors open through this mount (served mounts).
     pub open_files: std::sync::atomic::AtomicUsize,
+    /// Option `ro` (and not `rw`): the core answers EROFS to a write, whatever the module
+    /// (as the kernel does for a mount with MNT_READONLY).
+    pub read_only: bool,
+}
+
+impl Mount {
+    /// What a read-only mount says to a call with access intent `access` (VURS_ACCESS_*)
+    /// on an object: a write is EROFS; a creation without write access (open with
+    /// O_CREAT, no O_EXCL) is a write only when the object does not exist (`exists`).
+    pub fn read_only_check(&self, access: u32, exists: impl FnOnce() -> bool) -> Result<(), i32> {
+        use vurs_abi::{VURS_ACCESS_CREATE, VURS_ACCESS_WRITE};
+        if !self.read_only {
+            return Ok(());
+        }
+        if access & VURS_ACCESS_WRITE != 0 || (access & VURS_ACCESS_CREATE != 0 && !exists()) {
+            return Err(libc::EROFS);
+        }
+        Ok(())
+    }
+
+    /// The host path of `sub` (below the mount's target) for a call with access intent
+    /// `access`: the module's redirect, with the mount's read-only rule applied first.
+    pub fn redirect(&self, sub: &[u8], access: u32) -> Result<Vec<u8>, i32> {
+        // A write fails before the module is asked (it is EROFS whatever the path).
+        self.read_only_check(access & vurs_abi::VURS_ACCESS_WRITE, || true)?;
+        let host = self.module.redirect(self.mnt, sub, access)?;
+        self.read_only_check(access, || {
+            std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(&host)).is_ok()
+        })?;
+        Ok(host)
+    }
+}
+
+/// Mount options (`k[=v],...`) that make a mount read-only: `ro`, and no `rw`.
+pub fn read_only_options(options: &str) -> bool {
+    let has = |o: &str| options.split(',').any(|x| x.split('=').next() == Some(o));
+    has("ro") && !has("rw")
 }
 
 impl Drop for Mount {
@@ -127,11 +164,12 @@ impl MountTable {
             id: self.next_id,
             target,
             source,
-            options,
             module,
             mnt,
             host_root,
             open_files: Default::default(),
+            read_only: read_only_options(&options),
+            options,
         }));
         self.next_id
     }

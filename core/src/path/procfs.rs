@@ -156,8 +156,7 @@ pub fn mountinfo_lines(mounts: &MountTable, real: &str) -> String {
             .map(|md| md.dev())
             .unwrap_or(0);
         let (major, minor) = (libc::major(dev), libc::minor(dev));
-        let ro = m.options.split(',').any(|o| o == "ro");
-        let mode = if ro { "ro" } else { "rw" };
+        let mode = if m.read_only { "ro" } else { "rw" };
         let sup = if m.options.is_empty() { "rw".to_string() } else { m.options.clone() };
         s += &format!(
             "{next_id} {parent} {major}:{minor} / {} {mode} - {} {} {sup}\n",

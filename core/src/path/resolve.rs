@@ -221,7 +221,7 @@ fn host_of(mounts: &MountTable, virt: &[u8], access: u32) -> Result<(Vec<u8>, bo
     match mounts.find(virt) {
         Some(m) => {
             let sub = subpath(virt, m.target.as_bytes());
-            Ok((m.module.redirect(m.mnt, sub, access)?, true))
+            Ok((m.redirect(sub, access)?, true))
         }
         None => match mounts.implicit_dir(virt) {
             Some(h) => {

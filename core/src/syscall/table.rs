@@ -1,18 +1,7 @@
 //! The one table of trapped system calls: for each call, which arguments are paths (and
 //! how they resolve), which argument is a descriptor. Decoding, the seccomp filter, the
 //! dispatch and the --trace formatting are all derived from it.
-use syscalls::Sysno;
-
-/// Numbers newer than the `syscalls` crate's table (Linux 6.13-6.17).
-pub mod newer {
-    pub const SETXATTRAT: i64 = 463;
-    pub const GETXATTRAT: i64 = 464;
-    pub const LISTXATTRAT: i64 = 465;
-    pub const REMOVEXATTRAT: i64 = 466;
-    pub const OPEN_TREE_ATTR: i64 = 467;
-    pub const FILE_GETATTR: i64 = 468;
-    pub const FILE_SETATTR: i64 = 469;
-}
+use syscalls::{Sysno, SysnoMap, SysnoSet};
 
 /// Whether the last component of a path is followed when it is a symlink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +92,7 @@ pub enum Kind {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Spec {
-    pub nr: i64,
+    pub nr: Sysno,
     pub kind: Kind,
     pub paths: &'static [PathArg],
 }
@@ -139,7 +128,7 @@ use Follow::{Always, Never};
 
 macro_rules! spec {
     ($nr:expr, $kind:ident, [$($p:expr),* $(,)?]) => {
-        Spec { nr: $nr as i64, kind: Kind::$kind, paths: &[$($p),*] }
+        Spec { nr: $nr, kind: Kind::$kind, paths: &[$($p),*] }
     };
 }
 
@@ -202,10 +191,10 @@ pub static PATH_CALLS: &[Spec] = &[
     spec!(Sysno::llistxattr, Path, [p(0, Never, Read)]),
     spec!(Sysno::removexattr, Path, [p(0, Always, Write)]),
     spec!(Sysno::lremovexattr, Path, [p(0, Never, Write)]),
-    spec!(newer::SETXATTRAT, Path, [at_e(0, 1, nofollow_at(2), Write, 2)]),
-    spec!(newer::GETXATTRAT, Path, [at_e(0, 1, nofollow_at(2), Read, 2)]),
-    spec!(newer::LISTXATTRAT, Path, [at_e(0, 1, nofollow_at(2), Read, 2)]),
-    spec!(newer::REMOVEXATTRAT, Path, [at_e(0, 1, nofollow_at(2), Write, 2)]),
+    spec!(Sysno::setxattrat, Path, [at_e(0, 1, nofollow_at(2), Write, 2)]),
+    spec!(Sysno::getxattrat, Path, [at_e(0, 1, nofollow_at(2), Read, 2)]),
+    spec!(Sysno::listxattrat, Path, [at_e(0, 1, nofollow_at(2), Read, 2)]),
+    spec!(Sysno::removexattrat, Path, [at_e(0, 1, nofollow_at(2), Write, 2)]),
     spec!(Sysno::inotify_add_watch, Path, [p(1, Follow::UnlessFlag(2, IN_DONT_FOLLOW), Read)]),
     spec!(Sysno::name_to_handle_at, Path, [at_e(0, 1, Follow::IfFlag(4, AT_SYMLINK_FOLLOW), Read, 4)]),
     spec!(Sysno::bind, SockAddr, []),
@@ -214,7 +203,7 @@ pub static PATH_CALLS: &[Spec] = &[
     spec!(Sysno::umount2, Umount, []),
     spec!(Sysno::fanotify_mark, Unsupported, []),
     spec!(Sysno::open_tree, Unsupported, []),
-    spec!(newer::OPEN_TREE_ATTR, Unsupported, []),
+    spec!(Sysno::open_tree_attr, Unsupported, []),
     spec!(Sysno::move_mount, Unsupported, []),
     spec!(Sysno::mount_setattr, Unsupported, []),
     spec!(Sysno::fspick, Unsupported, []),
@@ -224,8 +213,8 @@ pub static PATH_CALLS: &[Spec] = &[
     spec!(Sysno::acct, Unsupported, []),
     spec!(Sysno::quotactl, Unsupported, []),
     spec!(Sysno::uselib, Unsupported, []),
-    spec!(newer::FILE_GETATTR, Unsupported, []),
-    spec!(newer::FILE_SETATTR, Unsupported, []),
+    spec!(Sysno::file_getattr, Unsupported, []),
+    spec!(Sysno::file_setattr, Unsupported, []),
 ];
 
 /// Which arguments of a descriptor call name descriptors.
@@ -294,7 +283,7 @@ pub static FD_CALLS: &[(Sysno, FdArg)] = &[
 /// trapped when someone reads them (a module with VURS_F_CREDS; the notification engine of
 /// a root vurs, which carries path calls out with the caller's fsuid/fsgid/groups), seen at
 /// their exit.
-pub static ID_CALLS: &[Sysno] = &[
+pub const ID_CALLS: SysnoSet = SysnoSet::new(&[
     Sysno::setuid,
     Sysno::setgid,
     Sysno::setreuid,
@@ -303,53 +292,48 @@ pub static ID_CALLS: &[Sysno] = &[
     Sysno::setresgid,
     Sysno::setfsuid,
     Sysno::setfsgid,
-];
+]);
 
 /// The umask call: trapped when the notification engine carries creating calls out for a
 /// caller (with the caller's umask), seen at its exit.
-pub static UMASK_CALLS: &[Sysno] = &[Sysno::umask];
+pub const UMASK_CALLS: SysnoSet = SysnoSet::new(&[Sysno::umask]);
+
+/// Calls that change what vurs keeps per process (`ID_CALLS`, `UMASK_CALLS`).
+pub const STATE_CALLS: SysnoSet = ID_CALLS.union(&UMASK_CALLS);
+
+/// The `Sysno` of a number the kernel gave (None for a number Linux does not know, and
+/// for vurs's control call).
+pub fn sysno(nr: i64) -> Option<Sysno> {
+    usize::try_from(nr).ok().and_then(Sysno::new)
+}
 
 /// The table entry of call `nr` (looked up at every stop: indexed, not searched).
 pub fn path_spec(nr: i64) -> Option<&'static Spec> {
-    static BY_NR: std::sync::OnceLock<Vec<Option<&'static Spec>>> = std::sync::OnceLock::new();
-    let by_nr = BY_NR.get_or_init(|| {
-        let max = PATH_CALLS.iter().map(|s| s.nr).max().unwrap_or(0) as usize;
-        let mut v = vec![None; max + 1];
-        for s in PATH_CALLS {
-            v[s.nr as usize] = Some(s);
-        }
-        v
-    });
-    usize::try_from(nr).ok().and_then(|i| by_nr.get(i).copied().flatten())
+    static BY_NR: std::sync::OnceLock<SysnoMap<&'static Spec>> = std::sync::OnceLock::new();
+    let by_nr = BY_NR.get_or_init(|| PATH_CALLS.iter().map(|s| (s.nr, s)).collect());
+    by_nr.get(sysno(nr)?).copied()
 }
 
-/// A call that changes what vurs keeps per process (`ID_CALLS`, `UMASK_CALLS`).
+/// A call that changes what vurs keeps per process (`STATE_CALLS`).
 pub fn is_state_call(nr: i64) -> bool {
-    ID_CALLS.iter().chain(UMASK_CALLS).any(|&s| s as i64 == nr)
+    sysno(nr).is_some_and(|s| STATE_CALLS.contains(s))
 }
 
 /// The call's name, for messages and --trace.
 pub fn name(nr: i64) -> String {
-    match nr {
-        newer::SETXATTRAT => "setxattrat".into(),
-        newer::GETXATTRAT => "getxattrat".into(),
-        newer::LISTXATTRAT => "listxattrat".into(),
-        newer::REMOVEXATTRAT => "removexattrat".into(),
-        newer::OPEN_TREE_ATTR => "open_tree_attr".into(),
-        newer::FILE_GETATTR => "file_getattr".into(),
-        newer::FILE_SETATTR => "file_setattr".into(),
-        crate::control::CONTROL_NR => "vurs_control".into(),
-        _ => match usize::try_from(nr).ok().and_then(Sysno::new) {
-            Some(s) => s.name().to_string(),
-            None => format!("syscall_{nr}"),
-        },
+    if nr == crate::control::CONTROL_NR {
+        return "vurs_control".into();
+    }
+    match sysno(nr) {
+        Some(s) => s.name().to_string(),
+        None => format!("syscall_{nr}"),
     }
 }
 
 /// Path calls the notification engine carries out for a caller (notify/emulate.rs); the
 /// other trapped calls stay ptrace stops: exec and chdir change the caller's registers or
 /// state, the rest are rare enough not to need it.
-static CARRIED_OUT: &[Sysno] = &[
+const CARRIED_OUT: SysnoSet = SysnoSet::new(&[
     Sysno::open,
     Sysno::openat,
     Sysno::creat,
@@ -395,7 +379,7 @@ static CARRIED_OUT: &[Sysno] = &[
     Sysno::lremovexattr,
     Sysno::mount,
     Sysno::umount2,
-];
+]);
 
 /// Calls carried out over a notification unless a flag is set in an argument: an O_PATH
 /// descriptor cannot be installed in a caller (SECCOMP_IOCTL_NOTIF_ADDFD takes no O_PATH
@@ -413,6 +397,6 @@ pub fn notified_unless_flag(nr: i64) -> Option<(u8, u32)> {
 /// notification engine runs (the control call too: its answer is a value).
 pub fn carried_out_over_notification(nr: i64) -> bool {
     nr == crate::control::CONTROL_NR
-        || CARRIED_OUT.iter().any(|&s| s as i64 == nr)
-        || PATH_CALLS.iter().any(|s| s.nr == nr && s.kind == Kind::Unsupported)
+        || sysno(nr).is_some_and(|s| CARRIED_OUT.contains(s))
+        || path_spec(nr).is_some_and(|s| s.kind == Kind::Unsupported)
 }

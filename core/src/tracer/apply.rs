@@ -3,21 +3,20 @@
 //! works and PTRACE_POKEUSER otherwise.
 use crate::arch;
 use crate::syscall::Call;
-use crate::tracee::ptrace::{self, Pid, SyscallInfo};
-use std::io;
+use crate::tracee::ptrace::{self, Error, Stopped, SyscallInfo};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// 0 unknown, 1 SET_SYSCALL_INFO works, 2 use POKEUSER.
 static SET_METHOD: AtomicU8 = AtomicU8::new(0);
 
 /// Skip the call: the tracee sees `value` as its result.
-pub fn skip(tid: Pid, value: i64) -> io::Result<()> {
-    ptrace::poke_user(tid, arch::OFF_ORIG_RAX, u64::MAX)?;
-    ptrace::poke_user(tid, arch::OFF_RAX, value as u64)
+pub fn skip(t: &Stopped, value: i64) -> Result<(), Error> {
+    t.poke_user(arch::OFF_ORIG_RAX, u64::MAX)?;
+    t.poke_user(arch::OFF_RAX, value as u64)
 }
 
 /// Change number and arguments of the call at its seccomp stop.
-pub fn set_call(tid: Pid, call: &Call, nr: i64, args: &[u64; 6]) -> io::Result<()> {
+pub fn set_call(t: &Stopped, call: &Call, nr: i64, args: &[u64; 6]) -> Result<(), Error> {
     if SET_METHOD.load(Ordering::Relaxed) != 2 {
         let info = SyscallInfo {
             op: ptrace::PTRACE_SYSCALL_INFO_SECCOMP,
@@ -28,40 +27,40 @@ pub fn set_call(tid: Pid, call: &Call, nr: i64, args: &[u64; 6]) -> io::Result<(
             args: *args,
             ..Default::default()
         };
-        match ptrace::set_syscall_info(tid, &info) {
+        match t.set_syscall_info(&info) {
             Ok(()) => {
                 SET_METHOD.store(1, Ordering::Relaxed);
                 return Ok(());
             }
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(e),
-            Err(_) => SET_METHOD.store(2, Ordering::Relaxed),
+            Err(Error::Gone) => return Err(Error::Gone),
+            Err(Error::Os(_)) => SET_METHOD.store(2, Ordering::Relaxed),
         }
     }
     if nr != call.nr {
-        ptrace::poke_user(tid, arch::OFF_ORIG_RAX, nr as u64)?;
+        t.poke_user(arch::OFF_ORIG_RAX, nr as u64)?;
     }
     for (i, (&new, &old)) in args.iter().zip(call.args.iter()).enumerate() {
         if new != old {
-            ptrace::poke_user(tid, arch::arg_offset(i), new)?;
+            t.poke_user(arch::arg_offset(i), new)?;
         }
     }
     Ok(())
 }
 
 /// Set the result of a call at its exit stop.
-pub fn set_result(tid: Pid, value: i64) -> io::Result<()> {
-    ptrace::poke_user(tid, arch::OFF_RAX, value as u64)
+pub fn set_result(t: &Stopped, value: i64) -> Result<(), Error> {
+    t.poke_user(arch::OFF_RAX, value as u64)
 }
 
 /// Read the result of a call at its exit stop.
-pub fn result(tid: Pid) -> io::Result<i64> {
-    let r = ptrace::get_regs(tid)?;
+pub fn result(t: &Stopped) -> Result<i64, Error> {
+    let r = t.get_regs()?;
     Ok(arch::regs_ret(&r))
 }
 
 /// Re-execute `nr(args)` from the syscall instruction once resumed (after an injected call).
-pub fn restart(tid: Pid, nr: u64, args: &[u64; 6], ip: u64) -> io::Result<()> {
-    let mut r = ptrace::get_regs(tid)?;
+pub fn restart(t: &Stopped, nr: u64, args: &[u64; 6], ip: u64) -> Result<(), Error> {
+    let mut r = t.get_regs()?;
     arch::regs_restart(&mut r, nr, args, ip);
-    ptrace::set_regs(tid, &r)
+    t.set_regs(&r)
 }

@@ -9,7 +9,7 @@ use super::apply;
 use crate::arch;
 use crate::dispatch::Plan;
 use crate::errno::Errno;
-use crate::tracee::ptrace::{self, Pid};
+use crate::tracee::ptrace::Stopped;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -31,42 +31,42 @@ pub struct Running {
 }
 
 /// Start at the dup2's seccomp stop: turn it into the openat.
-pub fn start(tid: Pid, call: &crate::syscall::Call, plan: Plan) -> Option<Running> {
+pub fn start(t: Stopped, call: &crate::syscall::Call, plan: Plan) -> Option<Running> {
     let flags = libc::O_RDONLY | if plan.cloexec { libc::O_CLOEXEC } else { 0 };
     let args = [libc::AT_FDCWD as u64, plan.path_addr, flags as u64, 0, 0, 0];
-    apply::set_call(tid, call, libc::SYS_openat, &args).ok()?;
-    ptrace::syscall(tid, 0).ok()?;
+    apply::set_call(&t, call, libc::SYS_openat, &args).ok()?;
+    t.syscall(0).ok()?;
     Some(Running { plan, phase: Phase::Open, args: call.args, ip: call.ip, expect_entry: false })
 }
 
 /// Run `nr(args)` next, from the same syscall instruction.
-fn step(tid: Pid, r: &Running, nr: i64, args: [u64; 6]) -> bool {
-    apply::restart(tid, nr as u64, &args, r.ip).is_ok() && ptrace::syscall(tid, 0).is_ok()
+fn step(t: Stopped, r: &Running, nr: i64, args: [u64; 6]) -> bool {
+    apply::restart(&t, nr as u64, &args, r.ip).is_ok() && t.syscall(0).is_ok()
 }
 
 /// Finish: the dup2 returns `ret`, with its own argument registers back.
-fn finish(tid: Pid, r: &Running, ret: i64) {
-    if let Ok(mut regs) = ptrace::get_regs(tid) {
+fn finish(t: Stopped, r: &Running, ret: i64) {
+    if let Ok(mut regs) = t.get_regs() {
         arch::regs_set_args(&mut regs, &r.args);
         arch::regs_set_ret(&mut regs, ret);
-        let _ = ptrace::set_regs(tid, &regs);
+        let _ = t.set_regs(&regs);
     }
     // The memfd (r.plan.memfd) is closed when `r` is dropped: the tracee has its own now.
-    let _ = ptrace::cont(tid, 0);
+    let _ = t.cont(0);
 }
 
 /// At a syscall stop of a thread with a materialization under way. Returns the state to
 /// keep, or None when done.
-pub fn on_syscall_stop(tid: Pid, mut r: Running) -> Option<Running> {
+pub fn on_syscall_stop(t: Stopped, mut r: Running) -> Option<Running> {
     if r.expect_entry {
         r.expect_entry = false;
-        return ptrace::syscall(tid, 0).is_ok().then_some(r);
+        return t.syscall(0).is_ok().then_some(r);
     }
-    let res = apply::result(tid).unwrap_or(Errno(libc::EIO).neg());
+    let res = apply::result(&t).unwrap_or(Errno(libc::EIO).neg());
     let (newfd, cloexec) = (r.plan.newfd, r.plan.cloexec);
     let next = match r.phase {
         Phase::Open if res < 0 || res == newfd as i64 => {
-            finish(tid, &r, res);
+            finish(t, &r, res);
             return None;
         }
         Phase::Open => {
@@ -75,11 +75,11 @@ pub fn on_syscall_stop(tid: Pid, mut r: Running) -> Option<Running> {
         }
         Phase::Dup { k } => (Phase::Close { ret: res }, libc::SYS_close, [k as u64, 0, 0, 0, 0, 0]),
         Phase::Close { ret } => {
-            finish(tid, &r, ret);
+            finish(t, &r, ret);
             return None;
         }
     };
     r.phase = next.0;
     r.expect_entry = true;
-    step(tid, &r, next.1, next.2).then_some(r)
+    step(t, &r, next.1, next.2).then_some(r)
 }

@@ -10,7 +10,7 @@ use crate::dispatch::{self, Action, Caller, Decision, Scratch};
 use crate::errno::Errno;
 use crate::session::Session;
 use crate::syscall::Call;
-use crate::tracee::ptrace::{self, Pid};
+use crate::tracee::ptrace::{self, Pid, Stopped};
 use crate::tracelog;
 use event::Stop;
 use parking_lot::Mutex;
@@ -143,18 +143,20 @@ impl Tracer {
                     t.pending = Pending::Idle;
                 }
             }
+            // The handler that held the stop's token unwound without resuming the tracee:
+            // the stop is still there, and this wait status is its token again.
+            let Some(t) = Stopped::from_wait(pid, status) else { return };
             match event::classify(status) {
                 Stop::Seccomp => {
                     tracelog::internal_error(&format!("[{pid}] the trapped call fails with EIO"));
-                    let _ = apply::skip(pid, Errno(libc::EIO).neg());
-                    resume(pid, 0);
+                    let _ = apply::skip(&t, Errno(libc::EIO).neg());
+                    resume(t, 0);
                 }
-                Stop::Exited(_) | Stop::Killed(_) => {}
                 Stop::GroupStop(_) => {
-                    let _ = ptrace::listen(pid);
+                    let _ = t.listen();
                 }
-                Stop::Signal(sig) => resume(pid, sig),
-                _ => resume(pid, 0),
+                Stop::Signal(sig) => resume(t, sig),
+                _ => resume(t, 0),
             }
         }
     }
@@ -165,25 +167,35 @@ impl Tracer {
             match stop {
                 Stop::Exited(_) | Stop::Killed(_) => {}
                 // Exec from a non-leader thread: the event comes under the leader's pid.
-                Stop::Exec => self.on_exec(pid),
+                Stop::Exec => {
+                    if let Some(t) = Stopped::from_wait(pid, status) {
+                        self.on_exec(t)
+                    }
+                }
                 _ => {
                     self.parked.insert(pid, status);
                 }
             }
             return;
         }
-        match stop {
-            Stop::Exited(code) => self.on_exit(pid, code),
-            Stop::Killed(sig) => self.on_exit(pid, -sig),
-            Stop::Seccomp => self.on_seccomp(pid),
-            Stop::SyscallExit => self.on_syscall_exit(pid),
-            Stop::NewTask => self.on_new_task(pid),
-            Stop::Exec => self.on_exec(pid),
-            Stop::GroupStop(_) => {
-                let _ = ptrace::listen(pid);
+        let Some(t) = Stopped::from_wait(pid, status) else {
+            match stop {
+                Stop::Exited(code) => self.on_exit(pid, code),
+                Stop::Killed(sig) => self.on_exit(pid, -sig),
+                _ => {}
             }
-            Stop::EventStop | Stop::Other => resume(pid, 0),
-            Stop::Signal(sig) => resume(pid, sig),
+            return;
+        };
+        match stop {
+            Stop::Seccomp => self.on_seccomp(t),
+            Stop::SyscallExit => self.on_syscall_exit(t),
+            Stop::NewTask => self.on_new_task(t),
+            Stop::Exec => self.on_exec(t),
+            Stop::GroupStop(_) => {
+                let _ = t.listen();
+            }
+            Stop::Signal(sig) => resume(t, sig),
+            Stop::EventStop | Stop::Other | Stop::Exited(_) | Stop::Killed(_) => resume(t, 0),
         }
     }
 
@@ -193,8 +205,8 @@ impl Tracer {
         let done: Vec<_> = w.rx.try_iter().collect();
         for d in done {
             self.outstanding -= 1;
-            if self.threads.contains_key(&d.tid) {
-                self.apply(d.tid, &d.call, d.decision);
+            if self.threads.contains_key(&d.stopped.tid()) {
+                self.apply(d.stopped, &d.call, d.decision);
             }
         }
     }
@@ -286,9 +298,10 @@ impl Tracer {
         }
     }
 
-    fn on_new_task(&mut self, parent: Pid) {
+    fn on_new_task(&mut self, stopped: Stopped) {
+        let parent = stopped.tid();
         let Ok(child) = ptrace::event_msg(parent) else {
-            return resume(parent, 0);
+            return resume(stopped, 0);
         };
         let child = child as Pid;
         let flags = clone_flags(parent);
@@ -324,13 +337,14 @@ impl Tracer {
             self.session.live.lock().insert(tgid);
         }
         self.enter(child, tgid);
-        resume(parent, 0);
+        resume(stopped, 0);
         if let Some(status) = self.parked.remove(&child) {
             self.on_status(child, status);
         }
     }
 
-    fn on_exec(&mut self, pid: Pid) {
+    fn on_exec(&mut self, t: Stopped) {
+        let pid = t.tid();
         // A non-leader thread that execs takes the leader's pid; its old tid is gone.
         let former = ptrace::event_msg(pid).map(|m| m as Pid).unwrap_or(pid);
         let tgid = self.threads.get(&former).map(|t| t.tgid).unwrap_or(pid);
@@ -356,18 +370,19 @@ impl Tracer {
         if self.hide_vdso {
             crate::tracee::vdso::hide(pid);
         }
-        resume(pid, 0);
+        resume(t, 0);
     }
 
-    fn on_seccomp(&mut self, tid: Pid) {
+    fn on_seccomp(&mut self, stopped: Stopped) {
+        let tid = stopped.tid();
         if self.threads.get(&tid).is_some_and(|t| matches!(t.pending, Pending::Materializing(_))) {
             // A step of a materialization trapped: let it run to its exit.
-            let _ = ptrace::syscall(tid, 0);
+            let _ = stopped.syscall(0);
             return;
         }
         let call = match Call::fetch(tid) {
             Ok(c) => c,
-            Err(_) => return resume(tid, 0),
+            Err(_) => return resume(stopped, 0),
         };
         crate::report::injected_panic(call.nr);
         crate::report::summary::stop_seen(tid, &call);
@@ -379,21 +394,21 @@ impl Tracer {
             match dispatch::fast::try_pass(&self.session, tid, &call) {
                 dispatch::fast::Fast::Pass => {
                     crate::report::summary::fast_pass(tid, &call);
-                    return resume(tid, 0);
+                    return resume(stopped, 0);
                 }
                 dispatch::fast::Fast::Decide(pre) => pre,
             }
         };
-        let Some(t) = self.threads.get_mut(&tid) else { return resume(tid, 0) };
+        let Some(t) = self.threads.get_mut(&tid) else { return resume(stopped, 0) };
         let tgid = t.tgid;
-        let Some(p) = self.procs.get(&tgid) else { return resume(tid, 0) };
+        let Some(p) = self.procs.get(&tgid) else { return resume(stopped, 0) };
         // Scratch: the thread's slot, or a free one of its address space.
         if t.slot.is_none() {
             t.slot = p.mm.lock().free.pop();
         }
         let (slot, fds, creds) = (t.slot, p.fds.clone(), p.creds.lock().clone());
         if self.for_worker(&call, &fds) {
-            let job = Job { tid, tgid, call, fds, slot, creds };
+            let job = Job { stopped, tgid, call, fds, slot, creds };
             self.workers.as_ref().expect("workers").submit(job);
             self.outstanding += 1;
             return;
@@ -402,10 +417,11 @@ impl Tracer {
         let caller = Caller { tid, tgid, fds, creds };
         // A bug here is caught by `on_status_guarded`: the call fails with EIO.
         let d = dispatch::decide(&self.session, &caller, &call, &mut scratch, pre);
-        self.apply(tid, &call, d);
+        self.apply(stopped, &call, d);
     }
 
-    fn apply(&mut self, tid: Pid, call: &Call, d: Decision) {
+    fn apply(&mut self, stopped: Stopped, call: &Call, d: Decision) {
+        let tid = stopped.tid();
         crate::report::summary::decided(tid, call, &d);
         let tracing = tracelog::enabled();
         let line = if tracing { Some(crate::report::call_line(tid, call, &d)) } else { None };
@@ -419,20 +435,19 @@ impl Tracer {
                 if let Some(l) = line {
                     tracelog::line(&format!("{l} = {}", tracelog::show_ret(v)));
                 }
-                let r = apply::skip(tid, v);
-                if r.is_ok() {
-                    resume(tid, 0);
+                if apply::skip(&stopped, v).is_ok() {
+                    resume(stopped, 0);
                 }
                 return;
             }
-            Action::Rewrite(args) => apply::set_call(tid, call, call.nr, &args),
-            Action::NeedScratch => return self.inject_mmap(tid, call),
+            Action::Rewrite(args) => apply::set_call(&stopped, call, call.nr, &args),
+            Action::NeedScratch => return self.inject_mmap(stopped, call),
             Action::Materialize(plan) => {
                 if let Some(l) = line {
                     tracelog::line(&format!("{l} = (injecting)"));
                 }
-                let Some(plan) = plan.lock().take() else { return resume(tid, 0) };
-                let running = materialize::start(tid, call, plan);
+                let Some(plan) = plan.lock().take() else { return resume(stopped, 0) };
+                let running = materialize::start(stopped, call, plan);
                 self.threads.get_mut(&tid).expect("known thread").pending =
                     running.map_or(Pending::Idle, Pending::Materializing);
                 return;
@@ -445,20 +460,21 @@ impl Tracer {
             Some(hook) => {
                 self.threads.get_mut(&tid).expect("known thread").pending =
                     Pending::ExitHook { hook, line: line.unwrap_or_default() };
-                let _ = ptrace::syscall(tid, 0);
+                let _ = stopped.syscall(0);
             }
-            None => resume(tid, 0),
+            None => resume(stopped, 0),
         }
     }
 
     /// Replace the current call by mmap of a scratch region; at its exit, rewind so the
     /// original call runs (and traps) again.
-    fn inject_mmap(&mut self, tid: Pid, call: &Call) {
+    fn inject_mmap(&mut self, stopped: Stopped, call: &Call) {
+        let tid = stopped.tid();
         let tgid = self.threads[&tid].tgid;
         let failed = self.procs.get(&tgid).map(|p| p.mm.lock().failed).unwrap_or(true);
         if failed {
-            let _ = apply::skip(tid, Errno(libc::ENOMEM).neg());
-            return resume(tid, 0);
+            let _ = apply::skip(&stopped, Errno(libc::ENOMEM).neg());
+            return resume(stopped, 0);
         }
         let args = [
             0,
@@ -468,19 +484,19 @@ impl Tracer {
             u64::MAX,
             0,
         ];
-        if apply::set_call(tid, call, libc::SYS_mmap, &args).is_err() {
+        if apply::set_call(&stopped, call, libc::SYS_mmap, &args).is_err() {
             return;
         }
         self.threads.get_mut(&tid).expect("known thread").pending =
             Pending::InjectedMmap(Injected { nr: call.nr as u64, args: call.args, ip: call.ip });
-        let _ = ptrace::syscall(tid, 0);
+        let _ = stopped.syscall(0);
     }
 
     /// The exit of an injected mmap: the new region's slots are free; the original call
     /// restarts (and traps again).
-    fn after_injected_mmap(&mut self, tid: Pid, inj: Injected) {
-        let tgid = self.threads[&tid].tgid;
-        let ret = apply::result(tid).unwrap_or(-1);
+    fn after_injected_mmap(&mut self, stopped: Stopped, inj: Injected) {
+        let tgid = self.threads[&stopped.tid()].tgid;
+        let ret = apply::result(&stopped).unwrap_or(-1);
         if let Some(p) = self.procs.get(&tgid) {
             let mut mm = p.mm.lock();
             if (-4095..0).contains(&ret) {
@@ -489,24 +505,25 @@ impl Tracer {
                 mm.add_region(ret as u64);
             }
         }
-        if apply::restart(tid, inj.nr, &inj.args, inj.ip).is_ok() {
-            resume(tid, 0);
+        if apply::restart(&stopped, inj.nr, &inj.args, inj.ip).is_ok() {
+            resume(stopped, 0);
         }
     }
 
-    fn on_syscall_exit(&mut self, tid: Pid) {
+    fn on_syscall_exit(&mut self, stopped: Stopped) {
+        let tid = stopped.tid();
         let t = self.threads.get_mut(&tid).expect("known thread");
         let (hook, line) = match std::mem::take(&mut t.pending) {
-            Pending::Idle => return resume(tid, 0),
+            Pending::Idle => return resume(stopped, 0),
             Pending::Materializing(m) => {
                 t.pending =
-                    materialize::on_syscall_stop(tid, m).map_or(Pending::Idle, Pending::Materializing);
+                    materialize::on_syscall_stop(stopped, m).map_or(Pending::Idle, Pending::Materializing);
                 return;
             }
-            Pending::InjectedMmap(inj) => return self.after_injected_mmap(tid, inj),
+            Pending::InjectedMmap(inj) => return self.after_injected_mmap(stopped, inj),
             Pending::ExitHook { hook, line } => (hook, line),
         };
-        let mut ret = apply::result(tid).unwrap_or(0);
+        let mut ret = apply::result(&stopped).unwrap_or(0);
         if let ExitHook::Dirents { fd, buf, cap, entries } = &hook {
             let key = (self.threads[&tid].tgid, *fd);
             if ret > 0 {
@@ -515,7 +532,7 @@ impl Tracer {
                 let data = dispatch::synthetic_dirents(entries, *cap as usize);
                 if !data.is_empty()
                     && crate::tracee::memory::write(tid, *buf, &data).is_ok()
-                    && apply::set_result(tid, data.len() as i64).is_ok()
+                    && apply::set_result(&stopped, data.len() as i64).is_ok()
                 {
                     ret = data.len() as i64;
                 }
@@ -535,7 +552,7 @@ impl Tracer {
         }
         if let ExitHook::ReverseLink { buf, size, .. } = hook {
             if let Some(n) = dispatch::reverse_link(&self.session, tid, buf, size, ret) {
-                if apply::set_result(tid, n).is_ok() {
+                if apply::set_result(&stopped, n).is_ok() {
                     ret = n;
                 }
             }
@@ -543,13 +560,13 @@ impl Tracer {
         if tracelog::enabled() {
             tracelog::line(&format!("{line} = {}", tracelog::show_ret(ret)));
         }
-        resume(tid, 0);
+        resume(stopped, 0);
     }
 }
 
-fn resume(tid: Pid, sig: i32) {
-    // ESRCH: it died meanwhile; its exit status comes through waitpid.
-    let _ = ptrace::cont(tid, sig);
+fn resume(t: Stopped, sig: i32) {
+    // Gone: it died meanwhile; its exit status comes through waitpid.
+    let _ = t.cont(sig);
 }
 
 /// Clone flags of the call that created a task (parent stopped at the event).

@@ -17,7 +17,8 @@ use std::sync::Arc;
 pub const WAKE_SIGNAL: i32 = libc::SIGUSR1;
 
 pub struct Job {
-    pub tid: Pid,
+    /// The stopped caller: only the tracer thread resumes it, once the decision is back.
+    pub stopped: crate::tracee::ptrace::Stopped,
     pub tgid: Pid,
     pub call: Call,
     pub fds: Arc<Mutex<FdTable>>,
@@ -26,7 +27,7 @@ pub struct Job {
 }
 
 pub struct Done {
-    pub tid: Pid,
+    pub stopped: crate::tracee::ptrace::Stopped,
     pub call: Call,
     pub decision: Decision,
 }
@@ -86,8 +87,9 @@ impl Workers {
                 .name(format!("vurs-worker-{i}"))
                 .spawn(move || {
                     for job in jobs {
-                        let caller = Caller { tid: job.tid, tgid: job.tgid, fds: job.fds, creds: job.creds };
-                        let mut scratch = Scratch::in_tracee(job.tid, job.slot);
+                        let caller =
+                            Caller { tid: job.stopped.tid(), tgid: job.tgid, fds: job.fds, creds: job.creds };
+                        let mut scratch = Scratch::in_tracee(job.stopped.tid(), job.slot);
                         let decision = catch_unwind(AssertUnwindSafe(|| {
                             dispatch::decide(&session, &caller, &job.call, &mut scratch, None)
                         }))
@@ -96,7 +98,7 @@ impl Workers {
                             exit: None,
                             note: "module call panicked".into(),
                         });
-                        if done.send(Done { tid: job.tid, call: job.call, decision }).is_err() {
+                        if done.send(Done { stopped: job.stopped, call: job.call, decision }).is_err() {
                             break;
                         }
                         // SAFETY: signal the tracer thread of our own process.

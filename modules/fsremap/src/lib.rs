@@ -1,6 +1,7 @@
 //! fsremap: show a host file or directory (SOURCE) at another path (TARGET).
 //! A redirect module: paths below TARGET map to paths below SOURCE, and the kernel does
-//! the work on real descriptors. Option `ro`: every write fails with EROFS.
+//! the work on real descriptors. Option `ro`: every write fails with EROFS (the core
+//! enforces it for every mount; this module only accepts the option).
 #![forbid(unsafe_code)]
 use std::path::{Path, PathBuf};
 use vurs_abi::sdk::{Errno, Module, Options, Services};
@@ -10,7 +11,6 @@ pub struct Fsremap;
 
 pub struct Mnt {
     source: PathBuf,
-    ro: bool,
 }
 
 impl Module for Fsremap {
@@ -31,19 +31,11 @@ impl Module for Fsremap {
         }
         let source = std::fs::canonicalize(source)
             .map_err(|e| (Errno(e.raw_os_error().unwrap_or(libc::ENOENT)), format!("{source}: {e}")))?;
-        Ok(Mnt { source, ro: options.has("ro") && !options.has("rw") })
+        Ok(Mnt { source })
     }
 
-    fn redirect(&self, m: &Mnt, subpath: &Path, access: u32) -> Result<PathBuf, Errno> {
-        let host = if subpath.as_os_str().is_empty() { m.source.clone() } else { m.source.join(subpath) };
-        if m.ro {
-            let creates_only = access & VURS_ACCESS_CREATE != 0 && access & VURS_ACCESS_WRITE == 0;
-            if access & VURS_ACCESS_WRITE != 0 || (creates_only && std::fs::symlink_metadata(&host).is_err())
-            {
-                return Err(Errno(libc::EROFS));
-            }
-        }
-        Ok(host)
+    fn redirect(&self, m: &Mnt, subpath: &Path, _access: u32) -> Result<PathBuf, Errno> {
+        Ok(if subpath.as_os_str().is_empty() { m.source.clone() } else { m.source.join(subpath) })
     }
 }
 
