@@ -4,6 +4,7 @@
 //!
 //! Request: words separated by NUL. Answer: the return value is the length of the text
 //! written to the answer buffer, or -errno with a one-line message in the buffer.
+#![forbid(unsafe_code)]
 
 /// Reserved number: far above any real system call, below the x32 bit.
 pub const CONTROL_NR: i64 = 0x000f_5653;
@@ -17,10 +18,9 @@ pub fn request(words: &[String]) -> Result<String, (i32, String)> {
         req.push(0);
     }
     let mut ans = vec![0u8; ANSWER_CAP];
-    // SAFETY: a raw system call with valid buffers; the hypervisor fills `ans`.
-    let r = unsafe { libc::syscall(CONTROL_NR, req.as_ptr(), req.len(), ans.as_mut_ptr(), ans.len()) };
+    let r = crate::tracee::sys::control_call(CONTROL_NR, &req, &mut ans);
     if r < 0 {
-        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+        let e = -(r as i32);
         if e == libc::ENOSYS {
             return Err((e, "not inside a vurs session".into()));
         }

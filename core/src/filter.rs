@@ -6,6 +6,7 @@
 //! about 200 µs at every start (the kernel checks, JIT-compiles and runs it once per syscall
 //! number to build its action cache) and a hundred comparisons on every trapped call. The
 //! search is eight or nine comparisons deep.
+#![forbid(unsafe_code)]
 use crate::syscall::table;
 use crate::vfd::{vfd_base, VFD_COUNT};
 use libc::sock_filter;

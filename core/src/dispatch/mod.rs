@@ -1,6 +1,7 @@
 //! Decide what happens to one trapped call: by path (mount table, after resolution), by
 //! descriptor ownership, or by syscall number. Pure decision: `apply` and the tracer carry
 //! it out.
+#![forbid(unsafe_code)]
 use crate::control::CONTROL_NR;
 use crate::module::CallCtx;
 use crate::path::mounts::MountTable;

@@ -301,10 +301,7 @@ fn kept_path_exists(c: &Caller, call: &Call, p: &PathArg, raw: &[u8], follow: bo
     let Ok(name) = std::ffi::CString::new(raw) else {
         return false;
     };
-    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: a valid descriptor, a NUL-terminated name and a buffer the size of `stat`.
-    unsafe { libc::fstatat(std::os::fd::AsRawFd::as_raw_fd(&d), name.as_ptr(), st.as_mut_ptr(), flags) == 0 }
+    crate::tracee::sys::exists_at(&d, &name, follow)
 }
 
 /// The directory descriptor a relative path of `p` starts from (AT_FDCWD for the cwd).

@@ -1,6 +1,7 @@
 //! Served trees and virtual descriptors: calls on paths below a serving module's mount,
 //! and on descriptors it owns (numbers in the virtual range, see vfd/range.rs), are
 //! answered by the module; the kernel never sees them.
+#![forbid(unsafe_code)]
 // Helpers here return Result<T, Outcome>, as everywhere in dispatch: `?` settles the call
 // (a failure, or the kernel's own answer).
 use crate::dispatch::Plan;
@@ -29,72 +30,10 @@ fn ok(v: i64, note: impl Into<crate::dispatch::Note>) -> Decision {
     Decision { action: Action::Return(v), exit: None, note: note.into() }
 }
 
-fn to_stat(v: &vurs_stat) -> libc::stat {
-    // SAFETY: plain data, zero is a valid value for every field.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    st.st_dev = v.dev;
-    st.st_ino = v.ino;
-    st.st_mode = v.mode;
-    st.st_nlink = v.nlink as _;
-    st.st_uid = v.uid;
-    st.st_gid = v.gid;
-    st.st_rdev = v.rdev;
-    st.st_size = v.size;
-    st.st_blksize = v.blksize as _;
-    st.st_blocks = v.blocks;
-    st.st_atime = v.atime_sec;
-    st.st_atime_nsec = v.atime_nsec as _;
-    st.st_mtime = v.mtime_sec;
-    st.st_mtime_nsec = v.mtime_nsec as _;
-    st.st_ctime = v.ctime_sec;
-    st.st_ctime_nsec = v.ctime_nsec as _;
-    st
-}
-
-fn to_statx(v: &vurs_stat) -> libc::statx {
-    // SAFETY: plain data, zero is a valid value for every field.
-    let mut sx: libc::statx = unsafe { std::mem::zeroed() };
-    sx.stx_mask = libc::STATX_BASIC_STATS;
-    sx.stx_blksize = v.blksize as u32;
-    sx.stx_nlink = v.nlink;
-    sx.stx_uid = v.uid;
-    sx.stx_gid = v.gid;
-    sx.stx_mode = v.mode as u16;
-    sx.stx_ino = v.ino;
-    sx.stx_size = v.size as u64;
-    sx.stx_blocks = v.blocks as u64;
-    let t = |s: i64, n: u32| {
-        // SAFETY: plain data; zero padding.
-        let mut ts: libc::statx_timestamp = unsafe { std::mem::zeroed() };
-        ts.tv_sec = s;
-        ts.tv_nsec = n;
-        ts
-    };
-    sx.stx_atime = t(v.atime_sec, v.atime_nsec);
-    sx.stx_mtime = t(v.mtime_sec, v.mtime_nsec);
-    sx.stx_ctime = t(v.ctime_sec, v.ctime_nsec);
-    sx.stx_dev_major = libc::major(v.dev);
-    sx.stx_dev_minor = libc::minor(v.dev);
-    sx.stx_rdev_major = libc::major(v.rdev);
-    sx.stx_rdev_minor = libc::minor(v.rdev);
-    sx
-}
-
-fn write_pod<T>(tid: i32, addr: u64, v: &T) -> Result<(), i32> {
-    // SAFETY: T is plain C data.
-    let b = unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) };
-    memory::write(tid, addr, b).map_err(|e| e.errno())
-}
-
 fn put_stat(tid: i32, nr: i64, buf: u64, st: &vurs_stat) -> Decision {
-    let r = if nr == Sysno::statx as i64 {
-        write_pod(tid, buf, &to_statx(st))
-    } else {
-        write_pod(tid, buf, &to_stat(st))
-    };
-    match r {
+    match memory::write_stat(tid, buf, st, nr == Sysno::statx as i64) {
         Ok(()) => ok(0, "served stat"),
-        Err(e) => err(e),
+        Err(e) => err(e.errno()),
     }
 }
 
@@ -412,14 +351,9 @@ fn materialize(
     if f.flags & libc::O_ACCMODE != libc::O_RDONLY {
         return Ok(err(libc::EOPNOTSUPP)); // a snapshot cannot take writes back
     }
-    let name = std::ffi::CString::new("vurs-virtual-file").expect("no NUL");
-    // SAFETY: plain memfd_create; the descriptor is owned right away.
-    let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-    if raw < 0 {
+    let Ok(memfd) = crate::tracee::sys::memfd(c"vurs-virtual-file") else {
         return Ok(err(libc::EMFILE));
-    }
-    // SAFETY: raw is a new descriptor we own.
-    let memfd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    };
     let mut file = std::fs::File::from(memfd);
     let mut off = *f.offset.lock();
     let mut buf = vec![0u8; 1 << 16];

@@ -105,3 +105,74 @@ pub fn read_cstring(pid: Pid, addr: u64, max: usize) -> Result<Vec<u8>, MemError
         cur += n as u64;
     }
 }
+
+/// `struct stat` of a module's answer.
+fn to_stat(v: &vurs_abi::vurs_stat) -> libc::stat {
+    // SAFETY: plain data, zero is a valid value for every field.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    st.st_dev = v.dev;
+    st.st_ino = v.ino;
+    st.st_mode = v.mode;
+    st.st_nlink = v.nlink as _;
+    st.st_uid = v.uid;
+    st.st_gid = v.gid;
+    st.st_rdev = v.rdev;
+    st.st_size = v.size;
+    st.st_blksize = v.blksize as _;
+    st.st_blocks = v.blocks;
+    st.st_atime = v.atime_sec;
+    st.st_atime_nsec = v.atime_nsec as _;
+    st.st_mtime = v.mtime_sec;
+    st.st_mtime_nsec = v.mtime_nsec as _;
+    st.st_ctime = v.ctime_sec;
+    st.st_ctime_nsec = v.ctime_nsec as _;
+    st
+}
+
+/// `struct statx` of a module's answer.
+fn to_statx(v: &vurs_abi::vurs_stat) -> libc::statx {
+    // SAFETY: plain data, zero is a valid value for every field.
+    let mut sx: libc::statx = unsafe { std::mem::zeroed() };
+    sx.stx_mask = libc::STATX_BASIC_STATS;
+    sx.stx_blksize = v.blksize as u32;
+    sx.stx_nlink = v.nlink;
+    sx.stx_uid = v.uid;
+    sx.stx_gid = v.gid;
+    sx.stx_mode = v.mode as u16;
+    sx.stx_ino = v.ino;
+    sx.stx_size = v.size as u64;
+    sx.stx_blocks = v.blocks as u64;
+    let t = |s: i64, n: u32| {
+        // SAFETY: plain data; zero padding.
+        let mut ts: libc::statx_timestamp = unsafe { std::mem::zeroed() };
+        ts.tv_sec = s;
+        ts.tv_nsec = n;
+        ts
+    };
+    sx.stx_atime = t(v.atime_sec, v.atime_nsec);
+    sx.stx_mtime = t(v.mtime_sec, v.mtime_nsec);
+    sx.stx_ctime = t(v.ctime_sec, v.ctime_nsec);
+    sx.stx_dev_major = libc::major(v.dev);
+    sx.stx_dev_minor = libc::minor(v.dev);
+    sx.stx_rdev_major = libc::major(v.rdev);
+    sx.stx_rdev_minor = libc::minor(v.rdev);
+    sx
+}
+
+/// Write a plain C struct of the kernel's ABI to the tracee.
+fn write_struct<T: Copy>(pid: Pid, addr: u64, v: &T) -> Result<(), MemError> {
+    // SAFETY: T is one of the libc structs above: plain data without padding the kernel
+    // would not also write (zeroed before it was filled).
+    let b = unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) };
+    write(pid, addr, b)
+}
+
+/// Write a module's `vurs_abi::vurs_stat` to the tracee as the `struct statx` (when `statx`) or
+/// `struct stat` the call asked for.
+pub fn write_stat(pid: Pid, addr: u64, st: &vurs_abi::vurs_stat, statx: bool) -> Result<(), MemError> {
+    if statx {
+        write_struct(pid, addr, &to_statx(st))
+    } else {
+        write_struct(pid, addr, &to_stat(st))
+    }
+}

@@ -1,5 +1,6 @@
 //! The tracer thread: waits for stops, keeps the task tables, and for each seccomp stop
 //! runs decode -> dispatch -> apply. Every ptrace request is made from this thread.
+#![forbid(unsafe_code)]
 pub mod apply;
 pub mod event;
 pub mod materialize;
@@ -94,17 +95,14 @@ impl Tracer {
     /// (-N if a signal N killed it).
     pub fn run(mut self) -> i32 {
         loop {
-            let mut status = 0;
-            let mut flags = libc::__WALL;
+            let mut flags = 0;
             if self.outstanding > 0 {
                 self.collect_done();
                 flags |= libc::WNOHANG;
             }
             if !self.parked.is_empty() && flags & libc::WNOHANG == 0 {
                 // Before sleeping with a task parked: is its creator still there to report it?
-                // SAFETY: non-blocking waitpid.
-                let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::WNOHANG) };
-                if pid > 0 {
+                if let Ok(Some((pid, status))) = crate::tracee::sys::wait_any(libc::WNOHANG) {
                     self.on_status_guarded(pid, status);
                     continue;
                 }
@@ -115,18 +113,15 @@ impl Tracer {
                 }
                 // The creators are alive: their fork events will come.
             }
-            // SAFETY: plain waitpid on any child or tracee.
-            let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
-            if pid == 0 {
-                workers::wait_wake(100);
-                continue;
-            }
-            if pid < 0 {
-                match std::io::Error::last_os_error().raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    _ => break, // ECHILD: nobody left
+            let (pid, status) = match crate::tracee::sys::wait_any(flags) {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    workers::wait_wake(100);
+                    continue;
                 }
-            }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(_) => break, // ECHILD: nobody left
+            };
             self.on_status_guarded(pid, status);
         }
         crate::module::process_ending();

@@ -3,6 +3,7 @@
 //! decides (calling the module), sends the decision back and wakes the tracer with
 //! SIGUSR1 (blocked everywhere and collected with sigtimedwait, so no wake-up is lost).
 //! ptrace requests stay on the tracer thread.
+#![forbid(unsafe_code)]
 use crate::dispatch::{self, Action, Caller, Decision, Scratch};
 use crate::errno::Errno;
 use crate::session::Session;
@@ -13,8 +14,6 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-
-pub const WAKE_SIGNAL: i32 = libc::SIGUSR1;
 
 pub struct Job {
     /// The stopped caller: only the tracer thread resumes it, once the decision is back.
@@ -49,37 +48,13 @@ impl Drop for Workers {
     }
 }
 
-/// Block the signals the tracer collects synchronously (call before starting threads).
-pub fn block_wake_signals() {
-    // SAFETY: manipulating this thread's signal mask.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGCHLD);
-        libc::sigaddset(&mut set, WAKE_SIGNAL);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-}
-
-/// Wait up to `ms` for SIGCHLD or the wake signal.
-pub fn wait_wake(ms: i64) {
-    // SAFETY: waiting on a set of blocked signals.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGCHLD);
-        libc::sigaddset(&mut set, WAKE_SIGNAL);
-        let ts = libc::timespec { tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000 };
-        libc::sigtimedwait(&set, std::ptr::null_mut(), &ts);
-    }
-}
+pub use crate::tracee::sys::{block_wake_signals, wait_wake, WAKE_SIGNAL};
 
 impl Workers {
     pub fn start(session: Arc<Session>, n: usize) -> Workers {
         let (tx, jobs) = unbounded::<Job>();
         let (done, rx) = unbounded::<Done>();
-        // SAFETY: gettid/getpid cannot fail.
-        let (tracer_pid, tracer_tid) = unsafe { (libc::getpid(), libc::gettid()) };
+        let (tracer_pid, tracer_tid) = crate::tracee::sys::this_thread();
         let mut threads = Vec::new();
         for i in 0..n {
             let (jobs, done, session) = (jobs.clone(), done.clone(), session.clone());
@@ -101,8 +76,7 @@ impl Workers {
                         if done.send(Done { stopped: job.stopped, call: job.call, decision }).is_err() {
                             break;
                         }
-                        // SAFETY: signal the tracer thread of our own process.
-                        unsafe { libc::syscall(libc::SYS_tgkill, tracer_pid, tracer_tid, WAKE_SIGNAL) };
+                        crate::tracee::sys::wake(tracer_pid, tracer_tid);
                     }
                 })
                 .expect("spawn worker thread");
