@@ -31,49 +31,6 @@ fn sh(script: &str) -> Output {
 // ---------------------------------------------------------------------------------------------
 // signals
 
-/// A private tmux server, killed on drop.
-struct Tmux {
-    sock: String,
-}
-impl Tmux {
-    fn new(tag: &str) -> Tmux {
-        Tmux { sock: format!("vurs-cli-{tag}-{}", std::process::id()) }
-    }
-    fn cmd(&self, args: &[&str]) -> Output {
-        let mut c = Command::new("tmux");
-        c.arg("-L").arg(&self.sock).args(args).env("TERM", "xterm");
-        run_with_timeout(c, 20)
-    }
-    fn keys(&self, keys: &[&str]) {
-        let mut a = vec!["send-keys", "-t", "t"];
-        a.extend_from_slice(keys);
-        let o = self.cmd(&a);
-        assert!(o.status.success(), "tmux send-keys {keys:?}: {}", show(&o));
-    }
-    fn screen(&self) -> String {
-        stdout(&self.cmd(&["capture-pane", "-p", "-t", "t"]))
-    }
-    fn wait(&self, secs: u64, what: &str, f: impl Fn(&str) -> bool) {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
-            if f(&s) {
-                return;
-            }
-            assert!(Instant::now() < end, "timed out waiting for {what}; screen:\n{s}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    fn server_pid(&self) -> i32 {
-        stdout(&self.cmd(&["display-message", "-p", "-t", "t", "#{pid}"])).trim().parse().unwrap()
-    }
-}
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
 fn descendants(root: i32) -> Vec<i32> {
     let mut out = vec![];
     let mut todo = vec![root];

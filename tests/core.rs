@@ -3,7 +3,7 @@
 //! behave as natively), --trace, non-root use, job control through a pty, CPython suites.
 mod common;
 use common::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -33,79 +33,6 @@ fn assert_one_error_line(o: &Output) {
     let lines: Vec<&str> = e.lines().collect();
     assert_eq!(lines.len(), 1, "want one error line:\n{}", show(o));
     assert!(lines[0].starts_with("vurs: "), "error line must start with 'vurs: ':\n{}", show(o));
-}
-
-/// Poll `f` every 50 ms until it gives Some, or panic after `secs` with `what`.
-fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out after {secs}s waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Wait for a spawned child with a deadline; kill it and panic on expiry.
-fn wait_child(child: &mut Child, secs: u64, what: &str) -> std::process::ExitStatus {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            return st;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("timed out after {secs}s waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// State letter from /proc/PID/stat, None if the process is gone.
-fn proc_state(pid: i32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s[s.rfind(')')? + 2..].chars().next()
-}
-
-/// Gone: no such process, or only a zombie left (nothing runs any more).
-fn is_gone(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    let r = unsafe { libc::kill(pid, 0) };
-    if r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
-        return true;
-    }
-    matches!(proc_state(pid), None | Some('Z') | Some('X'))
-}
-
-/// All live (non-zombie) descendants of `root`, found through the ppid fields in /proc.
-fn descendants(root: i32) -> Vec<i32> {
-    let mut kids: HashMap<i32, Vec<i32>> = HashMap::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(i) = s.rfind(')') else { continue };
-        let f: Vec<&str> = s[i + 2..].split(' ').collect();
-        if f.len() > 1 && f[0] != "Z" {
-            if let Ok(pp) = f[1].parse::<i32>() {
-                kids.entry(pp).or_default().push(pid);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    let mut todo = vec![root];
-    while let Some(p) = todo.pop() {
-        for &k in kids.get(&p).map(|v| v.as_slice()).unwrap_or(&[]) {
-            out.push(k);
-            todo.push(k);
-        }
-    }
-    out
 }
 
 fn cmdline(pid: i32) -> String {
@@ -625,47 +552,6 @@ fn unprivileged_bind() {
 
 // ---------------------------------------------------------------------------------------------
 // job control through a pty (tmux)
-
-/// A private tmux server, killed on drop.
-struct Tmux {
-    sock: String,
-}
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> Output {
-        let mut c = Command::new("tmux");
-        c.arg("-L").arg(&self.sock).args(args).env("TERM", "xterm");
-        run_with_timeout(c, 20)
-    }
-    fn keys(&self, keys: &[&str]) {
-        let mut a = vec!["send-keys", "-t", "t"];
-        a.extend_from_slice(keys);
-        let o = self.cmd(&a);
-        assert!(o.status.success(), "tmux send-keys {keys:?}: {}", show(&o));
-    }
-    fn screen(&self) -> String {
-        stdout(&self.cmd(&["capture-pane", "-p", "-t", "t"]))
-    }
-    /// Wait until `f(screen)` holds; panic with the screen after `secs`.
-    fn wait(&self, secs: u64, what: &str, f: impl Fn(&str) -> bool) {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
-            if f(&s) {
-                return;
-            }
-            assert!(Instant::now() < end, "timed out waiting for {what}; screen:\n{s}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    fn server_pid(&self) -> i32 {
-        stdout(&self.cmd(&["display-message", "-p", "-t", "t", "#{pid}"])).trim().parse().unwrap()
-    }
-}
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
 
 /// Screen text after the last line where `cmd` was typed at the prompt.
 fn after_command<'a>(screen: &'a str, cmd: &str) -> &'a str {

@@ -9,7 +9,6 @@
 //! Needs the workspace built (`cargo build --release --workspace`).
 mod common;
 use common::*;
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -142,71 +141,6 @@ fn blocking_module_lets_other_tracees_go_on() {
 }
 
 // ------------------------------------------------------------------ processes and signals
-
-fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out after {secs}s waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_child(child: &mut Child, secs: u64, what: &str) -> std::process::ExitStatus {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            return st;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("timed out after {secs}s waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn proc_state(pid: i32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s[s.rfind(')')? + 2..].chars().next()
-}
-
-/// Gone: no such process, or only a zombie left.
-fn is_gone(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    let r = unsafe { libc::kill(pid, 0) };
-    if r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
-        return true;
-    }
-    matches!(proc_state(pid), None | Some('Z') | Some('X'))
-}
-
-/// All live descendants of `root` (through the ppid fields in /proc).
-fn descendants(root: i32) -> Vec<i32> {
-    let mut kids: HashMap<i32, Vec<i32>> = HashMap::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some(i) = s.rfind(')') else { continue };
-        let f: Vec<&str> = s[i + 2..].split(' ').collect();
-        if f.len() > 1 && f[0] != "Z" {
-            if let Ok(pp) = f[1].parse::<i32>() {
-                kids.entry(pp).or_default().push(pid);
-            }
-        }
-    }
-    let (mut out, mut todo) = (Vec::new(), vec![root]);
-    while let Some(p) = todo.pop() {
-        for &k in kids.get(&p).map(|v| v.as_slice()).unwrap_or(&[]) {
-            out.push(k);
-            todo.push(k);
-        }
-    }
-    out
-}
 
 /// SIGKILLs the given pids on drop, so a failing test leaves nothing behind.
 struct KillOnDrop(Vec<i32>);
@@ -360,21 +294,6 @@ fn sigint_to_vurs_alone_is_ignored() {
 
 // ------------------------------------------------------------------ bad module files
 
-/// gcc -shared -fPIC SRC with -D defines.
-fn build_so(dir: &TempDir, name: &str, src: &Path, defines: &[&str]) -> String {
-    let out = dir.join(&format!("lib{name}.so"));
-    let mut c = Command::new("gcc");
-    c.args(["-shared", "-fPIC", "-Wall"])
-        .arg(format!("-I{}", repo().join("abi/include").display()))
-        .args(defines.iter().map(|d| format!("-D{d}")))
-        .arg("-o")
-        .arg(&out)
-        .arg(src);
-    let o = run_with_timeout(c, 60);
-    assert!(o.status.success(), "gcc {src:?}: {}", stderr(&o));
-    out.display().to_string()
-}
-
 /// Bad module files, each with the words its error must contain: a text file, a
 /// truncated shared object, a wrong ABI major, a descriptor with a too-small size.
 fn bad_modules(d: &TempDir) -> Vec<(String, Vec<&'static str>)> {
@@ -392,8 +311,8 @@ fn bad_modules(d: &TempDir) -> Vec<(String, Vec<&'static str>)> {
         (text.display().to_string(), vec!["ELF"]),
         (cut.display().to_string(), vec!["truncated file"]),
         (short.display().to_string(), vec!["truncated file"]),
-        (major, vec!["ABI 2.0", "not supported"]),
-        (small, vec!["descriptor of 16 bytes", "too small"]),
+        (major.display().to_string(), vec!["ABI 2.0", "not supported"]),
+        (small.display().to_string(), vec!["descriptor of 16 bytes", "too small"]),
     ]
 }
 

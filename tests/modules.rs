@@ -34,21 +34,6 @@ fn show(o: &Output) -> String {
     format!("status {:?}\n--- stdout\n{}--- stderr\n{}", o.status.code(), stdout(o), stderr(o))
 }
 
-/// gcc -shared -fPIC -I abi/include -o dir/lib{name}.so SRC
-fn build_so(dir: &TempDir, name: &str, src: &Path, defines: &[&str]) -> PathBuf {
-    let out = dir.join(&format!("lib{name}.so"));
-    let mut c = Command::new("gcc");
-    c.args(["-shared", "-fPIC", "-Wall"])
-        .arg(format!("-I{}", repo().join("abi/include").display()))
-        .args(defines.iter().map(|d| format!("-D{d}")))
-        .arg("-o")
-        .arg(&out)
-        .arg(src);
-    let o = run_with_timeout(c, 60);
-    assert!(o.status.success(), "gcc {src:?}: {}", stderr(&o));
-    out
-}
-
 fn memfs(dir: &TempDir) -> String {
     build_so(dir, "memfs", &repo().join("tests/modules/memfs.c"), &[]).display().to_string()
 }

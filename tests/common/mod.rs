@@ -1,8 +1,9 @@
 //! Helpers shared by the integration tests: run programs under vurs with a timeout.
 #![allow(dead_code)]
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The vurs binary under test.
 pub fn vurs() -> PathBuf {
@@ -98,5 +99,140 @@ pub fn python() -> String {
         sys.display().to_string()
     } else {
         "python3".into()
+    }
+}
+
+// ------------------------------------------------------------------ processes
+
+/// Poll `f` every 50 ms until it gives Some, or panic after `secs` with `what`.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out after {secs}s waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Wait for a spawned child with a deadline; kill it and panic on expiry.
+pub fn wait_child(child: &mut Child, secs: u64, what: &str) -> std::process::ExitStatus {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return st;
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("timed out after {secs}s waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// State letter from /proc/PID/stat, None if the process is gone.
+pub fn proc_state(pid: i32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s[s.rfind(')')? + 2..].chars().next()
+}
+
+/// Gone: no such process, or only a zombie left (nothing runs any more).
+pub fn is_gone(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    let r = unsafe { libc::kill(pid, 0) };
+    if r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+        return true;
+    }
+    matches!(proc_state(pid), None | Some('Z') | Some('X'))
+}
+
+/// All live (non-zombie) descendants of `root`, found through the ppid fields in /proc.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let mut kids: HashMap<i32, Vec<i32>> = HashMap::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(i) = s.rfind(')') else { continue };
+        let f: Vec<&str> = s[i + 2..].split(' ').collect();
+        if f.len() > 1 && f[0] != "Z" {
+            if let Ok(pp) = f[1].parse::<i32>() {
+                kids.entry(pp).or_default().push(pid);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![root];
+    while let Some(p) = todo.pop() {
+        for &k in kids.get(&p).map(|v| v.as_slice()).unwrap_or(&[]) {
+            out.push(k);
+            todo.push(k);
+        }
+    }
+    out
+}
+
+/// gcc -shared -fPIC -I abi/include [-D...] -o dir/lib{name}.so SRC: a C module.
+pub fn build_so(dir: &TempDir, name: &str, src: &Path, defines: &[&str]) -> PathBuf {
+    let out = dir.join(&format!("lib{name}.so"));
+    let mut c = Command::new("gcc");
+    c.args(["-shared", "-fPIC", "-Wall"])
+        .arg(format!("-I{}", repo().join("abi/include").display()))
+        .args(defines.iter().map(|d| format!("-D{d}")))
+        .arg("-o")
+        .arg(&out)
+        .arg(src);
+    let o = run_with_timeout(c, 60);
+    assert!(o.status.success(), "gcc {src:?}: {}", stderr(&o));
+    out
+}
+
+/// A private tmux server (socket `sock`), killed on drop: a terminal for interactive tests.
+pub struct Tmux {
+    pub sock: String,
+}
+impl Tmux {
+    /// A server named after `tag` and this test process.
+    pub fn new(tag: &str) -> Tmux {
+        Tmux { sock: format!("vurs-{tag}-{}", std::process::id()) }
+    }
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        let mut c = Command::new("tmux");
+        c.arg("-L").arg(&self.sock).args(args).env("TERM", "xterm");
+        run_with_timeout(c, 20)
+    }
+    pub fn keys(&self, keys: &[&str]) {
+        let mut a = vec!["send-keys", "-t", "t"];
+        a.extend_from_slice(keys);
+        let o = self.cmd(&a);
+        assert!(o.status.success(), "tmux send-keys {keys:?}: {}", stderr(&o));
+    }
+    pub fn screen(&self) -> String {
+        stdout(&self.cmd(&["capture-pane", "-p", "-t", "t"]))
+    }
+    /// Wait until `f(screen)` holds; panic with the screen after `secs`.
+    pub fn wait(&self, secs: u64, what: &str, f: impl Fn(&str) -> bool) {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if f(&s) {
+                return;
+            }
+            assert!(Instant::now() < end, "timed out waiting for {what}; screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    pub fn server_pid(&self) -> i32 {
+        stdout(&self.cmd(&["display-message", "-p", "-t", "t", "#{pid}"])).trim().parse().unwrap()
+    }
+}
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
     }
 }
