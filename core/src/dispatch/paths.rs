@@ -140,10 +140,13 @@ pub(super) fn translate(
     }
     let (start, start_in_tree) =
         if raw[0] == b'/' { (b"/".to_vec(), false) } else { start_dir_real(mounts, c, call, p)? };
-    if let Follow::OpenHow(a) = p.follow {
-        if confined_walk_passes(mounts, c, call, p, a, raw[0] == b'/')? {
-            return Ok(None);
-        }
+    // openat2's RESOLVE_* flags (read once: the struct is in the caller's memory).
+    let resolve = match p.follow {
+        Follow::OpenHow(a) => open_how_resolve(c.tid, call, a)?,
+        _ => 0,
+    };
+    if resolve != 0 && confined_walk_passes(mounts, c, call, p, resolve, raw[0] == b'/')? {
+        return Ok(None);
     }
     let resolver = Resolver { mounts, tgid: c.tgid, tid: c.tid };
     if !follow {
@@ -187,10 +190,6 @@ pub(super) fn translate(
             ..Translated::rewritten(Vec::new(), Some(m.clone()))
         }));
     }
-    let resolve = match p.follow {
-        Follow::OpenHow(a) => open_how_resolve(c.tid, call, a)?,
-        _ => 0,
-    };
     let relative = raw[0] != b'/';
     let keep = relative && r.stayed_in_start_mount && start_in_tree;
     let mut resolve_checked = 0;
@@ -248,10 +247,9 @@ fn confined_walk_passes(
     c: &Caller,
     call: &Call,
     p: &PathArg,
-    a: u8,
+    resolve: u64,
     absolute: bool,
 ) -> Result<bool, Outcome> {
-    let resolve = open_how_resolve(c.tid, call, a)?;
     if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) == 0 || crate::vfd::is_virtual(start_fd(call, p) as i64)
     {
         return Ok(false);

@@ -300,19 +300,6 @@ fn run(sv: &Supervisor, id: u64, x: &mut Args<'_>, nr: i64) -> Result<Answer, Fa
             let args = [x.dir(0, 1)?, x.path(1)?, a[2], a[3], 0, 0];
             return finish_open(sv, id, x, nr, args, a[2] as i32 & O_CLOEXEC != 0);
         }
-        SYS_openat2 => {
-            let size = (a[3] as usize).clamp(0, 4096);
-            let how = match scratch_or_caller(x, a[2], size) {
-                Ok(h) => h,
-                Err(e) => return Ok(Answer::Value(e)),
-            };
-            let flags = how.get(..8).map(|b| u64::from_ne_bytes(b.try_into().expect("8"))).unwrap_or(0);
-            let how_ptr = how.as_ptr() as u64;
-            let args = [x.dir(0, 1)?, x.path(1)?, how_ptr, a[3], 0, 0];
-            let r = finish_open(sv, id, x, nr, args, flags as i32 & O_CLOEXEC != 0);
-            drop(how);
-            return r;
-        }
         SYS_stat | SYS_lstat => {
             let flags = if nr == SYS_lstat { AT_SYMLINK_NOFOLLOW as u64 } else { 0 };
             let p = x.path(0)?;
@@ -489,7 +476,8 @@ fn raw(nr: i64, args: [u64; 6]) -> i64 {
     unsafe { seccomp::raw_syscall(nr, args) }
 }
 
-/// An open: run it, then install the new descriptor in the caller as the call's result.
+/// An open (openat's arguments: openat2 stays a ptrace stop, see syscall/table.rs): run it,
+/// then install the new descriptor in the caller as the call's result.
 fn finish_open(
     sv: &Supervisor,
     id: u64,
@@ -500,7 +488,7 @@ fn finish_open(
 ) -> Result<Answer, Fail> {
     // Opening a FIFO blocks until its other end is opened, maybe by another tracee whose
     // open needs this thread: such an open waits on a thread of its own.
-    if nr != libc::SYS_openat2 && args[2] & libc::O_NONBLOCK as u64 == 0 && names_a_fifo(&args) {
+    if args[2] & libc::O_NONBLOCK as u64 == 0 && names_a_fifo(&args) {
         return Ok(open_on_own_thread(sv, id, x, nr, args, cloexec));
     }
     // The mode of a new file is the caller's, less its umask.
