@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define VURS_ABI_MAJOR 1
-#define VURS_ABI_MINOR 0
+#define VURS_ABI_MINOR 1
 #define VURS_MODULE_SYMBOL "vurs_module_v1"
 
 /* vurs_module.flags: what a module serves and how it may be called */
@@ -48,11 +48,21 @@ extern "C" {
                                         directory inside it without asking the module */
 #define VURS_F_CREDS         0x0040u /* the module reads struct vurs_caller's credentials: keep
                                         them current (set*id calls trap; since ABI 1.1) */
+#define VURS_F_OWN_PERMISSIONS 0x0080u /* serving: the module checks permissions itself (its
+                                        `access` callback and its errors); without it vurs
+                                        applies the kernel's DAC rules to the module's stat
+                                        answers, as FUSE's default_permissions (since 1.1) */
 
 /* verdict of a handler (vurs_result.verdict) */
 #define VURS_PASS    0u /* let the kernel run the call unchanged */
 #define VURS_RETURN  1u /* skip the call; the caller sees `retval` (value or -errno) */
 #define VURS_REWRITE 2u /* let the kernel run the call with `args` changed per `args_mask` */
+#define VURS_PASS_EXIT 3u /* let the call go on (kernel or path modules), then call the
+                             module's `syscall_exit` with its result (since ABI 1.1) */
+
+/* vurs_timespec.nsec for utimens: leave this time as it is (as UTIME_OMIT); vurs turns
+ * UTIME_NOW into the session's clock before calling the module */
+#define VURS_UTIME_OMIT ((1l << 30) - 2l)
 
 /* access intent of a path lookup (redirect `access` argument) */
 #define VURS_ACCESS_READ   0x1u /* reads the object or its metadata */
@@ -66,13 +76,46 @@ extern "C" {
 #define VURS_LOG_INFO  2
 #define VURS_LOG_DEBUG 3
 
-/* The process that made the call. In ABI 1.0 the credentials are those of vurs itself
- * (tracees run with no_new_privs, so they cannot gain others; a root session whose
- * processes drop privileges is not tracked yet). */
+/* The process that made the call, as libfuse's fuse_context. The ids are the session's
+ * view of the caller: the kernel's ids of that process, unless a module (fakeroot) set
+ * other ones with vurs_services.set_ids; vurs's own ids never show here.
+ * Fields after `egid` exist since ABI 1.1: read them only when vurs_services.abi_minor >= 1
+ * (the struct has no size field of its own). */
 struct vurs_caller {
     int32_t pid;       /* thread-group id */
     int32_t tid;       /* thread id */
     uint32_t uid, euid, gid, egid;
+    /* since ABI 1.1 */
+    uint32_t suid, sgid;      /* saved set-user/group ids */
+    uint32_t fsuid, fsgid;    /* ids for file-system access checks */
+    uint32_t umask;
+    uint32_t ngroups;         /* supplementary groups: `groups[0..ngroups]` */
+    const uint32_t *groups;
+};
+
+/* A process's ids for vurs_services.set_ids (since ABI 1.1). */
+struct vurs_ids {
+    uint32_t size;            /* sizeof(struct vurs_ids) as the module was built */
+    uint32_t uid, euid, suid, fsuid;
+    uint32_t gid, egid, sgid, fsgid;
+    uint32_t ngroups;         /* at most 65536 */
+    const uint32_t *groups;
+};
+
+/* A time for utimens and the clock services (since ABI 1.1). */
+struct vurs_timespec {
+    int64_t sec;
+    int64_t nsec;             /* 0..999999999, or VURS_UTIME_OMIT */
+};
+
+/* File-system statistics for statfs, as struct statfs (since ABI 1.1). */
+struct vurs_statfs {
+    uint64_t type;            /* f_type magic */
+    uint64_t bsize, frsize;
+    uint64_t blocks, bfree, bavail;
+    uint64_t files, ffree;
+    uint64_t namelen;
+    uint64_t flags;           /* ST_RDONLY, ST_NOSUID, ... (vurs adds ST_RDONLY on a ro mount) */
 };
 
 /* One trapped system call, as the module sees it. */
@@ -134,6 +177,24 @@ struct vurs_services {
      * length, -ERANGE if cap is too small, or another -errno. Costs a /proc lookup, so
      * it is not part of struct vurs_caller. */
     int64_t (*cwd)(void *ctx, char *buf, size_t cap);
+
+    /* ---- since ABI 1.1 (present when size covers them) ---- */
+    /* The caller of the callback running on this thread, in every callback that acts for a
+     * tracee (serving, redirect, syscall, syscall_exit, access...), as fuse_get_context();
+     * NULL outside one (init, mount from the command line, lifecycle hooks). */
+    const struct vurs_caller *(*caller)(void);
+    /* The session's view of clock `clockid` (CLOCK_REALTIME, ...): the newest loaded module
+     * with a `clock` callback answers (the time module), else the host. 0 or -errno. */
+    int (*clock_gettime)(int32_t clockid, struct vurs_timespec *ts);
+    /* fstatat(dirfd, path, st, flags) as the caller would see it: its cwd, its descriptors,
+     * virtual mounts, its root; flags AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH. Only from a
+     * syscall or syscall_exit handler (it needs ctx). 0 or -errno. */
+    int (*stat_at)(void *ctx, int32_t dirfd, const char *path, int32_t flags, struct vurs_stat *st);
+    /* Set the session's view of the calling process's ids (what struct vurs_caller shows to
+     * every module and what vurs's own permission checks use from now on); inherited by
+     * fork, kept by exec. The kernel's ids do not change: no real power is given. Only from
+     * a syscall or syscall_exit handler. 0 or -errno. */
+    int (*set_ids)(void *ctx, const struct vurs_ids *ids);
 };
 
 /* The module descriptor exported as VURS_MODULE_SYMBOL. Callbacks a module does not
@@ -191,6 +252,63 @@ struct vurs_module {
      * or NULL): each gets mount(inst, NAME, target, "", ...). E.g. the uname module serves
      * /proc/sys/kernel/hostname. */
     const char *const *auto_mounts;
+
+    /* ---- since ABI 1.1 (vurs treats them as NULL when `size` does not cover them) ---- */
+
+    /* Serving: the rest of libfuse's operation set. Paths are canonical subpaths as for
+     * `open`; `open` also creates (O_CREAT, O_EXCL, O_TRUNC with `mode`, already masked by
+     * the caller's umask). Calls on an open descriptor (fchmod, ftruncate, fsetxattr...)
+     * pass its `handle` and the subpath it was opened by; path calls pass handle NULL.
+     * Unless VURS_F_OWN_PERMISSIONS, vurs has checked the caller's permissions already
+     * (search on each directory, write on the parent, sticky bit, ownership for chmod and
+     * utimens, CAP_CHOWN for chown) from the module's stat answers. All return 0 or
+     * -errno (the get/list calls: a length). A NULL callback answers the caller EPERM for
+     * mknod, ENOTSUP for xattrs, and ENOSYS otherwise. */
+    int (*mkdir)(void *inst, void *mnt, const char *subpath, uint32_t mode);
+    int (*rmdir)(void *inst, void *mnt, const char *subpath);
+    int (*unlink)(void *inst, void *mnt, const char *subpath);
+    /* flags: RENAME_NOREPLACE, RENAME_EXCHANGE (as renameat2) */
+    int (*rename)(void *inst, void *mnt, const char *from, const char *to, uint32_t flags);
+    /* a hard link `to` to the existing `from` (both in this mount) */
+    int (*link)(void *inst, void *mnt, const char *from, const char *to);
+    /* create symlink `subpath` whose text is `target` */
+    int (*symlink)(void *inst, void *mnt, const char *target, const char *subpath);
+    int (*mknod)(void *inst, void *mnt, const char *subpath, uint32_t mode, uint64_t rdev);
+    int (*chmod)(void *inst, void *mnt, const char *subpath, void *handle, uint32_t mode);
+    /* uid or gid (uint32_t)-1: leave it */
+    int (*chown)(void *inst, void *mnt, const char *subpath, void *handle, uint32_t uid, uint32_t gid);
+    int (*truncate)(void *inst, void *mnt, const char *subpath, void *handle, int64_t size);
+    /* tv[0] access time, tv[1] modification time */
+    int (*utimens)(void *inst, void *mnt, const char *subpath, void *handle,
+                   const struct vurs_timespec *tv);
+    int (*statfs)(void *inst, void *mnt, const char *subpath, struct vurs_statfs *st);
+    int (*fsync)(void *inst, void *handle, int32_t datasync);
+    /* flags: XATTR_CREATE, XATTR_REPLACE; get/list with cap 0 return the size needed */
+    int64_t (*getxattr)(void *inst, void *mnt, const char *subpath, void *handle, const char *name,
+                        void *buf, size_t cap);
+    int (*setxattr)(void *inst, void *mnt, const char *subpath, void *handle, const char *name,
+                    const void *value, size_t len, int32_t flags);
+    int64_t (*listxattr)(void *inst, void *mnt, const char *subpath, void *handle, char *buf,
+                         size_t cap);
+    int (*removexattr)(void *inst, void *mnt, const char *subpath, void *handle, const char *name);
+    /* access(2) mask (R_OK|W_OK|X_OK, or F_OK): asked only with VURS_F_OWN_PERMISSIONS */
+    int (*access)(void *inst, void *mnt, const char *subpath, int32_t mask);
+
+    /* Lifecycle of the session's processes (thread groups), so a module can keep
+     * per-process state: `child` was forked by `parent` (its ids, cwd and descriptors are
+     * copies); `pid` completed an execve; `pid` exited (its last thread is gone). */
+    void (*proc_fork)(void *inst, int32_t parent, int32_t child);
+    void (*proc_exec)(void *inst, int32_t pid);
+    void (*proc_exit)(void *inst, int32_t pid);
+
+    /* Syscall service: at the exit of a call its handler answered VURS_PASS_EXIT. *retval
+     * holds the result (a value or -errno) and may be changed; the caller's memory may be
+     * read and written through call->ctx. */
+    void (*syscall_exit)(void *inst, const struct vurs_call *call, int64_t *retval);
+
+    /* The module's view of clock `clockid` (a time module): what vurs_services
+     * .clock_gettime answers while this module is loaded. 0 or -errno. */
+    int (*clock)(void *inst, int32_t clockid, struct vurs_timespec *ts);
 };
 
 /* The symbol a module exports. */

@@ -12,7 +12,7 @@ use std::ffi::{c_char, c_int, c_void};
 /// symbol name).
 pub const VURS_ABI_MAJOR: u32 = 1;
 /// Minor version of the ABI: a new minor only appends struct fields and adds constants.
-pub const VURS_ABI_MINOR: u32 = 0;
+pub const VURS_ABI_MINOR: u32 = 1;
 /// Name of the exported descriptor symbol (without the trailing NUL).
 pub const VURS_MODULE_SYMBOL: &str = "vurs_module_v1";
 
@@ -33,6 +33,10 @@ pub const VURS_F_SUBTREE: u32 = 0x0020;
 /// Flag: the module reads [`vurs_caller`]'s credentials: vurs keeps them current (set*id
 /// calls trap; since ABI 1.1).
 pub const VURS_F_CREDS: u32 = 0x0040;
+/// Flag: a serving module checks permissions itself (its `access` callback and its
+/// errors); without it vurs applies the kernel's DAC rules to the module's stat answers,
+/// as FUSE's `default_permissions` (since ABI 1.1).
+pub const VURS_F_OWN_PERMISSIONS: u32 = 0x0080;
 
 /// Verdict ([`vurs_result::verdict`]): let the kernel run the call unchanged.
 pub const VURS_PASS: u32 = 0;
@@ -40,6 +44,11 @@ pub const VURS_PASS: u32 = 0;
 pub const VURS_RETURN: u32 = 1;
 /// Verdict: let the kernel run the call with `args` changed per `args_mask`.
 pub const VURS_REWRITE: u32 = 2;
+/// Verdict: let the call go on (kernel or path modules), then call the module's
+/// `syscall_exit` with its result (since ABI 1.1).
+pub const VURS_PASS_EXIT: u32 = 3;
+/// [`vurs_timespec::nsec`] for `utimens`: leave this time as it is (as `UTIME_OMIT`).
+pub const VURS_UTIME_OMIT: i64 = (1 << 30) - 2;
 
 /// Access intent of a path lookup (`redirect`'s `access`): reads the object or its
 /// metadata.
@@ -60,10 +69,12 @@ pub const VURS_LOG_INFO: c_int = 2;
 /// Log level for [`vurs_services::log`]: debugging detail.
 pub const VURS_LOG_DEBUG: c_int = 3;
 
-/// The process that made the call. In ABI 1.0 the credentials are those of vurs itself
-/// (tracees run with no_new_privs, so they cannot gain others).
+/// The process that made the call, as libfuse's `fuse_context`. The ids are the session's
+/// view of the caller: the kernel's ids of that process, unless a module (fakeroot) set
+/// other ones with [`vurs_services::set_ids`]. Fields after `egid` exist since ABI 1.1:
+/// read them only when [`vurs_services::abi_minor`] >= 1.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct vurs_caller {
     /// Thread-group id (the process id).
     pub pid: i32,
@@ -77,6 +88,84 @@ pub struct vurs_caller {
     pub gid: u32,
     /// Effective group id.
     pub egid: u32,
+    /// Saved set-user id (since 1.1).
+    pub suid: u32,
+    /// Saved set-group id (since 1.1).
+    pub sgid: u32,
+    /// User id for file-system access checks (since 1.1).
+    pub fsuid: u32,
+    /// Group id for file-system access checks (since 1.1).
+    pub fsgid: u32,
+    /// File mode creation mask (since 1.1).
+    pub umask: u32,
+    /// Number of supplementary groups at `groups` (since 1.1).
+    pub ngroups: u32,
+    /// Supplementary groups (since 1.1).
+    pub groups: *const u32,
+}
+
+/// A process's ids for [`vurs_services::set_ids`] (since ABI 1.1).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct vurs_ids {
+    /// `size_of::<vurs_ids>()` as the module was built.
+    pub size: u32,
+    /// Real user id.
+    pub uid: u32,
+    /// Effective user id.
+    pub euid: u32,
+    /// Saved set-user id.
+    pub suid: u32,
+    /// File-system user id.
+    pub fsuid: u32,
+    /// Real group id.
+    pub gid: u32,
+    /// Effective group id.
+    pub egid: u32,
+    /// Saved set-group id.
+    pub sgid: u32,
+    /// File-system group id.
+    pub fsgid: u32,
+    /// Number of supplementary groups at `groups` (at most 65536).
+    pub ngroups: u32,
+    /// Supplementary groups.
+    pub groups: *const u32,
+}
+
+/// A time for `utimens` and the clock services (since ABI 1.1).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct vurs_timespec {
+    /// Seconds.
+    pub sec: i64,
+    /// Nanoseconds, 0..999999999, or [`VURS_UTIME_OMIT`].
+    pub nsec: i64,
+}
+
+/// File-system statistics for `statfs`, as `struct statfs` (since ABI 1.1).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct vurs_statfs {
+    /// `f_type` magic number.
+    pub type_: u64,
+    /// Block size (`f_bsize`).
+    pub bsize: u64,
+    /// Fragment size (`f_frsize`).
+    pub frsize: u64,
+    /// Total blocks.
+    pub blocks: u64,
+    /// Free blocks.
+    pub bfree: u64,
+    /// Free blocks for unprivileged users.
+    pub bavail: u64,
+    /// Total inodes.
+    pub files: u64,
+    /// Free inodes.
+    pub ffree: u64,
+    /// Longest name.
+    pub namelen: u64,
+    /// Mount flags (`ST_RDONLY`, ...; vurs adds `ST_RDONLY` on a read-only mount).
+    pub flags: u64,
 }
 
 #[repr(C)]
@@ -183,6 +272,14 @@ pub type LogFn = unsafe extern "C" fn(c_int, *const c_char, *const c_char);
 /// [`vurs_services::cwd`]: `(ctx, buf, cap)`, writes the caller's virtual working
 /// directory; returns its length, -ERANGE or another -errno.
 pub type CwdFn = unsafe extern "C" fn(*mut c_void, *mut c_char, usize) -> i64;
+/// [`vurs_services::caller`]: the caller of the callback running on this thread, or null.
+pub type CallerFn = unsafe extern "C" fn() -> *const vurs_caller;
+/// [`vurs_services::clock_gettime`]: `(clockid, ts)`, the session's view of a clock.
+pub type ClockGettimeFn = unsafe extern "C" fn(i32, *mut vurs_timespec) -> c_int;
+/// [`vurs_services::stat_at`]: `(ctx, dirfd, path, flags, st)`, fstatat as the caller.
+pub type StatAtFn = unsafe extern "C" fn(*mut c_void, i32, *const c_char, i32, *mut vurs_stat) -> c_int;
+/// [`vurs_services::set_ids`]: `(ctx, ids)`, sets the session's view of the caller's ids.
+pub type SetIdsFn = unsafe extern "C" fn(*mut c_void, *const vurs_ids) -> c_int;
 
 /// Services vurs offers to a module; valid from `init` until `fini`.
 #[repr(C)]
@@ -210,6 +307,20 @@ pub struct vurs_services {
     /// length, -ERANGE if `cap` is too small, or another -errno. Costs a /proc lookup, so it
     /// is not part of [`vurs_caller`].
     pub cwd: Option<CwdFn>,
+    /// The caller of the callback running on this thread, as `fuse_get_context()`; null
+    /// outside one (init, mounts from the command line, lifecycle hooks). Since 1.1.
+    pub caller: Option<CallerFn>,
+    /// The session's view of clock `clockid`: the newest loaded module with a `clock`
+    /// callback answers (the time module), else the host. 0 or -errno. Since 1.1.
+    pub clock_gettime: Option<ClockGettimeFn>,
+    /// `fstatat(dirfd, path, st, flags)` as the caller would see it (its cwd, descriptors,
+    /// virtual mounts and root); flags `AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH`. Only from a
+    /// syscall or syscall_exit handler. 0 or -errno. Since 1.1.
+    pub stat_at: Option<StatAtFn>,
+    /// Sets the session's view of the calling process's ids (what [`vurs_caller`] shows and
+    /// vurs's own permission checks use); inherited by fork, kept by exec; the kernel's ids
+    /// do not change. Only from a syscall or syscall_exit handler. 0 or -errno. Since 1.1.
+    pub set_ids: Option<SetIdsFn>,
 }
 
 /// [`vurs_module::init`]: `(svc, options, err, errlen)`, returns an instance or NULL with
@@ -260,6 +371,72 @@ pub type CloseFn = unsafe extern "C" fn(*mut c_void, *mut c_void);
 /// [`vurs_module::syscall`]: `(inst, call, res)`, returns 0 with `res` filled, or -E as a
 /// shortcut for [`VURS_RETURN`] with `retval` -E.
 pub type SyscallFn = unsafe extern "C" fn(*mut c_void, *const vurs_call, *mut vurs_result) -> c_int;
+/// `(inst, mnt, subpath, mode)`: [`vurs_module::mkdir`], and `mode` variants.
+pub type PathModeFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, u32) -> c_int;
+/// `(inst, mnt, subpath)`: [`vurs_module::rmdir`], [`vurs_module::unlink`].
+pub type PathFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char) -> c_int;
+/// [`vurs_module::rename`]: `(inst, mnt, from, to, flags)`.
+pub type RenameFn =
+    unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *const c_char, u32) -> c_int;
+/// `(inst, mnt, a, b)`: [`vurs_module::link`] (from, to) and [`vurs_module::symlink`]
+/// (target text, subpath).
+pub type TwoPathFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *const c_char) -> c_int;
+/// [`vurs_module::mknod`]: `(inst, mnt, subpath, mode, rdev)`.
+pub type MknodFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, u32, u64) -> c_int;
+/// [`vurs_module::chmod`]: `(inst, mnt, subpath, handle, mode)`.
+pub type ChmodFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *mut c_void, u32) -> c_int;
+/// [`vurs_module::chown`]: `(inst, mnt, subpath, handle, uid, gid)`.
+pub type ChownFn =
+    unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *mut c_void, u32, u32) -> c_int;
+/// [`vurs_module::truncate`]: `(inst, mnt, subpath, handle, size)`.
+pub type TruncateFn =
+    unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *mut c_void, i64) -> c_int;
+/// [`vurs_module::utimens`]: `(inst, mnt, subpath, handle, tv)` with `tv[0]` atime, `tv[1]`
+/// mtime.
+pub type UtimensFn =
+    unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *mut c_void, *const vurs_timespec) -> c_int;
+/// [`vurs_module::statfs`]: `(inst, mnt, subpath, st)`.
+pub type StatfsFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *mut vurs_statfs) -> c_int;
+/// [`vurs_module::fsync`]: `(inst, handle, datasync)`.
+pub type FsyncFn = unsafe extern "C" fn(*mut c_void, *mut c_void, i32) -> c_int;
+/// [`vurs_module::getxattr`]: `(inst, mnt, subpath, handle, name, buf, cap)`, a length or
+/// -errno.
+pub type GetxattrFn = unsafe extern "C" fn(
+    *mut c_void,
+    *mut c_void,
+    *const c_char,
+    *mut c_void,
+    *const c_char,
+    *mut c_void,
+    usize,
+) -> i64;
+/// [`vurs_module::setxattr`]: `(inst, mnt, subpath, handle, name, value, len, flags)`.
+pub type SetxattrFn = unsafe extern "C" fn(
+    *mut c_void,
+    *mut c_void,
+    *const c_char,
+    *mut c_void,
+    *const c_char,
+    *const c_void,
+    usize,
+    i32,
+) -> c_int;
+/// [`vurs_module::listxattr`]: `(inst, mnt, subpath, handle, buf, cap)`, a length or -errno.
+pub type ListxattrFn =
+    unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *mut c_void, *mut c_char, usize) -> i64;
+/// [`vurs_module::removexattr`]: `(inst, mnt, subpath, handle, name)`.
+pub type RemovexattrFn =
+    unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, *mut c_void, *const c_char) -> c_int;
+/// [`vurs_module::access`]: `(inst, mnt, subpath, mask)`.
+pub type AccessFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, i32) -> c_int;
+/// [`vurs_module::proc_fork`]: `(inst, parent, child)`.
+pub type ProcForkFn = unsafe extern "C" fn(*mut c_void, i32, i32);
+/// [`vurs_module::proc_exec`], [`vurs_module::proc_exit`]: `(inst, pid)`.
+pub type ProcFn = unsafe extern "C" fn(*mut c_void, i32);
+/// [`vurs_module::syscall_exit`]: `(inst, call, retval)`.
+pub type SyscallExitFn = unsafe extern "C" fn(*mut c_void, *const vurs_call, *mut i64);
+/// [`vurs_module::clock`]: `(inst, clockid, ts)`.
+pub type ClockFn = unsafe extern "C" fn(*mut c_void, i32, *mut vurs_timespec) -> c_int;
 
 /// The module descriptor exported as [`VURS_MODULE_SYMBOL`]. Callbacks a module does not
 /// implement are `None`; a missing handler means "not served here" (the call goes on as if
@@ -325,6 +502,57 @@ pub struct vurs_module {
     /// null): each gets `mount(inst, NAME, target, "", ...)`. E.g. the uname module serves
     /// /proc/sys/kernel/hostname.
     pub auto_mounts: *const *const c_char,
+
+    // ---- since ABI 1.1: vurs treats them as None when `size` does not cover them ----
+    /// Serve: creates directory `subpath` (mode already masked by the caller's umask).
+    pub mkdir: Option<PathModeFn>,
+    /// Serve: removes the empty directory `subpath`.
+    pub rmdir: Option<PathFn>,
+    /// Serve: removes the non-directory `subpath`.
+    pub unlink: Option<PathFn>,
+    /// Serve: renames `from` to `to` (flags `RENAME_NOREPLACE`, `RENAME_EXCHANGE`).
+    pub rename: Option<RenameFn>,
+    /// Serve: makes `to` a hard link to the existing `from`.
+    pub link: Option<TwoPathFn>,
+    /// Serve: creates symlink `subpath` (the 4th argument) whose text is `target` (the
+    /// 3rd).
+    pub symlink: Option<TwoPathFn>,
+    /// Serve: creates a node (regular, fifo, socket, device); `None` answers EPERM.
+    pub mknod: Option<MknodFn>,
+    /// Serve: changes permission bits (handle non-null for fchmod).
+    pub chmod: Option<ChmodFn>,
+    /// Serve: changes owner and group (`u32::MAX` leaves one).
+    pub chown: Option<ChownFn>,
+    /// Serve: changes the size.
+    pub truncate: Option<TruncateFn>,
+    /// Serve: sets access and modification times (`nsec` may be [`VURS_UTIME_OMIT`]).
+    pub utimens: Option<UtimensFn>,
+    /// Serve: file-system statistics.
+    pub statfs: Option<StatfsFn>,
+    /// Serve: flushes an open handle (`datasync` for fdatasync).
+    pub fsync: Option<FsyncFn>,
+    /// Serve: reads an extended attribute; `cap` 0 asks for the size. `None` answers ENOTSUP.
+    pub getxattr: Option<GetxattrFn>,
+    /// Serve: sets an extended attribute (`XATTR_CREATE`, `XATTR_REPLACE`).
+    pub setxattr: Option<SetxattrFn>,
+    /// Serve: lists extended attribute names (NUL-separated); `cap` 0 asks for the size.
+    pub listxattr: Option<ListxattrFn>,
+    /// Serve: removes an extended attribute.
+    pub removexattr: Option<RemovexattrFn>,
+    /// Serve: access(2) check, asked only with [`VURS_F_OWN_PERMISSIONS`].
+    pub access: Option<AccessFn>,
+    /// Lifecycle: process `child` was forked by `parent`.
+    pub proc_fork: Option<ProcForkFn>,
+    /// Lifecycle: process `pid` completed an execve.
+    pub proc_exec: Option<ProcFn>,
+    /// Lifecycle: process `pid` exited (its last thread is gone).
+    pub proc_exit: Option<ProcFn>,
+    /// Syscall service: at the exit of a call its handler answered [`VURS_PASS_EXIT`];
+    /// `*retval` holds the result and may be changed.
+    pub syscall_exit: Option<SyscallExitFn>,
+    /// The module's view of clock `clockid`: what [`vurs_services::clock_gettime`] answers
+    /// while this module is loaded.
+    pub clock: Option<ClockFn>,
 }
 
 /// The exported symbol's type: a descriptor in a `static` (raw pointers are not `Sync`).
@@ -350,18 +578,26 @@ pub fn layout_report() -> Vec<(String, usize)> {
         }};
     }
     let mut v = rows! {
-        vurs_caller { pid, tid, uid, euid, gid, egid }
+        vurs_caller { pid, tid, uid, euid, gid, egid, suid, sgid, fsuid, fsgid, umask, ngroups, groups }
+        vurs_ids { size, uid, euid, suid, fsuid, gid, egid, sgid, fsgid, ngroups, groups }
+        vurs_timespec { sec, nsec }
+        vurs_statfs { bsize, frsize, blocks, bfree, bavail, files, ffree, namelen, flags }
         vurs_call { size, nr, args, caller, ctx }
         vurs_result { size, verdict, retval, args_mask, reserved, args }
         vurs_stat { dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, atime_sec,
                     mtime_sec, ctime_sec, atime_nsec, mtime_nsec, ctime_nsec, reserved }
         vurs_dirent { ino, name }
-        vurs_services { size, abi_minor, read_mem, write_mem, read_string, scratch, log, cwd }
+        vurs_services { size, abi_minor, read_mem, write_mem, read_string, scratch, log, cwd,
+                        caller, clock_gettime, stat_at, set_ids }
         vurs_module { abi_major, abi_minor, size, flags, name, description, syscalls, nsyscalls,
                       reserved, init, fini, mount, umount, redirect, open, stat, readlink,
-                      pread, pwrite, fstat, readdir, close, syscall, auto_mounts }
+                      pread, pwrite, fstat, readdir, close, syscall, auto_mounts, mkdir, rmdir,
+                      unlink, rename, link, symlink, mknod, chmod, chown, truncate, utimens,
+                      statfs, fsync, getxattr, setxattr, listxattr, removexattr, access,
+                      proc_fork, proc_exec, proc_exit, syscall_exit, clock }
     };
     v.push(("vurs_dirent.type".into(), offset_of!(vurs_dirent, type_)));
+    v.push(("vurs_statfs.type".into(), offset_of!(vurs_statfs, type_)));
     for (name, value) in [
         ("VURS_ABI_MAJOR", VURS_ABI_MAJOR),
         ("VURS_ABI_MINOR", VURS_ABI_MINOR),
@@ -372,6 +608,9 @@ pub fn layout_report() -> Vec<(String, usize)> {
         ("VURS_F_HIDE_VDSO", VURS_F_HIDE_VDSO),
         ("VURS_F_SUBTREE", VURS_F_SUBTREE),
         ("VURS_F_CREDS", VURS_F_CREDS),
+        ("VURS_F_OWN_PERMISSIONS", VURS_F_OWN_PERMISSIONS),
+        ("VURS_PASS_EXIT", VURS_PASS_EXIT),
+        ("VURS_UTIME_OMIT", VURS_UTIME_OMIT as u32),
         ("VURS_PASS", VURS_PASS),
         ("VURS_RETURN", VURS_RETURN),
         ("VURS_REWRITE", VURS_REWRITE),

@@ -799,6 +799,12 @@ macro_rules! export_module {
                 close: Some(t::close::<$m>),
                 syscall: Some(t::syscall::<$m>),
                 auto_mounts: if NAUTO == 0 { ::std::ptr::null() } else { AUTO.0.as_ptr() },
+                // ABI 1.1 callbacks: not wired into the SDK yet.
+                mkdir: None, rmdir: None, unlink: None, rename: None, link: None, symlink: None,
+                mknod: None, chmod: None, chown: None, truncate: None, utimens: None,
+                statfs: None, fsync: None, getxattr: None, setxattr: None, listxattr: None,
+                removexattr: None, access: None, proc_fork: None, proc_exec: None,
+                proc_exit: None, syscall_exit: None, clock: None,
             });
         };
     };

@@ -4,8 +4,9 @@ use std::ffi::{c_char, c_void, CString};
 use std::path::{Path, PathBuf};
 use vurs_abi::*;
 
-/// Smallest descriptor a v1 module may export (all 1.0 fields).
-const MIN_DESC_SIZE: usize = std::mem::size_of::<vurs_module>();
+/// Smallest descriptor a v1 module may export (all 1.0 fields: up to `auto_mounts`).
+const MIN_DESC_SIZE: usize =
+    std::mem::offset_of!(vurs_module, auto_mounts) + std::mem::size_of::<*const *const c_char>();
 
 /// Where `NAME` is looked for: $VURS_MODULE_PATH, next to the vurs binary, ../lib/vurs.
 pub fn search_dirs() -> Vec<PathBuf> {
@@ -163,9 +164,11 @@ fn read_descriptor(sym: *const vurs_module) -> Result<vurs_module, String> {
     // SAFETY: every field of vurs_module is an integer, a raw pointer or an
     // Option<extern fn>: all-zero bytes are a valid value of each.
     let mut d: vurs_module = unsafe { std::mem::zeroed() };
-    // SAFETY: `d` is ours and MIN_DESC_SIZE bytes long (the fields this vurs knows; the
-    // module declared at least as many); the read of the module's memory is guarded.
-    unsafe { guard::copy((&mut d as *mut vurs_module).cast(), sym.cast(), MIN_DESC_SIZE) }
+    // Fields beyond the module's `size` (a module of an older minor) stay zero: absent.
+    let known = (size as usize).min(std::mem::size_of::<vurs_module>());
+    // SAFETY: `d` is ours and at least `known` bytes long (the fields both sides know; the
+    // module declared `size` bytes); the read of the module's memory is guarded.
+    unsafe { guard::copy((&mut d as *mut vurs_module).cast(), sym.cast(), known) }
         .map_err(|_| "unreadable descriptor".to_string())?;
     Ok(d)
 }

@@ -147,6 +147,11 @@ static SERVICES: vurs_services = vurs_services {
     scratch: Some(scratch),
     log: Some(log),
     cwd: Some(cwd),
+    // ABI 1.1 services: not provided yet (a module sees None and must cope).
+    caller: None,
+    clock_gettime: None,
+    stat_at: None,
+    set_ids: None,
 };
 
 pub fn table() -> *const vurs_services {
