@@ -21,12 +21,36 @@ pub struct Caller {
 pub struct Creds {
     pub uid: u32,
     pub euid: u32,
+    pub suid: u32,
     pub gid: u32,
     pub egid: u32,
+    pub sgid: u32,
     pub fsuid: u32,
     pub fsgid: u32,
     pub groups: Arc<[u32]>,
     pub umask: u32,
+}
+
+impl Caller {
+    /// The caller as modules see it (`struct vurs_caller`); borrows `self.creds.groups`.
+    pub fn abi(&self) -> vurs_abi::vurs_caller {
+        let cr = &self.creds;
+        vurs_abi::vurs_caller {
+            pid: self.tgid,
+            tid: self.tid,
+            uid: cr.uid,
+            euid: cr.euid,
+            gid: cr.gid,
+            egid: cr.egid,
+            suid: cr.suid,
+            sgid: cr.sgid,
+            fsuid: cr.fsuid,
+            fsgid: cr.fsgid,
+            umask: cr.umask,
+            ngroups: cr.groups.len() as u32,
+            groups: cr.groups.as_ptr(),
+        }
+    }
 }
 
 impl Creds {
@@ -49,8 +73,10 @@ impl Creds {
         Some(Creds {
             uid: *uid.first()?,
             euid: *uid.get(1)?,
+            suid: *uid.get(2)?,
             gid: *gid.first()?,
             egid: *gid.get(1)?,
+            sgid: *gid.get(2)?,
             fsuid: *uid.get(3)?,
             fsgid: *gid.get(3)?,
             groups,
