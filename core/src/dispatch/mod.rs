@@ -82,23 +82,7 @@ fn syscall_service(
     m: &crate::module::Module,
     scratch: &mut Scratch,
 ) -> Decision {
-    let cr = &c.creds;
-    let caller = vurs_caller {
-        pid: c.tgid,
-        tid: c.tid,
-        uid: cr.uid,
-        euid: cr.euid,
-        gid: cr.gid,
-        egid: cr.egid,
-        // ABI 1.1 fields: saved ids are not tracked yet (issue 12 work in progress).
-        suid: cr.euid,
-        sgid: cr.egid,
-        fsuid: cr.fsuid,
-        fsgid: cr.fsgid,
-        umask: cr.umask,
-        ngroups: cr.groups.len() as u32,
-        groups: cr.groups.as_ptr(),
-    };
+    let caller = c.abi();
     let cwd = || cwd_of(&s.mounts.read(), c.tid);
     let ctx = CallCtx {
         tid: c.tid,
