@@ -76,12 +76,15 @@ impl FilterSpec {
                 Verdict::Notify
             }
         };
+        // The control call stays a ptrace stop: `vurs insmod` may add a filter layer to
+        // every tracee, which only the tracer thread can do, and it must see that at once.
+        v.insert(crate::control::CONTROL_NR as u32, Verdict::Trace);
+        // So do mount and umount2, which may load a module (`mount -t tmpfs ...`).
+        v.insert(syscalls::Sysno::mount as u32, Verdict::Trace);
+        v.insert(syscalls::Sysno::umount2 as u32, Verdict::Trace);
         let mut trap = |nr: i64| {
             v.insert(nr as u32, stop(nr));
         };
-        trap(crate::control::CONTROL_NR);
-        trap(syscalls::Sysno::mount as i64);
-        trap(syscalls::Sysno::umount2 as i64);
         if self.paths {
             for s in table::PATH_CALLS {
                 if s.kind != table::Kind::Getdents || self.dirents {
@@ -119,6 +122,49 @@ impl FilterSpec {
             v.insert(syscalls::Sysno::io_uring_setup as u32, Verdict::Enosys);
         }
         v
+    }
+
+    /// A filter layer that, stacked on filters for `older`, traps what `self` traps too.
+    /// Only numbers whose verdict changed are in it (the kernel's action cache keeps every
+    /// other number at full speed), and as ptrace stops: the listener belongs to the first
+    /// filter and a later layer cannot have its own (NEW_LISTENER says EBUSY), while a
+    /// notification from the first filter takes precedence over the layer's TRACE anyway.
+    /// None when nothing changed. Numbers `older` traps and `self` no longer needs stay
+    /// trapped (a filter cannot be removed); vurs then passes them.
+    pub fn layer_over(&self, older: &FilterSpec) -> Option<BpfProgram> {
+        let old = older.verdicts();
+        let layer: BTreeMap<u32, Verdict> = self
+            .verdicts()
+            .into_iter()
+            .filter(|(nr, v)| *v != Verdict::Allow && old.get(nr) != Some(v))
+            .map(|(nr, v)| {
+                let traced = match v {
+                    Verdict::Notify | Verdict::NotifyUnless(..) => Verdict::Trace,
+                    Verdict::NotifyVirtualFd(fd) => Verdict::TraceVirtualFd(fd),
+                    other => other,
+                };
+                (nr, traced)
+            })
+            .collect();
+        if layer.is_empty() {
+            return None;
+        }
+        Some(compile(&layer, vfd_base() as u32, (vfd_base() + VFD_COUNT) as u32))
+    }
+
+    /// This spec with what module `m` needs trapped added.
+    pub fn with_module(&self, m: &crate::module::Module) -> FilterSpec {
+        use vurs_abi::*;
+        let mut s = self.clone();
+        if m.is_path_module() {
+            s.paths = true;
+            // Mounts made at run time may need their mount points listed.
+            s.dirents = true;
+        }
+        s.virtual_fds |= m.flags & VURS_F_PATH_SERVE != 0;
+        s.ids |= m.flags & VURS_F_CREDS != 0;
+        s.syscalls.extend(m.syscalls.iter().map(|&nr| nr as i64));
+        s
     }
 
     pub fn compile(&self) -> Result<BpfProgram, String> {

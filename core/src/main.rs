@@ -226,6 +226,29 @@ fn end_as(status: i32) -> ! {
     std::process::exit(128 + sig);
 }
 
+/// `vurs insmod NAME[,options]` names the module as its caller sees things: a path relative
+/// to the caller's cwd, or a bare name looked up in the caller's $VURS_MODULE_PATH (then in
+/// vurs's own directories, by the hypervisor). The hypervisor gets an absolute path (in the
+/// session's view, which it translates) or the bare name.
+fn module_spec_for_session(spec: &str) -> String {
+    let (name, opts) = match spec.split_once(',') {
+        Some((n, o)) => (n, Some(o)),
+        None => (spec, None),
+    };
+    let name = if name.contains('/') {
+        match std::env::current_dir() {
+            Ok(cwd) if !name.starts_with('/') => cwd.join(name).to_string_lossy().into_owned(),
+            _ => name.to_string(),
+        }
+    } else {
+        module::caller_module_path(name).map(|p| p.to_string_lossy().into_owned()).unwrap_or(name.to_string())
+    };
+    match opts {
+        Some(o) => format!("{name},{o}"),
+        None => name,
+    }
+}
+
 fn run_control(ctl: Control) -> i32 {
     let words: Vec<String> = match ctl {
         Control::Mount { fstype, options, source, target } => {
@@ -238,7 +261,7 @@ fn run_control(ctl: Control) -> i32 {
             }
             w
         }
-        Control::Insmod { spec } => vec!["insmod".into(), spec],
+        Control::Insmod { spec } => vec!["insmod".into(), module_spec_for_session(&spec)],
         Control::Rmmod { name } => vec!["rmmod".into(), name],
         Control::Lsmod => vec!["lsmod".into()],
         Control::Mounts => vec!["mounts".into()],
@@ -300,19 +323,20 @@ fn run_session(plan: Plan) -> i32 {
     }
     // Listing mount points that are missing on the host costs a stop per getdents64: trap
     // it only if a start mount needs it, or if mounts may come at run time.
-    session.filter.dirents = mounts.is_empty() || !session.mounts.read().synthetic.is_empty();
+    session.filter.get_mut().dirents = mounts.is_empty() || !session.mounts.read().synthetic.is_empty();
     let engine = vurs::notify::Engine::choose().unwrap_or_else(|e| die(EXIT_FAILURE, e));
-    session.filter.notify = engine == vurs::notify::Engine::Notify;
+    session.filter.get_mut().notify = engine == vurs::notify::Engine::Notify;
     // The notification engine carries path calls out for their callers: creating ones with
     // the caller's umask, and, when vurs is root (only then can a tracee's identity differ
     // from vurs's), with the caller's fsuid/fsgid/groups. Those must be kept current.
-    let carries_out = session.filter.notify && session.filter.paths;
-    session.filter.umask = carries_out;
+    let carries_out = session.filter.get_mut().notify && session.filter.get_mut().paths;
+    session.filter.get_mut().umask = carries_out;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
-    session.filter.ids |= carries_out && root;
+    session.filter.get_mut().ids |= carries_out && root;
+    session.seal_filter();
     let session = Arc::new(session);
-    let filter = session.filter.compile().unwrap_or_else(|e| die(EXIT_FAILURE, e));
+    let filter = session.filter.read().compile().unwrap_or_else(|e| die(EXIT_FAILURE, e));
     // Ctrl-C and Ctrl-\ are for COMMAND; vurs goes on serving until it is gone.
     // SAFETY: setting dispositions of two signals before any thread exists.
     unsafe {
@@ -320,7 +344,7 @@ fn run_session(plan: Plan) -> i32 {
         libc::signal(libc::SIGQUIT, libc::SIG_IGN);
     }
     end_session_on_term();
-    let notify = session.filter.notify;
+    let notify = session.filter.read().notify;
     let mut child = launch::spawn(&plan.command, &filter, plan.cwd.as_deref(), notify)
         .unwrap_or_else(|e| die(EXIT_FAILURE, e));
     if plan.kill_on_exit {

@@ -15,8 +15,16 @@ pub struct Session {
     pub mounts: RwLock<MountTable>,
     /// Syscall number -> the module serving it (newest wins).
     pub syscall_owner: RwLock<HashMap<i64, Arc<Module>>>,
-    /// What the filter installed at start traps; fixed for the session's life.
-    pub filter: FilterSpec,
+    /// What the session's filters trap: the one installed at start and the layers `insmod`
+    /// added since (see `layers`).
+    pub filter: RwLock<FilterSpec>,
+    /// `filter` after each layer: `layers[0]` is the filter installed at start; a task
+    /// with k layers traps what `layers[k]` says. The tracer adds the missing layers to
+    /// every task (tracer/layers.rs).
+    layers: RwLock<Vec<FilterSpec>>,
+    /// Copies of `filter.paths` and `filter.virtual_fds` for the hot path.
+    traps_paths: std::sync::atomic::AtomicBool,
+    traps_virtual_fds: std::sync::atomic::AtomicBool,
     /// A loaded module has VURS_F_MAY_BLOCK.
     blocking: std::sync::atomic::AtomicBool,
     /// Thread-group ids of the live tracees (kept by the tracer).
@@ -52,10 +60,54 @@ impl Session {
             modules: RwLock::new(modules),
             mounts: RwLock::new(MountTable::default()),
             syscall_owner: RwLock::new(owner),
-            filter,
+            traps_paths: filter.paths.into(),
+            traps_virtual_fds: filter.virtual_fds.into(),
+            filter: RwLock::new(filter),
+            layers: RwLock::new(Vec::new()),
             live: Default::default(),
             blocking: modules_block.into(),
         }
+    }
+
+    /// The filter is final (main set what depends on the engine): it is `layers[0]`.
+    pub fn seal_filter(&self) {
+        let f = self.filter.read().clone();
+        self.traps_paths.store(f.paths, Ordering::Relaxed);
+        self.traps_virtual_fds.store(f.virtual_fds, Ordering::Relaxed);
+        *self.layers.write() = vec![f];
+    }
+
+    /// Whether path calls trap (a path module is or was loaded).
+    pub fn traps_paths(&self) -> bool {
+        self.traps_paths.load(Ordering::Relaxed)
+    }
+
+    /// Whether calls on virtual descriptors trap (a serving module is or was loaded).
+    pub fn traps_virtual_fds(&self) -> bool {
+        self.traps_virtual_fds.load(Ordering::Relaxed)
+    }
+
+    /// How many layers `insmod` added to the filter installed at start.
+    pub fn layer_count(&self) -> usize {
+        self.layers.read().len().saturating_sub(1)
+    }
+
+    /// The program that brings a task with `from` layers to `to` (None: nothing to trap).
+    pub fn layer_program(&self, from: usize, to: usize) -> Option<crate::filter::BpfProgram> {
+        let layers = self.layers.read();
+        layers.get(to)?.layer_over(layers.get(from)?)
+    }
+
+    /// Trap what `m` needs from now on: a new filter layer if the filters do not already.
+    fn trap_for(&self, m: &Module) {
+        let mut filter = self.filter.write();
+        let wider = filter.with_module(m);
+        if wider.layer_over(&filter).is_some() {
+            self.layers.write().push(wider.clone());
+        }
+        self.traps_paths.store(wider.paths, Ordering::Relaxed);
+        self.traps_virtual_fds.store(wider.virtual_fds, Ordering::Relaxed);
+        *filter = wider;
     }
 
     /// Whether a loaded module may block (then its calls go to worker threads).
@@ -87,40 +139,18 @@ impl Session {
     pub fn insmod(&self, spec: &str) -> Result<Arc<Module>, CtlError> {
         let (name, opts) = spec.split_once(',').unwrap_or((spec, ""));
         let m = module::load(name, opts).map_err(|e| (libc::EINVAL, e))?;
-        for &nr in &m.syscalls {
-            if !self.filter.syscalls.contains(&(nr as i64)) {
-                return Err((
-                    libc::EOPNOTSUPP,
-                    format!(
-                        "{}: system call {} is not trapped in this session; load the module at start (vurs -m {} -- ...)",
-                        m.name,
-                        crate::syscall::table::name(nr as i64),
-                        m.name
-                    ),
-                ));
-            }
-        }
-        if m.is_path_module() && !self.filter.paths {
+        if let Some(old) = self.modules.read().iter().find(|x| x.name == m.name) {
             return Err((
-                libc::EOPNOTSUPP,
+                libc::EEXIST,
                 format!(
-                    "{}: path modules need a session started with one (e.g. vurs -m {} -- ...)",
-                    m.name, m.name
+                    "insmod: {}: already loaded (from {}); vurs rmmod {} first",
+                    m.name,
+                    old.path.display(),
+                    m.name
                 ),
             ));
         }
-        if m.flags & VURS_F_CREDS != 0 && !self.filter.ids {
-            return Err((
-                libc::EOPNOTSUPP,
-                format!(
-                    "{}: credential changes are not trapped in this session; load the module at start (vurs -m {} -- ...)",
-                    m.name, m.name
-                ),
-            ));
-        }
-        if m.flags & VURS_F_PATH_SERVE != 0 && !self.filter.virtual_fds {
-            return Err((libc::EOPNOTSUPP, format!("{}: serving modules must be loaded at start", m.name)));
-        }
+        self.trap_for(&m);
         let m = Arc::new(m);
         {
             let mut owner = self.syscall_owner.write();
@@ -202,7 +232,7 @@ impl Session {
         if !m.is_path_module() {
             return Err((libc::ENODEV, format!("mount: {fstype} is not a path module")));
         }
-        if !self.filter.paths {
+        if !self.traps_paths() {
             return Err((libc::EOPNOTSUPP, "mount: this session does not trap path calls".into()));
         }
         let mnt = m.mount(source, target, options).map_err(|(e, msg)| (e, format!("mount: {msg}")))?;

@@ -19,7 +19,7 @@ pub enum Fast {
 
 pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
     let Some(spec) = call.spec else { return Fast::Decide(None) };
-    if !s.filter.paths || !matches!(spec.kind, Kind::Path | Kind::Readlink) || spec.paths.len() != 1 {
+    if !s.traps_paths() || !matches!(spec.kind, Kind::Path | Kind::Readlink) || spec.paths.len() != 1 {
         return Fast::Decide(None);
     }
     let p = &spec.paths[0];

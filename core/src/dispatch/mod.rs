@@ -42,11 +42,11 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: 
     if crate::syscall::table::is_state_call(call.nr) {
         return Decision { action: Action::Pass, exit: Some(ExitHook::RefreshCreds), note: "".into() };
     }
-    if s.filter.virtual_fds && !path_kind && on_virtual_fd(call) {
+    if s.traps_virtual_fds() && !path_kind && on_virtual_fd(call) {
         return crate::dispatch::serve::fd_call(c, call, scratch);
     }
     if let Some(spec) = call.spec {
-        if s.filter.paths || matches!(spec.kind, Kind::Mount | Kind::Umount) {
+        if s.traps_paths() || matches!(spec.kind, Kind::Mount | Kind::Umount) {
             let r = match spec.kind {
                 Kind::Path => path_call(s, c, call, spec.paths, scratch, pre),
                 Kind::Getcwd => getcwd(s, c, call),

@@ -96,6 +96,22 @@ pub(super) fn control_umount(
     s.umount(&String::from_utf8_lossy(&v), lazy).map(|_| String::new())
 }
 
+/// `vurs insmod SPEC`: a module path is in the caller's view (the client made it absolute);
+/// vurs loads the host file behind it.
+fn insmod(s: &Session, c: &Caller, spec: &str) -> Result<(), (i32, String)> {
+    let (name, opts) = spec.split_once(',').map_or((spec, None), |(n, o)| (n, Some(o)));
+    let host_spec = if name.contains('/') {
+        let host = host_path(s, c, name).map_err(|e| (e, format!("insmod: {name}: {}", errstr(e))))?;
+        match opts {
+            Some(o) => format!("{host},{o}"),
+            None => host,
+        }
+    } else {
+        spec.to_string()
+    };
+    s.insmod(&host_spec).map(drop)
+}
+
 /// The in-session control call (`vurs mount ...`).
 pub(super) fn control_call(s: &Session, c: &Caller, call: &Call) -> Decision {
     let (req, req_len, ans, ans_cap) =
@@ -118,7 +134,7 @@ pub(super) fn control_call(s: &Session, c: &Caller, call: &Call) -> Decision {
             }
             ["umount", target] => control_umount(s, c, target, false),
             ["umount", target, "lazy"] => control_umount(s, c, target, true),
-            ["insmod", spec] => s.insmod(spec).map(|_| String::new()),
+            ["insmod", spec] => insmod(s, c, spec).map(|_| String::new()),
             ["rmmod", name] => s.rmmod(name).map(|_| String::new()),
             ["lsmod"] => Ok(s.lsmod()),
             ["mounts"] => Ok(s.mounts_text()),

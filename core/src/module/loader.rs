@@ -23,6 +23,22 @@ pub fn search_dirs() -> Vec<PathBuf> {
 }
 
 /// Resolve a module name (or path, if it contains '/') to a file.
+/// The module file `name` (a bare name) in $VURS_MODULE_PATH only: what `vurs insmod` in a
+/// session finds in its caller's environment.
+pub fn caller_module_path(name: &str) -> Option<PathBuf> {
+    let dirs: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("VURS_MODULE_PATH")?)
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    let candidates = [name.to_string(), format!("{name}.so"), format!("lib{name}.so")];
+    dirs.iter().flat_map(|d| candidates.iter().map(move |c| d.join(c))).find(|p| p.is_file()).map(|p| {
+        if p.is_absolute() {
+            p
+        } else {
+            std::env::current_dir().map(|c| c.join(&p)).unwrap_or(p)
+        }
+    })
+}
+
 pub fn find_module_file(name: &str) -> Result<PathBuf, String> {
     if name.is_empty() {
         return Err("empty module name".into());

@@ -4,7 +4,7 @@ mod guard;
 mod loader;
 mod services;
 
-pub use loader::{find_module_file, load};
+pub use loader::{caller_module_path, find_module_file, load};
 pub use services::CallCtx;
 
 use crate::errno::Errno;

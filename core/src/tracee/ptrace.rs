@@ -126,6 +126,11 @@ impl Stopped {
 pub fn seize(pid: Pid) -> io::Result<()> {
     req(libc::PTRACE_SEIZE, pid, 0, SEIZE_OPTIONS as u64).map(drop)
 }
+/// Make a running tracee stop (PTRACE_INTERRUPT): it reports a PTRACE_EVENT_STOP soon; a
+/// stopped one reports it after its next resume.
+pub fn interrupt(pid: Pid) -> io::Result<()> {
+    req(libc::PTRACE_INTERRUPT, pid, 0, 0).map(drop)
+}
 pub fn event_msg(pid: Pid) -> io::Result<u64> {
     let mut msg: libc::c_ulong = 0;
     req(libc::PTRACE_GETEVENTMSG, pid, 0, &mut msg as *mut _ as u64)?;

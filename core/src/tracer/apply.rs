@@ -47,6 +47,16 @@ pub fn set_call(t: &Stopped, call: &Call, nr: i64, args: &[u64; 6]) -> Result<()
     Ok(())
 }
 
+/// Replace the call at a syscall-entry or seccomp stop by `nr(args)` (register writes,
+/// which work at both kinds of stop).
+pub fn replace_call(t: &Stopped, nr: i64, args: &[u64; 6]) -> Result<(), Error> {
+    t.poke_user(arch::OFF_ORIG_RAX, nr as u64)?;
+    for (i, &a) in args.iter().enumerate() {
+        t.poke_user(arch::arg_offset(i), a)?;
+    }
+    Ok(())
+}
+
 /// Set the result of a call at its exit stop.
 pub fn set_result(t: &Stopped, value: i64) -> Result<(), Error> {
     t.poke_user(arch::OFF_RAX, value as u64)

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 pub mod apply;
 pub mod event;
+mod layers;
 pub mod materialize;
 pub mod tasks;
 pub mod workers;
@@ -36,7 +37,6 @@ pub struct Tracer {
     parked: HashMap<Pid, i32>,
     root: Pid,
     root_status: Option<i32>,
-    hide_vdso: bool,
     /// Worker threads, when a module may block.
     workers: Option<Workers>,
     /// Calls handed to workers and not answered yet.
@@ -46,11 +46,12 @@ pub struct Tracer {
     force_workers: bool,
     /// Every live task, for the notification engine's threads.
     tasks: Arc<TaskIndex>,
+    /// Filter layers added at run time that every task was asked to get (layers.rs).
+    layers_requested: usize,
 }
 
 impl Tracer {
     pub fn new(session: Arc<Session>, root: Pid, tasks: Arc<TaskIndex>) -> Tracer {
-        let hide_vdso = session.hide_vdso();
         tracelog::one_line_panics();
         workers::block_wake_signals();
         // VURS_FORCE_WORKERS=1 (a benchmark knob): decide every call on a worker thread, to
@@ -64,22 +65,23 @@ impl Tracer {
             parked: HashMap::default(),
             root,
             root_status: None,
-            hide_vdso,
             workers,
             outstanding: 0,
             dirents_done: Default::default(),
             force_workers,
             tasks,
+            layers_requested: 0,
         };
         t.session.live.lock().insert(root);
         t.procs.insert(root, Proc::new(Default::default(), Creds::own()));
-        t.enter(root, root);
+        t.enter(root, root, 0);
         t
     }
 
-    /// Thread `tid` of process `tgid` (whose `Proc` exists) is known from now on.
-    fn enter(&mut self, tid: Pid, tgid: Pid) {
-        self.threads.insert(tid, Thread::new(tgid));
+    /// Thread `tid` of process `tgid` (whose `Proc` exists), with `layers` filter layers
+    /// added at run time, is known from now on.
+    fn enter(&mut self, tid: Pid, tgid: Pid, layers: usize) {
+        self.threads.insert(tid, Thread::new(tgid, layers));
         if let Some(p) = self.procs.get(&tgid) {
             self.tasks.insert(tid, Arc::new(TaskView { tgid, fds: p.fds.clone(), creds: p.creds.clone() }));
         }
@@ -99,6 +101,10 @@ impl Tracer {
             if self.outstanding > 0 {
                 self.collect_done();
                 flags |= libc::WNOHANG;
+            }
+            // `insmod` (decided on this thread or a worker) added filter layers.
+            if self.session.layer_count() > self.layers_requested {
+                self.request_layers();
             }
             if !self.parked.is_empty() && flags & libc::WNOHANG == 0 {
                 // Before sleeping with a task parked: is its creator still there to report it?
@@ -189,8 +195,22 @@ impl Tracer {
             Stop::GroupStop(_) => {
                 let _ = t.listen();
             }
-            Stop::Signal(sig) => resume(t, sig),
-            Stop::EventStop | Stop::Other | Stop::Exited(_) | Stop::Killed(_) => resume(t, 0),
+            Stop::EventStop if self.lacks_layers(pid) => self.layer_from_event_stop(t),
+            Stop::Signal(sig) => self.resume_task(t, sig),
+            Stop::EventStop | Stop::Other | Stop::Exited(_) | Stop::Killed(_) => self.resume_task(t, 0),
+        }
+    }
+
+    /// Resume a task, keeping it on its way to the syscall entry where it gets its layers.
+    fn resume_task(&mut self, t: Stopped, sig: i32) {
+        let awaiting = self
+            .threads
+            .get(&t.tid())
+            .is_some_and(|th| matches!(th.pending, Pending::Layering(layers::Layering::AwaitEntry)));
+        if awaiting {
+            let _ = t.syscall(sig);
+        } else {
+            resume(t, sig);
         }
     }
 
@@ -288,7 +308,8 @@ impl Tracer {
             } else if let Some(p) = self.procs.get_mut(&tgid) {
                 p.threads += 1;
             }
-            self.enter(pid, tgid);
+            // Its layers are unknown: it gets them all again (a duplicate layer only costs).
+            self.enter(pid, tgid, 0);
             self.on_status(pid, status);
         }
     }
@@ -331,7 +352,8 @@ impl Tracer {
             self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds });
             self.session.live.lock().insert(tgid);
         }
-        self.enter(child, tgid);
+        let layers = self.threads[&parent].layers;
+        self.enter(child, tgid, layers);
         resume(stopped, 0);
         if let Some(status) = self.parked.remove(&child) {
             self.on_status(child, status);
@@ -343,6 +365,8 @@ impl Tracer {
         // A non-leader thread that execs takes the leader's pid; its old tid is gone.
         let former = ptrace::event_msg(pid).map(|m| m as Pid).unwrap_or(pid);
         let tgid = self.threads.get(&former).map(|t| t.tgid).unwrap_or(pid);
+        // Filters survive exec.
+        let layers = self.threads.get(&former).or(self.threads.get(&pid)).map(|t| t.layers).unwrap_or(0);
         // Every other thread of the group is gone now.
         let gone: Vec<Pid> = self.threads.iter().filter(|(_, t)| t.tgid == tgid).map(|(&k, _)| k).collect();
         for k in gone {
@@ -361,14 +385,14 @@ impl Tracer {
             live.insert(pid);
         }
         self.procs.insert(pid, Proc::new(fds.unwrap_or_default(), creds));
-        self.enter(pid, pid);
-        if self.hide_vdso {
+        self.enter(pid, pid, layers);
+        if self.session.hide_vdso() {
             crate::tracee::vdso::hide(pid);
         }
         resume(t, 0);
     }
 
-    fn on_seccomp(&mut self, stopped: Stopped) {
+    fn on_seccomp(&mut self, mut stopped: Stopped) {
         let tid = stopped.tid();
         if self.threads.get(&tid).is_some_and(|t| matches!(t.pending, Pending::Materializing(_))) {
             // A step of a materialization trapped: let it run to its exit.
@@ -379,6 +403,15 @@ impl Tracer {
             Ok(c) => c,
             Err(_) => return resume(stopped, 0),
         };
+        if self.lacks_layers(tid)
+            && self.threads.get(&tid).is_some_and(|t| matches!(t.pending, Pending::Idle))
+        {
+            let saved = Injected { nr: call.nr as u64, args: call.args, ip: call.ip };
+            match self.inject_layer(stopped, saved) {
+                Some(s) => stopped = s,
+                None => return,
+            }
+        }
         crate::report::injected_panic(call.nr);
         crate::report::summary::stop_seen(tid, &call);
         // Most stops end here (not when tracing: every call is logged then; not when every
@@ -516,6 +549,7 @@ impl Tracer {
                 return;
             }
             Pending::InjectedMmap(inj) => return self.after_injected_mmap(stopped, inj),
+            Pending::Layering(state) => return self.on_layering_stop(stopped, state),
             Pending::ExitHook { hook, line } => (hook, line),
         };
         let mut ret = apply::result(&stopped).unwrap_or(0);

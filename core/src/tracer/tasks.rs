@@ -66,16 +66,20 @@ pub enum Pending {
     InjectedMmap(Injected),
     /// Run this hook at the call's exit stop; `line` is its --trace line (empty otherwise).
     ExitHook { hook: ExitHook, line: String },
+    /// Getting the filter layers `insmod` added (layers.rs).
+    Layering(super::layers::Layering),
 }
 
 pub struct Thread {
     pub tgid: Pid,
     pub slot: Option<u64>,
     pub pending: Pending,
+    /// Filter layers added at run time that this thread has (see layers.rs).
+    pub layers: usize,
 }
 
 impl Thread {
-    pub fn new(tgid: Pid) -> Thread {
-        Thread { tgid, slot: None, pending: Pending::Idle }
+    pub fn new(tgid: Pid, layers: usize) -> Thread {
+        Thread { tgid, slot: None, pending: Pending::Idle, layers }
     }
 }
