@@ -119,8 +119,9 @@ Relative SOURCE and TARGET are taken from the current directory, as mount(8) doe
     },
     /// Load a module into this session
     #[command(after_help = "Examples:\n  vurs insmod uname,nodename=box\n  vurs insmod ./mymodule.so\n\n\
-Modules that trap calls the session's filter does not trap (path modules in a session started \
-without one, the time module) must be loaded at start with -m.")]
+A path is relative to the current directory; a bare name is looked up in $VURS_MODULE_PATH, \
+then next to vurs. Every process of the session traps the module's calls from then on; \
+programs already running keep reading the host clock through their vDSO until they exec.")]
     Insmod {
         /// NAME or path of a .so, options after commas (e.g. uname,nodename=box)
         #[arg(value_name = "NAME[,K=V...]")]
