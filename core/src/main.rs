@@ -116,6 +116,9 @@ fn vurs_main() -> ! {
         die(EXIT_FAILURE, "no command given (usage: vurs [OPTIONS] -- COMMAND [ARGS...])");
     }
     let mut mounts = Vec::new();
+    if let Some(root) = &cli.root {
+        mounts = cli::root_mounts(root).unwrap_or_else(|e| die(EXIT_FAILURE, e));
+    }
     for m in &cli.mounts {
         mounts.push(cli::parse_mount(m).unwrap_or_else(|e| die(EXIT_FAILURE, e)));
     }
@@ -127,7 +130,7 @@ fn vurs_main() -> ! {
         mounts,
         trace: cli.trace,
         summary: cli.summary,
-        cwd: None,
+        cwd: cli.cwd.or(cli.root.as_ref().map(|_| "/".to_string())),
         kill_on_exit: false,
         command: cli.command,
     };

@@ -55,6 +55,16 @@ pub struct Cli {
     #[arg(short = 'b', long = "bind", value_name = "SRC:DEST")]
     pub binds: Vec<String>,
 
+    /// Run COMMAND with host directory DIR as `/` (like proot -r): the host's /dev, /proc,
+    /// /sys and /etc/resolv.conf stay visible in it; -b and --mount go on top. The
+    /// starting directory is `/` unless -w says otherwise.
+    #[arg(short = 'r', long = "root", value_name = "DIR")]
+    pub root: Option<String>,
+
+    /// Start COMMAND in DIR (in the session's view), e.g. -w /tmp
+    #[arg(short = 'w', long = "cwd", value_name = "DIR")]
+    pub cwd: Option<String>,
+
     /// Write one line per trapped call to FILE ('-' for stderr), e.g. --trace - (slows
     /// the session down: every trapped call is seen at its exit too)
     #[arg(long = "trace", value_name = "FILE")]
@@ -84,7 +94,11 @@ pub struct Cli {
 impl Cli {
     /// Whether any option acts on the session (only `vurs -- COMMAND` has none).
     pub fn has_session_options(&self) -> bool {
-        !self.modules.is_empty() || !self.mounts.is_empty() || !self.binds.is_empty()
+        !self.modules.is_empty()
+            || !self.mounts.is_empty()
+            || !self.binds.is_empty()
+            || self.root.is_some()
+            || self.cwd.is_some()
     }
 }
 
@@ -283,6 +297,35 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec, String> {
 }
 
 /// Parse `SRC:DEST`.
+/// What the host keeps showing inside a root file system given with -r/--root (proot -r):
+/// devices, processes, the kernel's view, and name resolution (a distribution's userland
+/// needs /etc/resolv.conf to reach the network; its own is usually empty).
+pub const ROOT_KEEPS: &[&str] = &["/dev", "/proc", "/sys", "/etc/resolv.conf"];
+
+/// The mounts that make host directory `dir` the session's `/`.
+pub fn root_mounts(dir: &str) -> Result<Vec<MountSpec>, String> {
+    let host = std::path::Path::new(dir);
+    if !host.is_dir() {
+        return Err(format!("--root {dir}: not a directory"));
+    }
+    let bind = |s: &str, d: &str| MountSpec {
+        fstype: "fsremap".into(),
+        source: s.into(),
+        target: d.into(),
+        options: String::new(),
+    };
+    let mut v = vec![bind(dir, "/")];
+    for keep in ROOT_KEEPS {
+        // A file is shown only where the new root has a place for it.
+        let parent_in_root =
+            std::path::Path::new(keep).parent().map(|p| host.join(p.strip_prefix("/").unwrap_or(p)));
+        if std::path::Path::new(keep).exists() && parent_in_root.is_some_and(|p| p.is_dir()) {
+            v.push(bind(keep, keep));
+        }
+    }
+    Ok(v)
+}
+
 pub fn parse_bind(spec: &str) -> Result<MountSpec, String> {
     let (s, d) = spec.split_once(':').ok_or(format!("-b {spec}: expected SRC:DEST"))?;
     if s.is_empty() || d.is_empty() {

@@ -142,10 +142,7 @@ impl ProotCli {
             if !host.is_dir() {
                 return Err(format!("proot -r {root}: not a directory"));
             }
-            plan.mounts.push(bind(root, "/"));
-            for dir in ["/dev", "/proc", "/sys"] {
-                plan.mounts.push(bind(dir, dir));
-            }
+            plan.mounts.extend(super::root_mounts(root).map_err(|e| format!("proot -r {root}: {e}"))?);
             if self.rootfs_recommended.is_some() {
                 let home = std::env::var("HOME").ok().filter(|h| h.starts_with('/'));
                 for p in RECOMMENDED.iter().copied().chain(home.as_deref()) {
@@ -210,7 +207,8 @@ mod tests {
         assert_eq!(plan(&[]).unwrap().command, vec![OsString::from("/bin/sh")]);
         assert!(plan(&["-b", "/tmp"]).unwrap().mounts.is_empty());
         let r = plan(&["-r", "/", "true"]).unwrap();
-        assert_eq!(r.mounts.len(), 4);
+        assert_eq!(r.mounts[0], bind("/", "/"));
+        assert!(r.mounts.contains(&bind("/proc", "/proc")));
         for bad in [&["-0", "true"][..], &["-q", "qemu-arm", "true"], &["--no-such"], &["-r", "/no/such/dir"]]
         {
             assert!(plan(bad).is_err(), "{bad:?}");

@@ -55,6 +55,11 @@ pub fn carry_out(
         }
         (Action::Pass, Some(_)) => Answer::Continue,
         (Action::Return(v), _) => Answer::Value(v),
+        // A magic link reached through a mount (/proc bound in a --root): the link's
+        // text is the host's, translated back as for a passed call.
+        (Action::Rewrite(_), Some(ExitHook::ReverseLink { buf, size, path })) => {
+            reverse_link(sv, c, buf, size, &path)
+        }
         (Action::Rewrite(args), exit) => {
             let a = emulate(sv, id, c, call.nr, &args, scratch);
             match exit {
