@@ -7,6 +7,9 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void};
 use vurs_abi::*;
 
+/// fstatat of the caller's (dirfd, path, flags), as `vurs_services.stat_at` answers.
+pub type StatAt<'a> = dyn Fn(i32, &[u8], i32) -> Result<vurs_stat, i32> + 'a;
+
 /// Per-call context behind the opaque `ctx` pointer.
 pub struct CallCtx<'a> {
     pub tid: Pid,
@@ -19,7 +22,7 @@ pub struct CallCtx<'a> {
     /// it and calls the module again.
     pub scratch_missing: Cell<bool>,
     /// fstatat as the caller sees it (`vurs_services.stat_at`): (dirfd, path, flags).
-    pub stat_at: &'a dyn Fn(i32, &[u8], i32) -> Result<vurs_stat, i32>,
+    pub stat_at: &'a StatAt<'a>,
 }
 
 // Each service runs vurs's own code inside a module's callback: it leaves the fault guard
