@@ -44,6 +44,19 @@ pub struct Fakeroot {
     seen: Mutex<HashSet<i32>>,
     /// Per thread: what the exit of its current call needs.
     pending: Mutex<HashMap<i32, Pending>>,
+    /// When the file was last written, and whether changes wait for the next write.
+    saved: Mutex<(std::time::Instant, bool)>,
+}
+
+/// Changes are written at most this often (each write is the whole file), and at exit.
+const SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+impl Drop for Fakeroot {
+    fn drop(&mut self) {
+        if self.saved.lock().1 {
+            self.save(&self.db.lock());
+        }
+    }
 }
 
 thread_local! {
@@ -145,8 +158,21 @@ impl Fakeroot {
         }
     }
 
-    /// The database changed: save it (atomically) when there is a file.
+    /// The database changed: save it when there is a file and the last write is old
+    /// enough (else the next change or the exit writes it).
     fn changed(&self, db: &Db) {
+        let mut saved = self.saved.lock();
+        if saved.0.elapsed() < SAVE_EVERY {
+            saved.1 = true;
+            return;
+        }
+        *saved = (std::time::Instant::now(), false);
+        drop(saved);
+        self.save(db);
+    }
+
+    /// Write the database atomically.
+    fn save(&self, db: &Db) {
         if let Some(f) = &self.file {
             if let Err(e) = f.save(&db.to_text()) {
                 self.svc.log(VURS_LOG_ERROR, "fakeroot", &format!("cannot save {}: {e}", f.path.display()));
@@ -629,6 +655,7 @@ impl Module for Fakeroot {
             svc,
             seen: Default::default(),
             pending: Default::default(),
+            saved: Mutex::new((std::time::Instant::now() - SAVE_EVERY, false)),
         };
         if dropped > 0 {
             m.changed(&m.db.lock());
