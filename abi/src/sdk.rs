@@ -109,10 +109,143 @@ unsafe impl Send for Services {}
 // thread (the header's contract).
 unsafe impl Sync for Services {}
 
+/// A process's ids as the session sees them (the kernel's, unless a module such as
+/// fakeroot set others): what [`Services::caller`] reports and [`Call::set_ids`] sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ids {
+    /// Real, effective, saved and file-system user ids.
+    pub uid: u32,
+    /// Effective user id.
+    pub euid: u32,
+    /// Saved set-user-id.
+    pub suid: u32,
+    /// File-system user id (permission checks).
+    pub fsuid: u32,
+    /// Real group id.
+    pub gid: u32,
+    /// Effective group id.
+    pub egid: u32,
+    /// Saved set-group-id.
+    pub sgid: u32,
+    /// File-system group id (permission checks).
+    pub fsgid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+/// The process a callback acts for (libfuse's `fuse_context`), copied out of
+/// [`vurs_caller`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerInfo {
+    /// Thread-group id.
+    pub pid: i32,
+    /// Thread id.
+    pub tid: i32,
+    /// Its ids (only uid, euid, gid, egid are known from a 1.0 vurs; the others copy them).
+    pub ids: Ids,
+    /// Its umask (0o022 from a 1.0 vurs, which does not say).
+    pub umask: u32,
+}
+
+impl CallerInfo {
+    /// Copies a [`vurs_caller`]; `minor` is the ABI minor of the vurs that filled it.
+    ///
+    /// # Safety
+    /// `c` is a valid caller as vurs passed it (its `groups` valid for `ngroups` when
+    /// `minor >= 1`).
+    pub unsafe fn from_raw(c: &vurs_caller, minor: u32) -> CallerInfo {
+        if minor == 0 {
+            return CallerInfo {
+                pid: c.pid,
+                tid: c.tid,
+                umask: 0o022,
+                ids: Ids {
+                    uid: c.uid,
+                    euid: c.euid,
+                    suid: c.euid,
+                    fsuid: c.euid,
+                    gid: c.gid,
+                    egid: c.egid,
+                    sgid: c.egid,
+                    fsgid: c.egid,
+                    groups: Vec::new(),
+                },
+            };
+        }
+        let groups = if c.groups.is_null() || c.ngroups == 0 {
+            Vec::new()
+        } else {
+            // SAFETY: per this function's contract, groups is valid for ngroups entries.
+            unsafe { std::slice::from_raw_parts(c.groups, c.ngroups as usize) }.to_vec()
+        };
+        CallerInfo {
+            pid: c.pid,
+            tid: c.tid,
+            umask: c.umask,
+            ids: Ids {
+                uid: c.uid,
+                euid: c.euid,
+                suid: c.suid,
+                fsuid: c.fsuid,
+                gid: c.gid,
+                egid: c.egid,
+                sgid: c.sgid,
+                fsgid: c.fsgid,
+                groups,
+            },
+        }
+    }
+}
+
+/// Whether a services table of `size` bytes holds the field at `offset`.
+fn covers(size: u32, offset: usize) -> bool {
+    offset + std::mem::size_of::<usize>() <= size as usize
+}
+
+macro_rules! service {
+    ($svc:expr, $field:ident) => {{
+        let t = $svc;
+        if covers(t.size, std::mem::offset_of!(vurs_services, $field)) {
+            t.$field
+        } else {
+            None
+        }
+    }};
+}
+
 impl Services {
     fn table(&self) -> &vurs_services {
         // SAFETY: vurs guarantees the pointer is valid from init to fini.
         unsafe { &*self.0 }
+    }
+    /// The ABI minor of the vurs that loaded the module.
+    pub fn abi_minor(&self) -> u32 {
+        self.table().abi_minor
+    }
+    /// The process the callback running on this thread acts for (as `fuse_get_context()`):
+    /// `ENOSYS` from a vurs without the service (ABI 1.0), `ESRCH` outside such a callback
+    /// (init, a mount from the command line, a lifecycle hook).
+    pub fn caller(&self) -> Result<CallerInfo, Errno> {
+        let f = service!(self.table(), caller).ok_or(Errno(libc::ENOSYS))?;
+        // SAFETY: the service takes no argument and returns NULL or a caller valid for the
+        // running callback.
+        let p = unsafe { f() };
+        if p.is_null() {
+            return Err(Errno(libc::ESRCH));
+        }
+        // SAFETY: p is valid for the running callback; a vurs offering `caller` is 1.1+.
+        Ok(unsafe { CallerInfo::from_raw(&*p, self.abi_minor().max(1)) })
+    }
+    /// The session's view of clock `clockid` (`libc::CLOCK_REALTIME`, ...): the time module
+    /// when one is loaded, else the host. `ENOSYS` from a vurs without the service.
+    pub fn clock_gettime(&self, clockid: i32) -> Result<vurs_timespec, Errno> {
+        let f = service!(self.table(), clock_gettime).ok_or(Errno(libc::ENOSYS))?;
+        let mut ts = vurs_timespec::default();
+        // SAFETY: ts is a valid out-pointer for the call.
+        match unsafe { f(clockid, &mut ts) } {
+            0 => Ok(ts),
+            e => Err(Errno(-e)),
+        }
     }
     /// Writes one line to vurs's log at `level` (`VURS_LOG_*`), tagged with `module`; NUL
     /// bytes in `msg` become spaces. Does nothing if vurs offers no log service.
@@ -145,6 +278,51 @@ impl<'a> Call<'a> {
     pub fn pid(&self) -> i32 {
         // SAFETY: caller is valid for the duration of the call.
         unsafe { (*self.raw.caller).pid }
+    }
+    /// The calling process: its ids, groups and umask (see [`CallerInfo`]).
+    pub fn caller(&self) -> CallerInfo {
+        // SAFETY: caller is valid for the duration of the call, filled by a vurs of
+        // abi_minor.
+        unsafe { CallerInfo::from_raw(&*self.raw.caller, self.svc.abi_minor()) }
+    }
+    /// The services table (clock, log...).
+    pub fn services(&self) -> Services {
+        self.svc
+    }
+    /// `fstatat(dirfd, path, flags)` as the caller would see it (`AT_SYMLINK_NOFOLLOW`,
+    /// `AT_EMPTY_PATH`); `ENOSYS` from a vurs without the service.
+    pub fn stat_at(&self, dirfd: i32, path: &[u8], flags: i32) -> Result<vurs_stat, Errno> {
+        let f = service!(self.svc.table(), stat_at).ok_or(Errno(libc::ENOSYS))?;
+        let p = CString::new(path).map_err(|_| Errno(libc::EINVAL))?;
+        let mut st = vurs_stat::default();
+        // SAFETY: ctx is this call's, p is NUL-terminated and st a valid out-pointer.
+        match unsafe { f(self.raw.ctx, dirfd, p.as_ptr(), flags, &mut st) } {
+            0 => Ok(st),
+            e => Err(Errno(-e)),
+        }
+    }
+    /// Sets the session's view of the calling process's ids (inherited by fork, kept by
+    /// exec; the kernel's ids do not change); `ENOSYS` from a vurs without the service.
+    pub fn set_ids(&self, ids: &Ids) -> Result<(), Errno> {
+        let f = service!(self.svc.table(), set_ids).ok_or(Errno(libc::ENOSYS))?;
+        let raw = vurs_ids {
+            size: std::mem::size_of::<vurs_ids>() as u32,
+            uid: ids.uid,
+            euid: ids.euid,
+            suid: ids.suid,
+            fsuid: ids.fsuid,
+            gid: ids.gid,
+            egid: ids.egid,
+            sgid: ids.sgid,
+            fsgid: ids.fsgid,
+            ngroups: ids.groups.len() as u32,
+            groups: ids.groups.as_ptr(),
+        };
+        // SAFETY: ctx is this call's; raw and the groups it points at outlive the call.
+        match unsafe { f(self.raw.ctx, &raw) } {
+            0 => Ok(()),
+            e => Err(Errno(-e)),
+        }
     }
     /// Fills `buf` from the caller's memory at `addr`; `EFAULT` unless all of it was read,
     /// `ENOSYS` if vurs offers no such service.
@@ -231,6 +409,8 @@ pub enum Verdict {
     Return(i64),
     /// Run the call with these arguments changed: `Some(v)` at index i replaces argument i.
     Rewrite([Option<u64>; 6]),
+    /// Let the call go on, then call [`Module::syscall_exit`] with its result (ABI 1.1).
+    PassExit,
 }
 
 impl From<Result<i64, Errno>> for Verdict {
@@ -309,6 +489,152 @@ pub trait Module: Sized + Send + Sync + 'static {
     }
     /// Serve service: releases an open handle.
     fn close(&self, _h: Handle) {}
+
+    // ABI 1.1: the rest of the file-system operation set. Unless the module sets
+    // VURS_F_OWN_PERMISSIONS, vurs has checked the caller's permissions already; the caller
+    // is [`Services::caller`]. `h` is the open handle for the f* calls (fchmod, ...), else
+    // None. The defaults answer as a NULL callback would (ENOSYS; EPERM for mknod, ENOTSUP
+    // for xattrs).
+    /// Creates directory `subpath` (`mode` already masked by the caller's umask).
+    fn mkdir(&self, _mnt: &Self::Mount, _subpath: &Path, _mode: u32) -> Result<(), Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// Removes the empty directory `subpath`.
+    fn rmdir(&self, _mnt: &Self::Mount, _subpath: &Path) -> Result<(), Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// Removes the non-directory `subpath`.
+    fn unlink(&self, _mnt: &Self::Mount, _subpath: &Path) -> Result<(), Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// Renames `from` to `to` (`flags`: `RENAME_NOREPLACE`, `RENAME_EXCHANGE`).
+    fn rename(&self, _mnt: &Self::Mount, _from: &Path, _to: &Path, _flags: u32) -> Result<(), Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// Makes `to` a hard link to the existing `from`.
+    fn link(&self, _mnt: &Self::Mount, _from: &Path, _to: &Path) -> Result<(), Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// Creates the symlink `subpath` whose text is `target`.
+    fn symlink(&self, _mnt: &Self::Mount, _target: &Path, _subpath: &Path) -> Result<(), Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// Creates a node (regular file, fifo, socket, device); the default: `EPERM`.
+    fn mknod(&self, _mnt: &Self::Mount, _subpath: &Path, _mode: u32, _rdev: u64) -> Result<(), Errno> {
+        Err(Errno(libc::EPERM))
+    }
+    /// Changes the permission bits.
+    fn chmod(
+        &self,
+        _mnt: &Self::Mount,
+        _subpath: &Path,
+        _h: Option<&Handle>,
+        _mode: u32,
+    ) -> Result<(), Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// Changes owner and group (`u32::MAX` leaves one as it is).
+    fn chown(
+        &self,
+        _mnt: &Self::Mount,
+        _subpath: &Path,
+        _h: Option<&Handle>,
+        _uid: u32,
+        _gid: u32,
+    ) -> Result<(), Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// Changes the size.
+    fn truncate(
+        &self,
+        _mnt: &Self::Mount,
+        _subpath: &Path,
+        _h: Option<&Handle>,
+        _size: i64,
+    ) -> Result<(), Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// Sets `[atime, mtime]`; an `nsec` of [`VURS_UTIME_OMIT`] leaves that one.
+    fn utimens(
+        &self,
+        _mnt: &Self::Mount,
+        _subpath: &Path,
+        _h: Option<&Handle>,
+        _times: &[vurs_timespec; 2],
+    ) -> Result<(), Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// File-system statistics (vurs adds `ST_RDONLY` on a read-only mount).
+    fn statfs(&self, _mnt: &Self::Mount, _subpath: &Path) -> Result<vurs_statfs, Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// Flushes an open handle (`datasync` for fdatasync).
+    fn fsync(&self, _h: &Handle, _datasync: bool) -> Result<(), Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+    /// The value of extended attribute `name` (the SDK answers size queries and `ERANGE`).
+    fn getxattr(
+        &self,
+        _mnt: &Self::Mount,
+        _subpath: &Path,
+        _h: Option<&Handle>,
+        _name: &[u8],
+    ) -> Result<Vec<u8>, Errno> {
+        Err(Errno(libc::ENOTSUP))
+    }
+    /// Sets extended attribute `name` (`flags`: `XATTR_CREATE`, `XATTR_REPLACE`).
+    fn setxattr(
+        &self,
+        _mnt: &Self::Mount,
+        _subpath: &Path,
+        _h: Option<&Handle>,
+        _name: &[u8],
+        _value: &[u8],
+        _flags: i32,
+    ) -> Result<(), Errno> {
+        Err(Errno(libc::ENOTSUP))
+    }
+    /// The names of the extended attributes, each followed by a NUL.
+    fn listxattr(&self, _mnt: &Self::Mount, _subpath: &Path, _h: Option<&Handle>) -> Result<Vec<u8>, Errno> {
+        Err(Errno(libc::ENOTSUP))
+    }
+    /// Removes extended attribute `name`.
+    fn removexattr(
+        &self,
+        _mnt: &Self::Mount,
+        _subpath: &Path,
+        _h: Option<&Handle>,
+        _name: &[u8],
+    ) -> Result<(), Errno> {
+        Err(Errno(libc::ENOTSUP))
+    }
+    /// access(2) check of `mask` (`R_OK|W_OK|X_OK` or `F_OK`), asked only with
+    /// `VURS_F_OWN_PERMISSIONS`.
+    fn access(&self, _mnt: &Self::Mount, _subpath: &Path, _mask: i32) -> Result<(), Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
+
+    // ABI 1.1: lifecycle of the session's processes (thread groups).
+    /// Process `child` was forked by `parent`.
+    fn proc_fork(&self, _parent: i32, _child: i32) {}
+    /// Process `pid` completed an execve.
+    fn proc_exec(&self, _pid: i32) {}
+    /// Process `pid` exited (its last thread is gone).
+    fn proc_exit(&self, _pid: i32) {}
+
+    /// Syscall service: the exit of a call whose handler answered [`Verdict::PassExit`];
+    /// returns the result the caller sees (the default: `retval` unchanged).
+    fn syscall_exit(&self, _call: &Call<'_>, retval: i64) -> i64 {
+        retval
+    }
+
+    /// Whether [`Module::clock`] is the module's view of the clocks: only then does
+    /// `export_module!` export it, and vurs's clock service asks it (a time module).
+    const PROVIDES_CLOCK: bool = false;
+    /// The module's view of clock `clockid` (used when [`Module::PROVIDES_CLOCK`]).
+    fn clock(&self, _clockid: i32) -> Result<vurs_timespec, Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
 }
 
 /// An open file of a serving module: whatever the module wants to keep per open.
@@ -726,6 +1052,7 @@ pub mod trampolines {
                     res.verdict = VURS_RETURN;
                     res.retval = x;
                 }
+                Verdict::PassExit => res.verdict = VURS_PASS_EXIT,
                 Verdict::Rewrite(args) => {
                     res.verdict = VURS_REWRITE;
                     for (i, a) in args.iter().enumerate() {
@@ -737,6 +1064,441 @@ pub mod trampolines {
                 }
             }
             0
+        }
+    }
+
+    // ---- ABI 1.1 ----
+
+    /// # Safety
+    /// `inst` came from init and `mnt` from mount.
+    unsafe fn im<'a, M: Module>(inst: *mut c_void, mnt: *mut c_void) -> (&'a Instance<M>, &'a M::Mount) {
+        // SAFETY: per this function's contract.
+        unsafe { (&*inst.cast::<Instance<M>>(), &*mnt.cast::<M::Mount>()) }
+    }
+    /// # Safety
+    /// `h` is null or came from open (a Box<Handle>) and outlives 'a.
+    unsafe fn opt_handle<'a>(h: *mut c_void) -> Option<&'a Handle> {
+        // SAFETY: per this function's contract.
+        (!h.is_null()).then(|| unsafe { &*h.cast::<Handle>() })
+    }
+    fn unit(r: Result<(), Errno>) -> c_int {
+        match r {
+            Ok(()) => 0,
+            Err(Errno(e)) => -e,
+        }
+    }
+    /// Copies `v` into the C buffer `buf` of `cap` bytes: `cap` 0 asks for the size, a
+    /// smaller buffer is `ERANGE` (getxattr/listxattr).
+    ///
+    /// # Safety
+    /// `buf` is valid for `cap` bytes.
+    unsafe fn sized(v: Vec<u8>, buf: *mut c_void, cap: usize) -> Result<i64, Errno> {
+        if cap == 0 {
+            return Ok(v.len() as i64);
+        }
+        if v.len() > cap {
+            return Err(Errno(libc::ERANGE));
+        }
+        // SAFETY: buf is valid for cap >= v.len() bytes.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), buf.cast::<u8>(), v.len()) };
+        Ok(v.len() as i64)
+    }
+    /// # Safety
+    /// `p` is a NUL-terminated string that outlives 'a.
+    unsafe fn bytes<'a>(p: *const c_char) -> &'a [u8] {
+        // SAFETY: per this function's contract.
+        unsafe { CStr::from_ptr(p) }.to_bytes()
+    }
+
+    /// `mkdir`: calls [`Module::mkdir`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn mkdir<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+        mode: u32,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, `p` is NUL-terminated (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            unit(guarded(i, "mkdir", Err(Errno(libc::EIO)), || i.module.mkdir(m, sub(p)?, mode)))
+        }
+    }
+    /// `rmdir`: calls [`Module::rmdir`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn rmdir<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, `p` is NUL-terminated (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            unit(guarded(i, "rmdir", Err(Errno(libc::EIO)), || i.module.rmdir(m, sub(p)?)))
+        }
+    }
+    /// `unlink`: calls [`Module::unlink`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn unlink<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, `p` is NUL-terminated (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            unit(guarded(i, "unlink", Err(Errno(libc::EIO)), || i.module.unlink(m, sub(p)?)))
+        }
+    }
+    /// `rename`: calls [`Module::rename`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn rename<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        from: *const c_char,
+        to: *const c_char,
+        flags: u32,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, the paths are NUL-terminated (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            unit(guarded(i, "rename", Err(Errno(libc::EIO)), || {
+                i.module.rename(m, sub(from)?, sub(to)?, flags)
+            }))
+        }
+    }
+    /// `link`: calls [`Module::link`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn link<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        from: *const c_char,
+        to: *const c_char,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, the paths are NUL-terminated (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            unit(guarded(i, "link", Err(Errno(libc::EIO)), || i.module.link(m, sub(from)?, sub(to)?)))
+        }
+    }
+    /// `symlink`: calls [`Module::symlink`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn symlink<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        target: *const c_char,
+        p: *const c_char,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, the strings are NUL-terminated (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            unit(guarded(i, "symlink", Err(Errno(libc::EIO)), || i.module.symlink(m, sub(target)?, sub(p)?)))
+        }
+    }
+    /// `mknod`: calls [`Module::mknod`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn mknod<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+        mode: u32,
+        rdev: u64,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, `p` is NUL-terminated (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            unit(guarded(i, "mknod", Err(Errno(libc::EIO)), || i.module.mknod(m, sub(p)?, mode, rdev)))
+        }
+    }
+    /// `chmod`: calls [`Module::chmod`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header; `h` null or from open.
+    pub unsafe extern "C" fn chmod<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+        h: *mut c_void,
+        mode: u32,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, `p` is NUL-terminated, `h` null or from open (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            let h = opt_handle(h);
+            unit(guarded(i, "chmod", Err(Errno(libc::EIO)), || i.module.chmod(m, sub(p)?, h, mode)))
+        }
+    }
+    /// `chown`: calls [`Module::chown`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header; `h` null or from open.
+    pub unsafe extern "C" fn chown<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+        h: *mut c_void,
+        uid: u32,
+        gid: u32,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, `p` is NUL-terminated, `h` null or from open (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            let h = opt_handle(h);
+            unit(guarded(i, "chown", Err(Errno(libc::EIO)), || i.module.chown(m, sub(p)?, h, uid, gid)))
+        }
+    }
+    /// `truncate`: calls [`Module::truncate`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header; `h` null or from open.
+    pub unsafe extern "C" fn truncate<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+        h: *mut c_void,
+        size: i64,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, `p` is NUL-terminated, `h` null or from open (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            let h = opt_handle(h);
+            unit(guarded(i, "truncate", Err(Errno(libc::EIO)), || i.module.truncate(m, sub(p)?, h, size)))
+        }
+    }
+    /// `utimens`: calls [`Module::utimens`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header (`tv` two times); `h` null or from open.
+    pub unsafe extern "C" fn utimens<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+        h: *mut c_void,
+        tv: *const vurs_timespec,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, `p` is NUL-terminated, `h` null or from open, `tv` points at two times (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            let h = opt_handle(h);
+            let times = [*tv, *tv.add(1)];
+            unit(guarded(i, "utimens", Err(Errno(libc::EIO)), || i.module.utimens(m, sub(p)?, h, &times)))
+        }
+    }
+    /// `statfs`: calls [`Module::statfs`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn statfs<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+        st: *mut vurs_statfs,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, `p` is NUL-terminated, `st` a valid out-pointer (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            match guarded(i, "statfs", Err(Errno(libc::EIO)), || i.module.statfs(m, sub(p)?)) {
+                Ok(v) => {
+                    *st = v;
+                    0
+                }
+                Err(Errno(e)) => -e,
+            }
+        }
+    }
+    /// `fsync`: calls [`Module::fsync`].
+    ///
+    /// # Safety
+    /// `h` comes from open.
+    pub unsafe extern "C" fn fsync<M: Module>(inst: *mut c_void, h: *mut c_void, datasync: i32) -> c_int {
+        // SAFETY: `inst` came from init, `h` from open (header contract).
+        unsafe {
+            let i = &*inst.cast::<Instance<M>>();
+            let h = &*h.cast::<Handle>();
+            unit(guarded(i, "fsync", Err(Errno(libc::EIO)), || i.module.fsync(h, datasync != 0)))
+        }
+    }
+    /// `getxattr`: calls [`Module::getxattr`] (`cap` 0: the size; too small: `ERANGE`).
+    ///
+    /// # Safety
+    /// Valid pointers per the header; `buf` valid for `cap` bytes.
+    pub unsafe extern "C" fn getxattr<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+        h: *mut c_void,
+        name: *const c_char,
+        buf: *mut c_void,
+        cap: usize,
+    ) -> i64 {
+        // SAFETY: `inst` came from init, `mnt` from mount, the strings are NUL-terminated, `h` null or from open, `buf` valid for cap bytes (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            let h = opt_handle(h);
+            errno(guarded(i, "getxattr", Err(Errno(libc::EIO)), || {
+                sized(i.module.getxattr(m, sub(p)?, h, bytes(name))?, buf, cap)
+            }))
+        }
+    }
+    /// `setxattr`: calls [`Module::setxattr`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header; `value` valid for `len` bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe extern "C" fn setxattr<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+        h: *mut c_void,
+        name: *const c_char,
+        value: *const c_void,
+        len: usize,
+        flags: i32,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, the strings are NUL-terminated, `h` null or from open, `value` valid for len bytes (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            let h = opt_handle(h);
+            let v: &[u8] = if len == 0 { &[] } else { std::slice::from_raw_parts(value.cast::<u8>(), len) };
+            unit(guarded(i, "setxattr", Err(Errno(libc::EIO)), || {
+                i.module.setxattr(m, sub(p)?, h, bytes(name), v, flags)
+            }))
+        }
+    }
+    /// `listxattr`: calls [`Module::listxattr`] (`cap` 0: the size; too small: `ERANGE`).
+    ///
+    /// # Safety
+    /// Valid pointers per the header; `buf` valid for `cap` bytes.
+    pub unsafe extern "C" fn listxattr<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+        h: *mut c_void,
+        buf: *mut c_char,
+        cap: usize,
+    ) -> i64 {
+        // SAFETY: `inst` came from init, `mnt` from mount, `p` is NUL-terminated, `h` null or from open, `buf` valid for cap bytes (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            let h = opt_handle(h);
+            errno(guarded(i, "listxattr", Err(Errno(libc::EIO)), || {
+                sized(i.module.listxattr(m, sub(p)?, h)?, buf.cast(), cap)
+            }))
+        }
+    }
+    /// `removexattr`: calls [`Module::removexattr`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn removexattr<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+        h: *mut c_void,
+        name: *const c_char,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, the strings are NUL-terminated, `h` null or from open (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            let h = opt_handle(h);
+            unit(guarded(i, "removexattr", Err(Errno(libc::EIO)), || {
+                i.module.removexattr(m, sub(p)?, h, bytes(name))
+            }))
+        }
+    }
+    /// `access`: calls [`Module::access`].
+    ///
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn access<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        p: *const c_char,
+        mask: i32,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount, `p` is NUL-terminated (header contract).
+        unsafe {
+            let (i, m) = im::<M>(inst, mnt);
+            unit(guarded(i, "access", Err(Errno(libc::EIO)), || i.module.access(m, sub(p)?, mask)))
+        }
+    }
+    /// `proc_fork`: calls [`Module::proc_fork`].
+    ///
+    /// # Safety
+    /// `inst` comes from init.
+    pub unsafe extern "C" fn proc_fork<M: Module>(inst: *mut c_void, parent: i32, child: i32) {
+        // SAFETY: `inst` came from init.
+        let i = unsafe { &*inst.cast::<Instance<M>>() };
+        guarded(i, "proc_fork", (), || i.module.proc_fork(parent, child))
+    }
+    /// `proc_exec`: calls [`Module::proc_exec`].
+    ///
+    /// # Safety
+    /// `inst` comes from init.
+    pub unsafe extern "C" fn proc_exec<M: Module>(inst: *mut c_void, pid: i32) {
+        // SAFETY: `inst` came from init.
+        let i = unsafe { &*inst.cast::<Instance<M>>() };
+        guarded(i, "proc_exec", (), || i.module.proc_exec(pid))
+    }
+    /// `proc_exit`: calls [`Module::proc_exit`].
+    ///
+    /// # Safety
+    /// `inst` comes from init.
+    pub unsafe extern "C" fn proc_exit<M: Module>(inst: *mut c_void, pid: i32) {
+        // SAFETY: `inst` came from init.
+        let i = unsafe { &*inst.cast::<Instance<M>>() };
+        guarded(i, "proc_exit", (), || i.module.proc_exit(pid))
+    }
+    /// `syscall_exit`: calls [`Module::syscall_exit`] and stores its result.
+    ///
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn syscall_exit<M: Module>(
+        inst: *mut c_void,
+        call: *const vurs_call,
+        retval: *mut i64,
+    ) {
+        // SAFETY: `inst` came from init; `call` (and its caller) and `retval` are valid for the call (header contract).
+        unsafe {
+            let i = &*inst.cast::<Instance<M>>();
+            let call = Call { raw: &*call, svc: i.svc };
+            let old = *retval;
+            *retval = guarded(i, "syscall_exit", old, || i.module.syscall_exit(&call, old));
+        }
+    }
+    /// `clock`: calls [`Module::clock`] (exported only when [`Module::PROVIDES_CLOCK`]).
+    ///
+    /// # Safety
+    /// `ts` is a valid out-pointer.
+    pub unsafe extern "C" fn clock<M: Module>(
+        inst: *mut c_void,
+        clockid: i32,
+        ts: *mut vurs_timespec,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `ts` is a valid out-pointer (header contract).
+        unsafe {
+            let i = &*inst.cast::<Instance<M>>();
+            match guarded(i, "clock", Err(Errno(libc::EIO)), || i.module.clock(clockid)) {
+                Ok(v) => {
+                    *ts = v;
+                    0
+                }
+                Err(Errno(e)) => -e,
+            }
         }
     }
 }
@@ -799,12 +1561,34 @@ macro_rules! export_module {
                 close: Some(t::close::<$m>),
                 syscall: Some(t::syscall::<$m>),
                 auto_mounts: if NAUTO == 0 { ::std::ptr::null() } else { AUTO.0.as_ptr() },
-                // ABI 1.1 callbacks: not wired into the SDK yet.
-                mkdir: None, rmdir: None, unlink: None, rename: None, link: None, symlink: None,
-                mknod: None, chmod: None, chown: None, truncate: None, utimens: None,
-                statfs: None, fsync: None, getxattr: None, setxattr: None, listxattr: None,
-                removexattr: None, access: None, proc_fork: None, proc_exec: None,
-                proc_exit: None, syscall_exit: None, clock: None,
+                mkdir: Some(t::mkdir::<$m>),
+                rmdir: Some(t::rmdir::<$m>),
+                unlink: Some(t::unlink::<$m>),
+                rename: Some(t::rename::<$m>),
+                link: Some(t::link::<$m>),
+                symlink: Some(t::symlink::<$m>),
+                mknod: Some(t::mknod::<$m>),
+                chmod: Some(t::chmod::<$m>),
+                chown: Some(t::chown::<$m>),
+                truncate: Some(t::truncate::<$m>),
+                utimens: Some(t::utimens::<$m>),
+                statfs: Some(t::statfs::<$m>),
+                fsync: Some(t::fsync::<$m>),
+                getxattr: Some(t::getxattr::<$m>),
+                setxattr: Some(t::setxattr::<$m>),
+                listxattr: Some(t::listxattr::<$m>),
+                removexattr: Some(t::removexattr::<$m>),
+                access: Some(t::access::<$m>),
+                proc_fork: Some(t::proc_fork::<$m>),
+                proc_exec: Some(t::proc_exec::<$m>),
+                proc_exit: Some(t::proc_exit::<$m>),
+                syscall_exit: Some(t::syscall_exit::<$m>),
+                // only a module that is a clock answers the session's clock service
+                clock: if <$m as $crate::sdk::Module>::PROVIDES_CLOCK {
+                    Some(t::clock::<$m>)
+                } else {
+                    None
+                },
             });
         };
     };

@@ -30,7 +30,7 @@
 /* Which callback vurs_guard_call invokes (mirrors GuardKind in core/src/module/guard.rs). */
 enum vurs_guard_kind {
     VG_INIT = 0, VG_FINI, VG_MOUNT, VG_UMOUNT, VG_REDIRECT, VG_OPEN, VG_STAT, VG_READLINK,
-    VG_PREAD, VG_PWRITE, VG_FSTAT, VG_READDIR, VG_CLOSE, VG_SYSCALL,
+    VG_PREAD, VG_PWRITE, VG_FSTAT, VG_READDIR, VG_CLOSE, VG_SYSCALL, VG_SYSCALL_EXIT,
 };
 
 /* One callback invocation: the function pointer, its arguments as machine words (in the
@@ -154,6 +154,9 @@ static void invoke(struct vurs_guard_call *c) {
         break;
     case VG_SYSCALL:
         c->ret = ((int (*)(void *, const struct vurs_call *, struct vurs_result *))c->fn)(P(0), P(1), P(2));
+        break;
+    case VG_SYSCALL_EXIT:
+        ((void (*)(void *, const struct vurs_call *, int64_t *))c->fn)(P(0), P(1), P(2));
         break;
     default:
         c->ret = -ENOSYS;

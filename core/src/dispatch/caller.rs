@@ -29,31 +29,96 @@ pub struct Creds {
     pub fsgid: u32,
     pub groups: Arc<[u32]>,
     pub umask: u32,
+    /// The session's view of the ids, when a module set one (`vurs_services.set_ids`, the
+    /// fakeroot module): what modules see and vurs's own permission checks use. The fields
+    /// above stay the kernel's (the notification engine acts with them). A fork copies it
+    /// with the rest, an exec keeps it, `refresh` keeps it.
+    pub view: Option<Arc<Ids>>,
+}
+
+/// A process's user and group ids, as `struct vurs_ids` gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ids {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    pub groups: Arc<[u32]>,
 }
 
 impl Caller {
     /// The caller as modules see it (`struct vurs_caller`); borrows `self.creds.groups`.
+    /// Shows the session's view of the ids (`Creds::view`) when there is one.
     pub fn abi(&self) -> vurs_abi::vurs_caller {
         let cr = &self.creds;
+        let ids = match &cr.view {
+            Some(v) => (v.uid, v.euid, v.suid, v.fsuid, v.gid, v.egid, v.sgid, v.fsgid, &v.groups),
+            None => (cr.uid, cr.euid, cr.suid, cr.fsuid, cr.gid, cr.egid, cr.sgid, cr.fsgid, &cr.groups),
+        };
+        let (uid, euid, suid, fsuid, gid, egid, sgid, fsgid, groups) = ids;
         vurs_abi::vurs_caller {
             pid: self.tgid,
             tid: self.tid,
-            uid: cr.uid,
-            euid: cr.euid,
-            gid: cr.gid,
-            egid: cr.egid,
-            suid: cr.suid,
-            sgid: cr.sgid,
-            fsuid: cr.fsuid,
-            fsgid: cr.fsgid,
+            uid,
+            euid,
+            gid,
+            egid,
+            suid,
+            sgid,
+            fsuid,
+            fsgid,
             umask: cr.umask,
-            ngroups: cr.groups.len() as u32,
-            groups: cr.groups.as_ptr(),
+            ngroups: groups.len() as u32,
+            groups: groups.as_ptr(),
         }
     }
 }
 
+/// Each known task's shared credentials (the process's `Creds`, as the tracer keeps them),
+/// so that `set_ids`, called inside a module's handler, reaches the process and not only
+/// the copy the handler's caller holds. Kept by `TaskIndex::insert` / `remove`; one
+/// session per vurs process, so one map.
+static SHARED: parking_lot::RwLock<Option<rustc_hash::FxHashMap<Pid, Arc<Mutex<Creds>>>>> =
+    parking_lot::RwLock::new(None);
+
+/// Set the session's view of the ids of the process of thread `tid` (see `Creds::view`).
+pub fn set_view(tid: Pid, ids: Ids) -> Result<(), i32> {
+    let shared = SHARED.read();
+    let creds = shared.as_ref().and_then(|m| m.get(&tid)).ok_or(libc::ESRCH)?;
+    creds.lock().view = Some(Arc::new(ids));
+    Ok(())
+}
+
 impl Creds {
+    /// Take the kernel's ids and umask of `new` (read again after a change), keeping the
+    /// session's view.
+    pub fn refresh(&mut self, new: Creds) {
+        let view = self.view.take();
+        *self = Creds { view, ..new };
+    }
+
+    /// The ids vurs's own permission checks use: the session's view, else the kernel's.
+    pub fn effective(&self) -> Ids {
+        match &self.view {
+            Some(v) => (**v).clone(),
+            None => Ids {
+                uid: self.uid,
+                euid: self.euid,
+                suid: self.suid,
+                fsuid: self.fsuid,
+                gid: self.gid,
+                egid: self.egid,
+                sgid: self.sgid,
+                fsgid: self.fsgid,
+                groups: self.groups.clone(),
+            },
+        }
+    }
+
     /// vurs's own (the first tracee starts with them).
     pub fn own() -> Creds {
         Creds::read(std::process::id() as i32).unwrap_or_default()
@@ -81,6 +146,7 @@ impl Creds {
             fsgid: *gid.get(3)?,
             groups,
             umask,
+            view: None,
         })
     }
 }
@@ -100,9 +166,13 @@ pub struct TaskIndex(parking_lot::RwLock<rustc_hash::FxHashMap<Pid, Arc<TaskView
 
 impl TaskIndex {
     pub fn insert(&self, tid: Pid, view: Arc<TaskView>) {
+        SHARED.write().get_or_insert_with(Default::default).insert(tid, view.creds.clone());
         self.0.write().insert(tid, view);
     }
     pub fn remove(&self, tid: Pid) {
+        if let Some(m) = SHARED.write().as_mut() {
+            m.remove(&tid);
+        }
         self.0.write().remove(&tid);
     }
     /// The caller behind thread `tid`, if known.

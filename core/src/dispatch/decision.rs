@@ -169,4 +169,32 @@ pub enum ExitHook {
     ForgetWalks,
     /// Only log the result (--trace).
     Log,
+    /// A syscall-service module answered VURS_PASS_EXIT: its `syscall_exit` sees the
+    /// result, after the hook the rest of the dispatch set (`then`) has run.
+    Module(Box<ModuleExit>),
+}
+
+/// What `ExitHook::Module` needs at the exit: the module and the call as it was made.
+#[derive(Clone)]
+pub struct ModuleExit {
+    pub module: std::sync::Arc<crate::module::Module>,
+    pub nr: i64,
+    pub args: [u64; 6],
+    pub then: Option<ExitHook>,
+}
+
+impl std::fmt::Debug for ModuleExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ModuleExit({}, nr {}, then {:?})", self.module.name, self.nr, self.then)
+    }
+}
+
+impl ExitHook {
+    /// A module's exit hook apart from the hook it wraps (`Log` when it wraps none).
+    pub fn split_module(self) -> (ExitHook, Option<Box<ModuleExit>>) {
+        match self {
+            ExitHook::Module(mut m) => (m.then.take().unwrap_or(ExitHook::Log), Some(m)),
+            h => (h, None),
+        }
+    }
 }

@@ -22,6 +22,10 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
     if !s.traps_paths() || !matches!(spec.kind, Kind::Path | Kind::Readlink) || spec.paths.len() != 1 {
         return Fast::Decide(None);
     }
+    // A syscall-service module owning the number (fakeroot's stat) is asked first.
+    if s.syscall_owner.read().contains_key(&call.nr) {
+        return Fast::Decide(None);
+    }
     let p = &spec.paths[0];
     let addr = call.args[p.arg as usize];
     let virtual_dirfd = p.dirfd.is_some_and(|d| crate::vfd::is_virtual(call.args[d as usize] as i64));

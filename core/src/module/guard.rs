@@ -27,6 +27,7 @@ pub enum Kind {
     Readdir,
     Close,
     Syscall,
+    SyscallExit,
 }
 
 impl Kind {
@@ -46,6 +47,7 @@ impl Kind {
             Kind::Readdir => "readdir",
             Kind::Close => "close",
             Kind::Syscall => "syscall",
+            Kind::SyscallExit => "syscall_exit",
         }
     }
 }

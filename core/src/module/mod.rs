@@ -58,7 +58,16 @@ unsafe impl Sync for Module {}
 pub enum Verdict {
     Pass,
     Return(i64),
-    Rewrite { mask: u32, args: [u64; 6] },
+    Rewrite {
+        mask: u32,
+        args: [u64; 6],
+    },
+    /// VURS_PASS_EXIT: the call goes on (with the arguments in `mask` replaced, as for
+    /// Rewrite; none when 0) and the module's `syscall_exit` sees its result.
+    PassExit {
+        mask: u32,
+        args: [u64; 6],
+    },
 }
 
 fn err_string(buf: &[u8]) -> String {
@@ -192,7 +201,26 @@ impl Module {
         match res.verdict {
             VURS_RETURN => Verdict::Return(res.retval),
             VURS_REWRITE => Verdict::Rewrite { mask: res.args_mask & 0x3f, args: res.args },
+            VURS_PASS_EXIT if self.d().syscall_exit.is_some() => {
+                Verdict::PassExit { mask: res.args_mask & 0x3f, args: res.args }
+            }
             _ => Verdict::Pass,
+        }
+    }
+
+    /// Syscall service, at the exit of a call its handler answered VURS_PASS_EXIT: the
+    /// result the caller sees (`ret` unless the module changed it).
+    pub fn syscall_exit(&self, call: &vurs_call, ret: i64) -> i64 {
+        let Some(f) = self.d().syscall_exit else {
+            return ret;
+        };
+        let mut r = ret;
+        let args = [self.inst(), call as *const vurs_call as u64, &mut r as *mut i64 as u64];
+        // SAFETY: `syscall_exit` has the SyscallExitFn signature; call and r are valid for
+        // the call.
+        match unsafe { self.invoke(Kind::SyscallExit, f as *const c_void, &args) } {
+            Ok(_) => r,
+            Err(e) => Errno(e).neg(),
         }
     }
 

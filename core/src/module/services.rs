@@ -7,6 +7,9 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void};
 use vurs_abi::*;
 
+/// fstatat of the caller's (dirfd, path, flags), as `vurs_services.stat_at` answers.
+pub type StatAt<'a> = dyn Fn(i32, &[u8], i32) -> Result<vurs_stat, i32> + 'a;
+
 /// Per-call context behind the opaque `ctx` pointer.
 pub struct CallCtx<'a> {
     pub tid: Pid,
@@ -18,6 +21,8 @@ pub struct CallCtx<'a> {
     /// Set when a module asked for scratch memory that is not mapped yet: the core maps
     /// it and calls the module again.
     pub scratch_missing: Cell<bool>,
+    /// fstatat as the caller sees it (`vurs_services.stat_at`): (dirfd, path, flags).
+    pub stat_at: &'a StatAt<'a>,
 }
 
 // Each service runs vurs's own code inside a module's callback: it leaves the fault guard
@@ -138,6 +143,90 @@ unsafe extern "C" fn log(level: c_int, module: *const c_char, msg: *const c_char
     crate::tracelog::module_line(level, &module, &msg);
 }
 
+unsafe extern "C" fn stat_at(
+    ctx: *mut c_void,
+    dirfd: i32,
+    path: *const c_char,
+    flags: i32,
+    st: *mut vurs_stat,
+) -> c_int {
+    let _vurs = guard::Paused::new();
+    // SAFETY: ctx is the CallCtx of this call (ABI contract).
+    let ctx = unsafe { call_ctx(ctx) };
+    let Some(path) = guard::c_string(path, crate::tracee::memory::PATH_MAX) else {
+        return Errno(libc::EFAULT).neg() as c_int;
+    };
+    match (ctx.stat_at)(dirfd, &path, flags) {
+        // SAFETY: a guarded copy into the module's struct vurs_stat (ABI contract).
+        Ok(v) => match unsafe {
+            guard::copy(st.cast(), (&v as *const vurs_stat).cast(), std::mem::size_of::<vurs_stat>())
+        } {
+            Ok(()) => 0,
+            Err(e) => Errno(e).neg() as c_int,
+        },
+        Err(e) => Errno(e).neg() as c_int,
+    }
+}
+
+unsafe extern "C" fn set_ids(ctx: *mut c_void, ids: *const vurs_ids) -> c_int {
+    let _vurs = guard::Paused::new();
+    // SAFETY: ctx is the CallCtx of this call (ABI contract).
+    let ctx = unsafe { call_ctx(ctx) };
+    // The module's struct, read up to the size it declares (a later minor may append).
+    let mut raw = vurs_ids {
+        size: 0,
+        uid: 0,
+        euid: 0,
+        suid: 0,
+        fsuid: 0,
+        gid: 0,
+        egid: 0,
+        sgid: 0,
+        fsgid: 0,
+        ngroups: 0,
+        groups: std::ptr::null(),
+    };
+    let mut size = 0u32;
+    // SAFETY: guarded copies out of the module's struct: its leading size, then at most
+    // that many bytes of it (and never more than ours).
+    let got = unsafe {
+        guard::copy((&mut size as *mut u32).cast(), ids.cast(), 4).and_then(|()| {
+            let n = (size as usize).min(std::mem::size_of::<vurs_ids>());
+            guard::copy((&mut raw as *mut vurs_ids).cast(), ids.cast(), n)
+        })
+    };
+    if let Err(e) = got {
+        return Errno(e).neg() as c_int;
+    }
+    if (size as usize) < std::mem::size_of::<vurs_ids>() || raw.ngroups > 65536 {
+        return Errno(libc::EINVAL).neg() as c_int;
+    }
+    let mut groups = vec![0u32; raw.ngroups as usize];
+    if raw.ngroups > 0 {
+        // SAFETY: a guarded copy of the module's ngroups ids.
+        if let Err(e) =
+            unsafe { guard::copy(groups.as_mut_ptr().cast(), raw.groups.cast(), groups.len() * 4) }
+        {
+            return Errno(e).neg() as c_int;
+        }
+    }
+    let view = crate::dispatch::Ids {
+        uid: raw.uid,
+        euid: raw.euid,
+        suid: raw.suid,
+        fsuid: raw.fsuid,
+        gid: raw.gid,
+        egid: raw.egid,
+        sgid: raw.sgid,
+        fsgid: raw.fsgid,
+        groups: groups.into(),
+    };
+    match crate::dispatch::set_view(ctx.tid, view) {
+        Ok(()) => 0,
+        Err(e) => Errno(e).neg() as c_int,
+    }
+}
+
 static SERVICES: vurs_services = vurs_services {
     size: std::mem::size_of::<vurs_services>() as u32,
     abi_minor: VURS_ABI_MINOR,
@@ -150,8 +239,8 @@ static SERVICES: vurs_services = vurs_services {
     // ABI 1.1 services: not provided yet (a module sees None and must cope).
     caller: None,
     clock_gettime: None,
-    stat_at: None,
-    set_ids: None,
+    stat_at: Some(stat_at),
+    set_ids: Some(set_ids),
 };
 
 pub fn table() -> *const vurs_services {

@@ -553,6 +553,7 @@ impl Tracer {
             Pending::ExitHook { hook, line } => (hook, line),
         };
         let mut ret = apply::result(&stopped).unwrap_or(0);
+        let (hook, module_exit) = hook.split_module();
         if let ExitHook::Dirents { fd, buf, cap, entries } = &hook {
             let key = (self.threads[&tid].tgid, *fd);
             if ret > 0 {
@@ -570,7 +571,7 @@ impl Tracer {
         if matches!(hook, ExitHook::RefreshCreds) && ret >= 0 {
             let tgid = self.threads[&tid].tgid;
             if let (Some(c), Some(p)) = (Creds::read(tid), self.procs.get_mut(&tgid)) {
-                *p.creds.lock() = c;
+                p.creds.lock().refresh(c);
             }
         }
         if matches!(hook, ExitHook::ForgetWalks) {
@@ -584,6 +585,12 @@ impl Tracer {
                 if apply::set_result(&stopped, n).is_ok() {
                     ret = n;
                 }
+            }
+        }
+        if let Some(m) = module_exit {
+            let n = dispatch::module_exit_of(&self.session, &self.tasks, tid, &m, ret);
+            if n != ret && apply::set_result(&stopped, n).is_ok() {
+                ret = n;
             }
         }
         if tracelog::enabled() {
