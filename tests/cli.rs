@@ -587,9 +587,8 @@ fn proot_command_line_matches_proot() {
 #[test]
 fn proot_options_vurs_lacks_are_refused_in_one_line() {
     for (args, want) in [
-        (&["-0", "true"][..], "fakeroot"),
-        (&["--root-id", "true"][..], "fakeroot"),
-        (&["-i", "0:0", "true"][..], "fakeroot"),
+        (&["-0", "-i", "1:1", "true"][..], "not both"),
+        (&["-i", "root:root", "true"][..], "UID:GID"),
         (&["-q", "qemu-arm", "true"][..], "-q/--qemu"),
         (&["--bogus", "true"][..], "--bogus"),
         (&["-r", "/no/such/dir", "true"][..], "not a directory"),
@@ -600,6 +599,20 @@ fn proot_options_vurs_lacks_are_refused_in_one_line() {
         assert_usage_error(&o, &format!("{args:?}"));
         assert!(stderr(&o).contains(want), "{args:?}: {}", show(&o));
     }
+}
+
+/// proot -0 and -i UID:GID: the fakeroot module, as proot's fake identity (and more: the
+/// ownership a program sets is remembered).
+#[test]
+fn proot_fake_ids_use_the_fakeroot_module() {
+    let d = TempDir::new("proot-0");
+    let f = d.join("f").display().to_string();
+    let o = vurs_run(&["proot", "-0", "sh", "-c", &format!("id -u; id -g; touch {f}; chown 7:8 {f}; stat -c %u:%g {f}")]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(stdout(&o), "0\n0\n7:8\n", "{}", show(&o));
+    let o = vurs_run(&["proot", "-i", "1234:5678", "sh", "-c", "id -u; id -g"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(stdout(&o), "1234\n5678\n", "{}", show(&o));
 }
 
 /// --kill-on-exit: what COMMAND left running is killed when it exits; without it, vurs waits

@@ -57,8 +57,10 @@ extern "C" {
 #define VURS_PASS    0u /* let the kernel run the call unchanged */
 #define VURS_RETURN  1u /* skip the call; the caller sees `retval` (value or -errno) */
 #define VURS_REWRITE 2u /* let the kernel run the call with `args` changed per `args_mask` */
-#define VURS_PASS_EXIT 3u /* let the call go on (kernel or path modules), then call the
-                             module's `syscall_exit` with its result (since ABI 1.1) */
+#define VURS_PASS_EXIT 3u /* let the call go on (kernel or path modules), with `args` changed
+                             per `args_mask` as for VURS_REWRITE when the mask is not zero,
+                             then call the module's `syscall_exit` with its result (since
+                             ABI 1.1) */
 
 /* vurs_timespec.nsec for utimens: leave this time as it is (as UTIME_OMIT); vurs turns
  * UTIME_NOW into the session's clock before calling the module */
@@ -132,7 +134,8 @@ struct vurs_result {
     uint32_t size;
     uint32_t verdict;  /* VURS_PASS, VURS_RETURN or VURS_REWRITE */
     int64_t retval;    /* VURS_RETURN: the value the caller sees, or -errno */
-    uint32_t args_mask;/* VURS_REWRITE: bit i set = args[i] replaces the caller's argument i */
+    uint32_t args_mask;/* VURS_REWRITE, VURS_PASS_EXIT: bit i set = args[i] replaces the
+                          caller's argument i */
     uint32_t reserved;
     uint64_t args[6];
 };

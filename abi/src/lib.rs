@@ -44,7 +44,8 @@ pub const VURS_PASS: u32 = 0;
 pub const VURS_RETURN: u32 = 1;
 /// Verdict: let the kernel run the call with `args` changed per `args_mask`.
 pub const VURS_REWRITE: u32 = 2;
-/// Verdict: let the call go on (kernel or path modules), then call the module's
+/// Verdict: let the call go on (kernel or path modules), with `args` changed per
+/// `args_mask` as for [`VURS_REWRITE`] when the mask is not zero, then call the module's
 /// `syscall_exit` with its result (since ABI 1.1).
 pub const VURS_PASS_EXIT: u32 = 3;
 /// [`vurs_timespec::nsec`] for `utimens`: leave this time as it is (as `UTIME_OMIT`).

@@ -20,7 +20,7 @@ use std::ffi::OsString;
   proot -w /tmp pwd
   proot -k 5.4.0 uname -r
 
-Without COMMAND, /bin/sh runs. -0, -i, -q, -S and -v are refused (no fake root, no QEMU)."
+Without COMMAND, /bin/sh runs. -0, -i and -S use the fakeroot module; -q and -v are refused (no QEMU)."
 )]
 pub struct ProotCli {
     /// Use DIR as the guest root file system (host /dev, /proc and /sys stay visible)
@@ -47,13 +47,13 @@ pub struct ProotCli {
     /// When COMMAND exits, kill every process it left behind
     #[arg(long = "kill-on-exit")]
     pub kill_on_exit: bool,
-    /// (refused: needs a fakeroot module)
+    /// Appear as root (the fakeroot module: ownership and modes are recorded, not applied)
     #[arg(short = '0', long = "root-id")]
     pub root_id: bool,
-    /// (refused: needs a fakeroot module)
+    /// Appear as UID:GID (the fakeroot module with that identity)
     #[arg(short = 'i', long = "change-id", value_name = "UID:GID")]
     pub change_id: Option<String>,
-    /// (refused: needs a fakeroot module)
+    /// Like -0 -R DIR
     #[arg(short = 'S', value_name = "DIR")]
     pub rootfs_safe: Option<String>,
     /// (refused: vurs does not run programs through QEMU)
@@ -112,16 +112,18 @@ fn bind(source: &str, target: &str) -> MountSpec {
 
 impl ProotCli {
     pub fn plan(self) -> Result<Plan, String> {
-        if self.root_id || self.change_id.is_some() || self.rootfs_safe.is_some() {
-            let opt = if self.root_id {
-                "-0/--root-id"
-            } else if self.change_id.is_some() {
-                "-i/--change-id"
-            } else {
-                "-S"
-            };
-            return Err(format!("proot {opt} needs a fakeroot module, which vurs does not have yet"));
-        }
+        let fake_id = match (&self.change_id, self.root_id || self.rootfs_safe.is_some()) {
+            (Some(_), true) => return Err("proot: give -0/-S or -i, not both".into()),
+            (Some(ids), false) => {
+                let (u, g) = ids.split_once(':').unwrap_or((ids, ids));
+                match (u.parse::<u32>(), g.parse::<u32>()) {
+                    (Ok(u), Ok(g)) => Some(format!("fakeroot,uid={u},gid={g}")),
+                    _ => return Err(format!("proot -i {ids}: expected UID:GID (numbers)")),
+                }
+            }
+            (None, true) => Some("fakeroot".to_string()),
+            (None, false) => None,
+        };
         if self.qemu.is_some() {
             return Err(
                 "proot -q/--qemu is not supported: vurs runs programs of the host's architecture only".into(),
@@ -133,8 +135,10 @@ impl ProotCli {
             );
         }
         let mut plan = Plan { kill_on_exit: self.kill_on_exit, cwd: self.cwd, ..Default::default() };
-        let rootfs = match (self.rootfs, self.rootfs_recommended.clone()) {
-            (Some(_), Some(_)) => return Err("proot: give -r or -R, not both".into()),
+        plan.modules.extend(fake_id);
+        let recommended = self.rootfs_recommended.clone().or(self.rootfs_safe.clone());
+        let rootfs = match (self.rootfs, recommended.clone()) {
+            (Some(_), Some(_)) => return Err("proot: give one of -r, -R or -S".into()),
             (r, rr) => r.or(rr),
         };
         if let Some(root) = &rootfs {
@@ -143,7 +147,7 @@ impl ProotCli {
                 return Err(format!("proot -r {root}: not a directory"));
             }
             plan.mounts.extend(super::root_mounts(root).map_err(|e| format!("proot -r {root}: {e}"))?);
-            if self.rootfs_recommended.is_some() {
+            if recommended.is_some() {
                 let home = std::env::var("HOME").ok().filter(|h| h.starts_with('/'));
                 for p in RECOMMENDED.iter().copied().chain(home.as_deref()) {
                     if std::path::Path::new(p).exists() {
@@ -209,7 +213,9 @@ mod tests {
         let r = plan(&["-r", "/", "true"]).unwrap();
         assert_eq!(r.mounts[0], bind("/", "/"));
         assert!(r.mounts.contains(&bind("/proc", "/proc")));
-        for bad in [&["-0", "true"][..], &["-q", "qemu-arm", "true"], &["--no-such"], &["-r", "/no/such/dir"]]
+        assert_eq!(plan(&["-0", "true"]).unwrap().modules, vec!["fakeroot".to_string()]);
+        assert_eq!(plan(&["-i", "5:6", "true"]).unwrap().modules, vec!["fakeroot,uid=5,gid=6".to_string()]);
+        for bad in [&["-i", "x:y", "true"][..], &["-q", "qemu-arm", "true"], &["--no-such"], &["-r", "/no/such/dir"]]
         {
             assert!(plan(bad).is_err(), "{bad:?}");
         }
