@@ -265,7 +265,7 @@ static const int32_t sys[] = {SYS_getppid};
 #endif
 __attribute__((visibility("default"))) const struct vurs_module vurs_module_v1 = {
     .abi_major = VURS_ABI_MAJOR, .abi_minor = VURS_ABI_MINOR, .size = sizeof(struct vurs_module),
-    .flags = VURS_F_PATH_SERVE | ALLOPS_FLAGS, .name = "allops",
+    .flags = VURS_F_PATH_SERVE | VURS_F_CREDS | ALLOPS_FLAGS, .name = "allops",
     .description = "every ABI 1.1 callback, passed to a host directory (tests)",
     .syscalls = sys, .nsyscalls = 1,
     .init = init, .fini = fini, .mount = mount_, .umount = umount_,
