@@ -607,7 +607,13 @@ fn proot_options_vurs_lacks_are_refused_in_one_line() {
 fn proot_fake_ids_use_the_fakeroot_module() {
     let d = TempDir::new("proot-0");
     let f = d.join("f").display().to_string();
-    let o = vurs_run(&["proot", "-0", "sh", "-c", &format!("id -u; id -g; touch {f}; chown 7:8 {f}; stat -c %u:%g {f}")]);
+    let o = vurs_run(&[
+        "proot",
+        "-0",
+        "sh",
+        "-c",
+        &format!("id -u; id -g; touch {f}; chown 7:8 {f}; stat -c %u:%g {f}"),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!(stdout(&o), "0\n0\n7:8\n", "{}", show(&o));
     let o = vurs_run(&["proot", "-i", "1234:5678", "sh", "-c", "id -u; id -g"]);

@@ -215,7 +215,8 @@ mod tests {
         assert!(r.mounts.contains(&bind("/proc", "/proc")));
         assert_eq!(plan(&["-0", "true"]).unwrap().modules, vec!["fakeroot".to_string()]);
         assert_eq!(plan(&["-i", "5:6", "true"]).unwrap().modules, vec!["fakeroot,uid=5,gid=6".to_string()]);
-        for bad in [&["-i", "x:y", "true"][..], &["-q", "qemu-arm", "true"], &["--no-such"], &["-r", "/no/such/dir"]]
+        for bad in
+            [&["-i", "x:y", "true"][..], &["-q", "qemu-arm", "true"], &["--no-such"], &["-r", "/no/such/dir"]]
         {
             assert!(plan(bad).is_err(), "{bad:?}");
         }
