@@ -71,6 +71,8 @@ extern "C" {
 #define VURS_ACCESS_WRITE  0x2u /* changes the object, its metadata or its directory */
 #define VURS_ACCESS_EXEC   0x4u /* executes it */
 #define VURS_ACCESS_CREATE 0x8u /* may create the object */
+#define VURS_ACCESS_REMOVE 0x10u /* removes the name: unlink, rmdir, the source of a rename
+                                    (with VURS_ACCESS_WRITE; since ABI 1.1) */
 
 /* log levels for vurs_services.log */
 #define VURS_LOG_ERROR 0
@@ -312,6 +314,13 @@ struct vurs_module {
     /* The module's view of clock `clockid` (a time module): what vurs_services
      * .clock_gettime answers while this module is loaded. 0 or -errno. */
     int (*clock)(void *inst, int32_t clockid, struct vurs_timespec *ts);
+
+    /* Redirecting modules: entry number `index` (0, 1, ...) of directory `subpath` when its
+     * listing is not that of the host directory `redirect` names (a merged view, as a
+     * copy-on-write module shows): 1 = filled, 0 = end, -ENOSYS = list the host directory,
+     * or another -errno. vurs answers getdents64 on such a directory from it, with the
+     * entry number as the directory offset (telldir/seekdir work). */
+    int (*list)(void *inst, void *mnt, const char *subpath, uint64_t index, struct vurs_dirent *out);
 };
 
 /* The symbol a module exports. */

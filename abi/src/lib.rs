@@ -60,6 +60,9 @@ pub const VURS_ACCESS_WRITE: u32 = 0x2;
 pub const VURS_ACCESS_EXEC: u32 = 0x4;
 /// Access intent: may create the object.
 pub const VURS_ACCESS_CREATE: u32 = 0x8;
+/// Access intent: removes the name (unlink, rmdir, the source of a rename), with
+/// [`VURS_ACCESS_WRITE`] (since ABI 1.1).
+pub const VURS_ACCESS_REMOVE: u32 = 0x10;
 
 /// Log level for [`vurs_services::log`]: error.
 pub const VURS_LOG_ERROR: c_int = 0;
@@ -436,6 +439,10 @@ pub type ProcForkFn = unsafe extern "C" fn(*mut c_void, i32, i32);
 pub type ProcFn = unsafe extern "C" fn(*mut c_void, i32);
 /// [`vurs_module::syscall_exit`]: `(inst, call, retval)`.
 pub type SyscallExitFn = unsafe extern "C" fn(*mut c_void, *const vurs_call, *mut i64);
+/// [`vurs_module::list`]: `(inst, mnt, subpath, index, out)`, 1 filled, 0 end, -ENOSYS
+/// (list the host directory) or -errno.
+pub type ListFn =
+    unsafe extern "C" fn(*mut c_void, *mut c_void, *const c_char, u64, *mut vurs_dirent) -> c_int;
 /// [`vurs_module::clock`]: `(inst, clockid, ts)`.
 pub type ClockFn = unsafe extern "C" fn(*mut c_void, i32, *mut vurs_timespec) -> c_int;
 
@@ -554,6 +561,10 @@ pub struct vurs_module {
     /// The module's view of clock `clockid`: what [`vurs_services::clock_gettime`] answers
     /// while this module is loaded.
     pub clock: Option<ClockFn>,
+    /// Redirecting modules: entry `index` of directory `subpath` when its listing is not
+    /// the host directory's (a merged view); 1 filled, 0 end, -ENOSYS list the host
+    /// directory. vurs answers getdents64 from it, the entry number as the offset.
+    pub list: Option<ListFn>,
 }
 
 /// The exported symbol's type: a descriptor in a `static` (raw pointers are not `Sync`).
@@ -595,7 +606,7 @@ pub fn layout_report() -> Vec<(String, usize)> {
                       pread, pwrite, fstat, readdir, close, syscall, auto_mounts, mkdir, rmdir,
                       unlink, rename, link, symlink, mknod, chmod, chown, truncate, utimens,
                       statfs, fsync, getxattr, setxattr, listxattr, removexattr, access,
-                      proc_fork, proc_exec, proc_exit, syscall_exit, clock }
+                      proc_fork, proc_exec, proc_exit, syscall_exit, clock, list }
     };
     v.push(("vurs_dirent.type".into(), offset_of!(vurs_dirent, type_)));
     v.push(("vurs_statfs.type".into(), offset_of!(vurs_statfs, type_)));
@@ -619,6 +630,7 @@ pub fn layout_report() -> Vec<(String, usize)> {
         ("VURS_ACCESS_WRITE", VURS_ACCESS_WRITE),
         ("VURS_ACCESS_EXEC", VURS_ACCESS_EXEC),
         ("VURS_ACCESS_CREATE", VURS_ACCESS_CREATE),
+        ("VURS_ACCESS_REMOVE", VURS_ACCESS_REMOVE),
         ("VURS_LOG_ERROR", VURS_LOG_ERROR as u32),
         ("VURS_LOG_WARN", VURS_LOG_WARN as u32),
         ("VURS_LOG_INFO", VURS_LOG_INFO as u32),

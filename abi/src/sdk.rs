@@ -1589,6 +1589,8 @@ macro_rules! export_module {
                 } else {
                     None
                 },
+                // merged directory listings: not in the SDK yet (a C module sets `list`)
+                list: None,
             });
         };
     };

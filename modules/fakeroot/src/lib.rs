@@ -966,4 +966,5 @@ pub static vurs_module_v1: ModuleExport = ModuleExport(vurs_module {
     proc_exit: None,
     syscall_exit: Some(vurs_abi::sdk::trampolines::syscall_exit::<Fakeroot>),
     clock: None,
+    list: None,
 });
