@@ -139,7 +139,10 @@ fn chroot_in_a_session_without_a_path_module() {
     let want = native_privileged("exec /bin/busybox chroot \"$1\" /bin/sh -c \"$2\"", &[&rfs, script]);
     assert_eq!(want.status.code(), Some(0), "native: {}", show(&want));
     for e in ENGINES {
-        let got = vurs_as_user(e, &["-m", "fakeroot", "--", "/bin/busybox", "chroot", &rfs, "/bin/sh", "-c", script]);
+        let got = vurs_as_user(
+            e,
+            &["-m", "fakeroot", "--", "/bin/busybox", "chroot", &rfs, "/bin/sh", "-c", script],
+        );
         assert_eq!((got.status.code(), stdout(&got)), (Some(0), stdout(&want)), "{e}: {}", show(&got));
     }
 }
@@ -340,7 +343,9 @@ fn relative_changes_from_a_served_cwd() {
         let _ = std::fs::remove_dir_all(host.join("x"));
         std::fs::create_dir_all(host.join("x")).unwrap();
         let mut c = Command::new(vurs());
-        c.args(["-m", &so, "--mount", &mount, "--", "sh", "-c", script]).env("D", "/mnt/a").env("VURS_ENGINE", e);
+        c.args(["-m", &so, "--mount", &mount, "--", "sh", "-c", script])
+            .env("D", "/mnt/a")
+            .env("VURS_ENGINE", e);
         c.env("LC_ALL", "C");
         let o = run_with_timeout(c, TIMEOUT);
         assert_eq!(stdout(&o).replace("/mnt/a", "D"), want, "{e}: {}", show(&o));
