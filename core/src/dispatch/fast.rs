@@ -29,9 +29,11 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
     let p = &spec.paths[0];
     let addr = call.args[p.arg as usize];
     let virtual_dirfd = p.dirfd.is_some_and(|d| crate::vfd::is_virtual(call.args[d as usize] as i64));
-    // openat2 (its flags are in tracee memory), exec (its `#!` line), calls that change
-    // the tree, and calls on virtual descriptors take the full decision.
+    // openat2 (its flags are in tracee memory), exec (its `#!` line), chroot (followed by
+    // vurs), calls that change the tree, and calls on virtual descriptors take the full
+    // decision.
     if addr == 0
+        || call.nr == libc::SYS_chroot
         || virtual_dirfd
         || matches!(p.follow, Follow::OpenHow(_))
         || is_exec(call.nr)

@@ -415,6 +415,13 @@ impl Tracer {
             Ok(c) => c,
             Err(_) => return resume(stopped, 0),
         };
+        // A chroot in a session that does not trap path calls: they trap from now on (the
+        // process's paths resolve from its root), and its caller gets the new filter layer
+        // right here, before the chroot is decided (it restarts through the layer).
+        if call.nr == libc::SYS_chroot && !self.session.traps_paths() {
+            self.session.trap_paths();
+            self.request_layers();
+        }
         if self.lacks_layers(tid)
             && self.threads.get(&tid).is_some_and(|t| matches!(t.pending, Pending::Idle))
         {
