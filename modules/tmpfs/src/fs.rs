@@ -81,8 +81,8 @@ enum Data {
     Node,
 }
 
-/// Entries in creation order: `seq` keys keep readdir positions stable while entries
-/// come and go.
+/// Entries by creation (`seq`, growing): the keys keep readdir positions stable while
+/// entries come and go.
 #[derive(Default)]
 struct Dir {
     parent: u64,
@@ -888,9 +888,10 @@ impl Fs {
         Ok(done)
     }
 
-    /// Directory entry number `index` of `ino` (0 ".", 1 "..", then the entries in
-    /// creation order), starting the search at sequence number `from_seq` (a cursor).
-    /// Returns the entry and the sequence number to continue from.
+    /// Directory entry number `index` of `ino`: 0 ".", 1 "..", then the entries newest
+    /// first, as the kernel's tmpfs lists them. `cursor` (from the previous call) is the
+    /// sequence number to continue below, so entries removed meanwhile shift nothing.
+    /// Returns the entry and the cursor for the next one.
     pub fn readdir(&self, ino: u64, index: u64, cursor: Option<u64>) -> R<Option<(Entry, u64)>> {
         let n = self.node(ino)?;
         let d = n.dir()?;
@@ -898,17 +899,17 @@ impl Fs {
             return Ok(None); // removed while open: empty, as in the kernel
         }
         match index {
-            0 => return Ok(Some(((ino, libc::DT_DIR, b".".to_vec()), 0))),
-            1 => return Ok(Some(((d.parent, libc::DT_DIR, b"..".to_vec()), 0))),
+            0 => return Ok(Some(((ino, libc::DT_DIR, b".".to_vec()), u64::MAX))),
+            1 => return Ok(Some(((d.parent, libc::DT_DIR, b"..".to_vec()), u64::MAX))),
             _ => {}
         }
         let hit = match cursor {
-            Some(seq) => d.by_seq.range(seq..).next(),
-            None => d.by_seq.iter().nth((index - 2) as usize),
+            Some(seq) => d.by_seq.range(..seq).next_back(),
+            None => d.by_seq.iter().rev().nth((index - 2) as usize),
         };
         Ok(hit.map(|(seq, (name, child))| {
             let t = self.inodes.get(child).map_or(libc::DT_UNKNOWN, |c| dtype(c.mode));
-            ((*child, t, name.clone()), seq + 1)
+            ((*child, t, name.clone()), *seq)
         }))
     }
 

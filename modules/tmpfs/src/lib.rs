@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use vurs_abi::sdk::{Errno, Handle, Module, Options, Services};
-use vurs_abi::{vurs_stat, vurs_statfs, vurs_timespec, VURS_F_PATH_SERVE, VURS_UTIME_OMIT};
+use vurs_abi::{vurs_stat, vurs_statfs, vurs_timespec, VURS_F_CREDS, VURS_F_PATH_SERVE, VURS_UTIME_OMIT};
 
 pub mod fs;
 use fs::{Config, Fs, Ts, Who};
@@ -391,7 +391,8 @@ vurs_abi::export_module! {
     module: Tmpfs,
     name: "tmpfs",
     description: "in-memory read-write file system, as the kernel's tmpfs (size=, nr_inodes=, mode=, uid=, gid=)",
-    flags: VURS_F_PATH_SERVE,
+    // CREDS: owners of new files follow the caller's set*id calls (setpriv, su...)
+    flags: VURS_F_PATH_SERVE | VURS_F_CREDS,
     syscalls: [],
 }
 

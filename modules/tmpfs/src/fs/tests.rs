@@ -173,16 +173,16 @@ fn readdir_is_stable_under_unlink() {
     for n in ["a", "b", "c", "d"] {
         mkfile(&mut fs, n, b"");
     }
-    assert_eq!(names(&fs, ""), [".", "..", "a", "b", "c", "d"]);
-    // read ".", "..", "a" with a cursor, then remove "a" and "b": "c" comes next, not "d"
+    assert_eq!(names(&fs, ""), [".", "..", "d", "c", "b", "a"]);
+    // read ".", "..", "d" with a cursor, then remove "d" and "c": "b" comes next, not "a"
     let mut cur = None;
     for i in 0..3 {
         cur = fs.readdir(ROOT, i, cur).unwrap().map(|(_, s)| s);
     }
-    fs.unlink(b"a", t(1)).unwrap();
-    fs.unlink(b"b", t(1)).unwrap();
+    fs.unlink(b"d", t(1)).unwrap();
+    fs.unlink(b"c", t(1)).unwrap();
     let next = fs.readdir(ROOT, 3, cur).unwrap().unwrap();
-    assert_eq!(next.0 .2, b"c");
+    assert_eq!(next.0 .2, b"b");
 }
 
 #[test]
