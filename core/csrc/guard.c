@@ -31,6 +31,11 @@
 enum vurs_guard_kind {
     VG_INIT = 0, VG_FINI, VG_MOUNT, VG_UMOUNT, VG_REDIRECT, VG_OPEN, VG_STAT, VG_READLINK,
     VG_PREAD, VG_PWRITE, VG_FSTAT, VG_READDIR, VG_CLOSE, VG_SYSCALL,
+    /* ABI 1.1 */
+    VG_MKDIR, VG_RMDIR, VG_UNLINK, VG_RENAME, VG_LINK, VG_SYMLINK, VG_MKNOD, VG_CHMOD,
+    VG_CHOWN, VG_TRUNCATE, VG_UTIMENS, VG_STATFS, VG_FSYNC, VG_GETXATTR, VG_SETXATTR,
+    VG_LISTXATTR, VG_REMOVEXATTR, VG_ACCESS, VG_PROC_FORK, VG_PROC_EXEC, VG_PROC_EXIT,
+    VG_SYSCALL_EXIT, VG_CLOCK,
 };
 
 /* One callback invocation: the function pointer, its arguments as machine words (in the
@@ -38,7 +43,7 @@ enum vurs_guard_kind {
 struct vurs_guard_call {
     uint32_t kind;
     const void *fn;
-    uint64_t a[7];
+    uint64_t a[8]; /* setxattr has the most: 8 */
     int64_t ret;
     void *ret_ptr;
 };
@@ -154,6 +159,78 @@ static void invoke(struct vurs_guard_call *c) {
         break;
     case VG_SYSCALL:
         c->ret = ((int (*)(void *, const struct vurs_call *, struct vurs_result *))c->fn)(P(0), P(1), P(2));
+        break;
+    case VG_MKDIR:
+        c->ret = ((int (*)(void *, void *, const char *, uint32_t))c->fn)(P(0), P(1), P(2), (uint32_t)a[3]);
+        break;
+    case VG_RMDIR:
+    case VG_UNLINK:
+        c->ret = ((int (*)(void *, void *, const char *))c->fn)(P(0), P(1), P(2));
+        break;
+    case VG_RENAME:
+        c->ret = ((int (*)(void *, void *, const char *, const char *, uint32_t))c->fn)(
+            P(0), P(1), P(2), P(3), (uint32_t)a[4]);
+        break;
+    case VG_LINK:
+    case VG_SYMLINK:
+        c->ret = ((int (*)(void *, void *, const char *, const char *))c->fn)(P(0), P(1), P(2), P(3));
+        break;
+    case VG_MKNOD:
+        c->ret = ((int (*)(void *, void *, const char *, uint32_t, uint64_t))c->fn)(
+            P(0), P(1), P(2), (uint32_t)a[3], a[4]);
+        break;
+    case VG_CHMOD:
+        c->ret = ((int (*)(void *, void *, const char *, void *, uint32_t))c->fn)(
+            P(0), P(1), P(2), P(3), (uint32_t)a[4]);
+        break;
+    case VG_CHOWN:
+        c->ret = ((int (*)(void *, void *, const char *, void *, uint32_t, uint32_t))c->fn)(
+            P(0), P(1), P(2), P(3), (uint32_t)a[4], (uint32_t)a[5]);
+        break;
+    case VG_TRUNCATE:
+        c->ret = ((int (*)(void *, void *, const char *, void *, int64_t))c->fn)(
+            P(0), P(1), P(2), P(3), (int64_t)a[4]);
+        break;
+    case VG_UTIMENS:
+        c->ret = ((int (*)(void *, void *, const char *, void *, const struct vurs_timespec *))c->fn)(
+            P(0), P(1), P(2), P(3), P(4));
+        break;
+    case VG_STATFS:
+        c->ret = ((int (*)(void *, void *, const char *, struct vurs_statfs *))c->fn)(P(0), P(1), P(2), P(3));
+        break;
+    case VG_FSYNC:
+        c->ret = ((int (*)(void *, void *, int32_t))c->fn)(P(0), P(1), (int32_t)a[2]);
+        break;
+    case VG_GETXATTR:
+        c->ret = ((int64_t (*)(void *, void *, const char *, void *, const char *, void *, size_t))c->fn)(
+            P(0), P(1), P(2), P(3), P(4), P(5), (size_t)a[6]);
+        break;
+    case VG_SETXATTR:
+        c->ret = ((int (*)(void *, void *, const char *, void *, const char *, const void *, size_t, int32_t))
+                      c->fn)(P(0), P(1), P(2), P(3), P(4), P(5), (size_t)a[6], (int32_t)a[7]);
+        break;
+    case VG_LISTXATTR:
+        c->ret = ((int64_t (*)(void *, void *, const char *, void *, char *, size_t))c->fn)(
+            P(0), P(1), P(2), P(3), P(4), (size_t)a[5]);
+        break;
+    case VG_REMOVEXATTR:
+        c->ret = ((int (*)(void *, void *, const char *, void *, const char *))c->fn)(P(0), P(1), P(2), P(3), P(4));
+        break;
+    case VG_ACCESS:
+        c->ret = ((int (*)(void *, void *, const char *, int32_t))c->fn)(P(0), P(1), P(2), (int32_t)a[3]);
+        break;
+    case VG_PROC_FORK:
+        ((void (*)(void *, int32_t, int32_t))c->fn)(P(0), (int32_t)a[1], (int32_t)a[2]);
+        break;
+    case VG_PROC_EXEC:
+    case VG_PROC_EXIT:
+        ((void (*)(void *, int32_t))c->fn)(P(0), (int32_t)a[1]);
+        break;
+    case VG_SYSCALL_EXIT:
+        ((void (*)(void *, const struct vurs_call *, int64_t *))c->fn)(P(0), P(1), P(2));
+        break;
+    case VG_CLOCK:
+        c->ret = ((int (*)(void *, int32_t, struct vurs_timespec *))c->fn)(P(0), (int32_t)a[1], P(2));
         break;
     default:
         c->ret = -ENOSYS;

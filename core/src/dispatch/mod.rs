@@ -35,6 +35,7 @@ pub(crate) use crate::path::{cwd_of, readlink_host, to_virtual};
 
 /// Decide what to do with `call` (`pre`: its path, if the fast path read it already).
 pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: Option<Vec<u8>>) -> Decision {
+    let _caller = crate::module::CallerScope::enter(c); // what vurs_services.caller answers
     if call.nr == CONTROL_NR {
         return control_call(s, c, call);
     }

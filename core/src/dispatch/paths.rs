@@ -58,8 +58,9 @@ pub(super) fn start_dir_real(
 pub(super) struct Translated {
     host: Vec<u8>,
     mount: Option<std::sync::Arc<mounts::Mount>>,
-    /// Set when the mount is served by its module (no host path).
-    served: Option<(Vec<u8>, u32)>,
+    /// Set when the mount is served by its module (no host path): the virtual path, the
+    /// access intent, and whether the path ended in `/`.
+    served: Option<(Vec<u8>, u32, bool)>,
     /// `host` is a synthesized file to remove once the call has opened it.
     synthesized: bool,
     /// The argument stays as the tracee gave it: a relative path whose walk stays in the
@@ -186,7 +187,7 @@ pub(super) fn translate(
     let access = call.access(c.tid, p);
     if let Some(m) = r.mount.as_ref().filter(|m| m.module.serves_paths()) {
         return Ok(Some(Translated {
-            served: Some((r.virt, access)),
+            served: Some((r.virt, access, r.trailing_slash)),
             ..Translated::rewritten(Vec::new(), Some(m.clone()))
         }));
     }
@@ -334,6 +335,24 @@ pub(super) fn dot_final(
     }
     let mounts = r.mounts;
     let access = call.access(r.tid, p);
+    let parent_of = |v: &[u8]| match v.iter().rposition(|&b| b == b'/') {
+        Some(0) | None => b"/".to_vec(),
+        Some(i) => v[..i].to_vec(),
+    };
+    // In a served mount, `DIR/.` is DIR and `DIR/..` its parent, asked of the module
+    // (lstat of them is what `ls -la` shows); `..` of the mount point leaves the mount.
+    if let Some(m) = res.mount.as_ref().filter(|m| m.module.serves_paths()) {
+        if !(last == b".." && m.target.as_bytes() == res.virt.as_slice()) {
+            if let Some(e) = dot_name_error(call, p, last) {
+                return Err(Outcome::Fail(Errno(e)));
+            }
+            let virt = if last == b"." { res.virt.clone() } else { parent_of(&res.virt) };
+            return Ok(Some(Translated {
+                served: Some((virt, access, false)),
+                ..Translated::rewritten(Vec::new(), Some(m.clone()))
+            }));
+        }
+    }
     let host_of = |v: &[u8]| r.host_path(v, access).map_err(|e| Outcome::Fail(Errno(e)));
     let with_name = |mut host: Vec<u8>, name: &[u8]| {
         host.push(b'/');
@@ -352,15 +371,26 @@ pub(super) fn dot_final(
         return Ok(Some(Translated::rewritten(host, res.mount)));
     }
     // `..` of a mount point, of a virtual-only directory or of `/`: the virtual parent.
-    let parent = match res.virt.iter().rposition(|&b| b == b'/') {
-        Some(0) | None => b"/".to_vec(),
-        Some(i) => res.virt[..i].to_vec(),
-    };
-    // A call on the name "..": its answer depends on the name alone, once the directory
-    // was found (fs/namei.c checks the name before the mount's write access).
-    let name_error = match call.nr {
-        libc::SYS_rmdir => Some(libc::ENOTEMPTY),
-        libc::SYS_unlinkat if call.args[2] & libc::AT_REMOVEDIR as u64 != 0 => Some(libc::ENOTEMPTY),
+    let parent = parent_of(&res.virt);
+    if let Some(e) = dot_name_error(call, p, b"..") {
+        return Err(Outcome::Fail(Errno(e)));
+    }
+    let host = host_of(&parent)?;
+    // open keeps a name that is not a plain one ("." gives the kernel's answers for "..").
+    let host = if is_open(call.nr) { with_name(host, b".") } else { host };
+    let mount = mounts.find(&parent).cloned();
+    Ok(Some(Translated::rewritten(host, mount)))
+}
+
+/// A call on the name "." or ".." itself: its answer depends on the name alone, once the
+/// directory was found (fs/namei.c checks the name before the mount's write access).
+fn dot_name_error(call: &Call, p: &PathArg, last: &[u8]) -> Option<i32> {
+    let dot = last == b".";
+    match call.nr {
+        libc::SYS_rmdir => Some(if dot { libc::EINVAL } else { libc::ENOTEMPTY }),
+        libc::SYS_unlinkat if call.args[2] & libc::AT_REMOVEDIR as u64 != 0 => {
+            Some(if dot { libc::EINVAL } else { libc::ENOTEMPTY })
+        }
         libc::SYS_unlink | libc::SYS_unlinkat => Some(libc::EISDIR),
         libc::SYS_mkdir | libc::SYS_mkdirat | libc::SYS_mknod | libc::SYS_mknodat => Some(libc::EEXIST),
         libc::SYS_symlink | libc::SYS_symlinkat => Some(libc::EEXIST),
@@ -370,15 +400,7 @@ pub(super) fn dot_final(
         }
         libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2 => Some(libc::EBUSY),
         _ => None,
-    };
-    if let Some(e) = name_error {
-        return Err(Outcome::Fail(Errno(e)));
     }
-    let host = host_of(&parent)?;
-    // open keeps a name that is not a plain one ("." gives the kernel's answers for "..").
-    let host = if is_open(call.nr) { with_name(host, b".") } else { host };
-    let mount = mounts.find(&parent).cloned();
-    Ok(Some(Translated::rewritten(host, mount)))
 }
 
 pub(super) fn path_call(
@@ -415,6 +437,8 @@ pub(super) fn path_call(
     let mut forget_at_exit = false;
     // rename and link: where each path lies, and what it names on the host.
     let mut sides: Vec<Side> = Vec::new();
+    // rename and link in served mounts: (mount, virtual path) of each path served.
+    let mut served_sides: Vec<(std::sync::Arc<mounts::Mount>, Vec<u8>)> = Vec::new();
     for p in paths {
         // The AT_EMPTY_PATH form on a virtual descriptor: a call on that descriptor.
         if let Some(dfd) = p.dirfd {
@@ -442,14 +466,19 @@ pub(super) fn path_call(
         };
         let t = t?;
         exec_passed = t.is_none();
-        if let Some((m, (virt, access))) =
+        if let Some((m, (virt, access, trailing_slash))) =
             t.as_ref().and_then(|t| Some((t.mount.as_ref()?, t.served.clone()?)))
         {
             if paths.len() == 1 {
-                return Ok(crate::dispatch::serve::path_call(c, call, m, &virt, access));
+                let sp = crate::dispatch::serve::ServedPath { m, virt: &virt, access, trailing_slash };
+                return Ok(crate::dispatch::serve::path_call(c, call, &sp));
             }
-            let e = if access & VURS_ACCESS_WRITE != 0 { libc::EROFS } else { libc::EXDEV };
-            return Ok(Decision::err(e, "served tree"));
+            served_sides.push((m.clone(), virt));
+            continue;
+        }
+        if !served_sides.is_empty() {
+            // One path served, the other not: two file systems.
+            return Ok(Decision::err(libc::EXDEV, "across a mount boundary"));
         }
         if paths.len() == 2 {
             sides.push(Side::of(&mounts, c, call, p, t.as_ref(), virt));
@@ -472,6 +501,13 @@ pub(super) fn path_call(
         if crate::tracelog::notes_wanted() {
             notes.push(format!("{who}: -> {:?}", String::from_utf8_lossy(&t.host)));
         }
+    }
+    match served_sides.as_slice() {
+        [] => {}
+        [(ma, a), (mb, b)] if ma.id == mb.id => {
+            return Ok(crate::dispatch::serve::two_path_call(c, call, ma, a, b));
+        }
+        _ => return Ok(Decision::err(libc::EXDEV, "across a mount boundary")),
     }
     // rename/link across a mount boundary: EXDEV, as between two file systems, after the
     // errors the kernel finds first on either path.

@@ -14,7 +14,7 @@ use crate::vfd::fdtable::{Entry, OpenFile};
 use crate::vfd::vfd_base;
 use std::sync::Arc;
 use syscalls::Sysno;
-use vurs_abi::vurs_stat;
+use vurs_abi::{vurs_stat, vurs_timespec};
 
 /// Largest single transfer we copy for a tracee (bigger reads return short counts).
 const MAX_IO: usize = 1 << 20;
@@ -37,89 +37,742 @@ fn put_stat(tid: i32, nr: i64, buf: u64, st: &vurs_stat) -> Decision {
     }
 }
 
+/// A served path call: where it lies and what the resolution found.
+pub struct ServedPath<'a> {
+    pub m: &'a Arc<Mount>,
+    /// The canonical virtual path (the final component followed as the call asks).
+    pub virt: &'a [u8],
+    pub access: u32,
+    /// The path ended in `/` (or in a symlink whose text does): it must name a directory.
+    pub trailing_slash: bool,
+}
+
+/// Permission bits asked of `check`.
+const MAY_READ: u32 = 4;
+const MAY_WRITE: u32 = 2;
+const MAY_EXEC: u32 = 1;
+
+fn is_dir(st: &vurs_stat) -> bool {
+    st.mode & libc::S_IFMT == libc::S_IFDIR
+}
+
+/// The ids a permission check uses: the file-system ids (the real ones for access(2)
+/// without AT_EACCESS).
+struct Who {
+    uid: u32,
+    gid: u32,
+}
+
+impl Who {
+    fn fs(c: &Caller) -> Who {
+        Who { uid: c.creds.fsuid, gid: c.creds.fsgid }
+    }
+    fn real(c: &Caller) -> Who {
+        Who { uid: c.creds.uid, gid: c.creds.gid }
+    }
+}
+
+fn in_group(c: &Caller, who: &Who, gid: u32) -> bool {
+    who.gid == gid || c.creds.groups.contains(&gid)
+}
+
+/// The kernel's DAC rule (generic_permission) on a module's stat answer: owner, group or
+/// other bits; uid 0 passes, but executes only something with an x bit (or a directory).
+fn check(c: &Caller, who: &Who, st: &vurs_stat, want: u32) -> Result<(), i32> {
+    if who.uid == 0 {
+        if want & MAY_EXEC != 0 && !is_dir(st) && st.mode & 0o111 == 0 {
+            return Err(libc::EACCES);
+        }
+        return Ok(());
+    }
+    let bits = if st.uid == who.uid {
+        st.mode >> 6
+    } else if in_group(c, who, st.gid) {
+        st.mode >> 3
+    } else {
+        st.mode
+    } & 7;
+    if bits & want == want {
+        Ok(())
+    } else {
+        Err(libc::EACCES)
+    }
+}
+
+/// `sub` split into its parent and its last name ("" for the mount's root).
+fn split(sub: &[u8]) -> (&[u8], &[u8]) {
+    match sub.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&sub[..i], &sub[i + 1..]),
+        None => (&b""[..], sub),
+    }
+}
+
+/// What a served call works with: the mount, the caller, and permission checks made from
+/// the module's stat answers (unless the module checks itself).
+struct Op<'a> {
+    c: &'a Caller,
+    m: &'a Arc<Mount>,
+    own: bool,
+}
+
+impl<'a> Op<'a> {
+    fn new(c: &'a Caller, m: &'a Arc<Mount>) -> Op<'a> {
+        Op { c, m, own: m.module.own_permissions() }
+    }
+    fn stat(&self, sub: &[u8]) -> Result<vurs_stat, i32> {
+        self.m.module.stat(self.m.mnt, sub)
+    }
+    fn ro(&self) -> Result<(), i32> {
+        if self.m.read_only {
+            Err(libc::EROFS)
+        } else {
+            Ok(())
+        }
+    }
+    /// Search permission on every directory from the mount's root down to `sub`'s parent
+    /// (each must exist and be a directory: ENOENT, ENOTDIR).
+    fn walk(&self, sub: &[u8]) -> Result<(), i32> {
+        if sub.is_empty() {
+            return Ok(());
+        }
+        let who = Who::fs(self.c);
+        let dirs =
+            std::iter::once(0).chain(sub.iter().enumerate().filter(|(_, &b)| b == b'/').map(|(i, _)| i));
+        for end in dirs {
+            let st = self.stat(&sub[..end])?;
+            if !is_dir(&st) {
+                return Err(libc::ENOTDIR);
+            }
+            if !self.own {
+                check(self.c, &who, &st, MAY_EXEC)?;
+            }
+        }
+        Ok(())
+    }
+    /// `want` on the object itself.
+    fn may(&self, st: &vurs_stat, want: u32) -> Result<(), i32> {
+        if self.own {
+            return Ok(());
+        }
+        check(self.c, &Who::fs(self.c), st, want)
+    }
+    /// Creating or removing `name` in directory `parent`: write and search on it.
+    fn may_change_dir(&self, parent: &[u8]) -> Result<vurs_stat, i32> {
+        let st = self.stat(parent)?;
+        if !is_dir(&st) {
+            return Err(libc::ENOTDIR);
+        }
+        self.may(&st, MAY_WRITE | MAY_EXEC)?;
+        Ok(st)
+    }
+    /// Removing (or renaming away, or over) `victim` of directory `dir`: the sticky bit
+    /// lets only the owner of the file or of the directory (or root) do it.
+    fn sticky(&self, dir: &vurs_stat, victim: &vurs_stat) -> Result<(), i32> {
+        let uid = self.c.creds.fsuid;
+        if self.own || dir.mode & libc::S_ISVTX == 0 || uid == 0 || victim.uid == uid || dir.uid == uid {
+            return Ok(());
+        }
+        Err(libc::EPERM)
+    }
+    /// Owner (or root): chmod, utimens with explicit times, xattrs of the trusted kind.
+    fn owner(&self, st: &vurs_stat) -> Result<(), i32> {
+        let uid = self.c.creds.fsuid;
+        if self.own || uid == 0 || st.uid == uid {
+            Ok(())
+        } else {
+            Err(libc::EPERM)
+        }
+    }
+}
+
 /// A path call whose path lies in a served mount.
-pub fn path_call(c: &Caller, call: &Call, m: &Arc<Mount>, virt: &[u8], access: u32) -> Decision {
-    let sub = mounts::subpath(virt, m.target.as_bytes());
+pub fn path_call(c: &Caller, call: &Call, sp: &ServedPath<'_>) -> Decision {
+    match served(c, call, sp) {
+        Ok(d) => d,
+        Err(e) => err(e),
+    }
+}
+
+fn done(note: &'static str) -> Result<Decision, i32> {
+    Ok(ok(0, note))
+}
+
+fn read_name(c: &Caller, addr: u64) -> Result<Vec<u8>, i32> {
+    // XATTR_NAME_MAX is 255: a longer name is ERANGE, as in the kernel.
+    match memory::read_cstring(c.tid, addr, 256) {
+        Ok(n) if n.is_empty() => Err(libc::ERANGE),
+        Ok(n) => Ok(n),
+        Err(e) if e.errno() == libc::ENAMETOOLONG => Err(libc::ERANGE),
+        Err(e) => Err(e.errno()),
+    }
+}
+
+/// Largest xattr value or list (XATTR_SIZE_MAX).
+const XATTR_MAX: usize = 65536;
+
+fn served(c: &Caller, call: &Call, sp: &ServedPath<'_>) -> Result<Decision, i32> {
+    let m = sp.m;
+    let sub = mounts::subpath(sp.virt, m.target.as_bytes());
     let module = &m.module;
+    let op = Op::new(c, m);
     let nr = call.nr;
     let a = call.args;
-    let stat = || module.stat(m.mnt, sub);
-    let open = |flags: u64, mode: u64| -> Decision {
-        let flags = flags as i32;
-        // A read-only mount: the core refuses a write, whatever the module would do.
-        if let Err(e) = m.read_only_check(access, || stat().is_ok()) {
-            return err(e);
-        }
-        match module.open(m.mnt, sub, flags, mode as u32) {
-            Ok(h) => {
-                m.open_files.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let file = Arc::new(OpenFile {
-                    module: module.clone(),
-                    mount: m.clone(),
-                    handle: h,
-                    path: String::from_utf8_lossy(virt).into_owned(),
-                    flags,
-                    offset: parking_lot::Mutex::new(0),
-                });
-                module.users.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let entry = Entry { file, cloexec: flags & libc::O_CLOEXEC != 0 };
-                match c.fds.lock().alloc(vfd_base(), entry) {
-                    Some(fd) => ok(fd as i64, crate::note!("virtual fd by {}", module.name)),
-                    None => err(libc::EMFILE),
-                }
-            }
-            Err(e) => err(e),
-        }
+    let Some(sys) = Sysno::new(nr as usize) else {
+        return Err(libc::ENOSYS);
     };
-    match Sysno::new(nr as usize) {
-        Some(Sysno::open) => open(a[1], a[2]),
-        Some(Sysno::openat) => open(a[2], a[3]),
-        Some(Sysno::creat) => open((libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64, a[1]),
-        Some(Sysno::openat2) => {
-            let mut how = [0u64; 2];
-            let mut b = [0u8; 16];
-            if memory::read(c.tid, a[2], &mut b).is_err() {
-                return err(libc::EFAULT);
-            }
-            how[0] = u64::from_ne_bytes(b[..8].try_into().expect("8 bytes"));
-            how[1] = u64::from_ne_bytes(b[8..].try_into().expect("8 bytes"));
-            open(how[0], how[1])
+    op.walk(sub)?;
+    // The object, when the call needs it; a trailing slash wants a directory.
+    let object = || -> Result<vurs_stat, i32> {
+        let st = op.stat(sub)?;
+        if sp.trailing_slash && !is_dir(&st) {
+            return Err(libc::ENOTDIR);
         }
-        Some(Sysno::stat) | Some(Sysno::lstat) => match stat() {
-            Ok(st) => put_stat(c.tid, nr, a[1], &st),
-            Err(e) => err(e),
-        },
-        Some(Sysno::newfstatat) => match stat() {
-            Ok(st) => put_stat(c.tid, nr, a[2], &st),
-            Err(e) => err(e),
-        },
-        Some(Sysno::statx) => match stat() {
-            Ok(st) => put_stat(c.tid, nr, a[4], &st),
-            Err(e) => err(e),
-        },
-        Some(Sysno::access) | Some(Sysno::faccessat) | Some(Sysno::faccessat2) => match stat() {
-            Ok(_) if access & vurs_abi::VURS_ACCESS_WRITE != 0 => err(libc::EROFS),
-            Ok(_) => ok(0, "served access"),
-            Err(e) => err(e),
-        },
-        Some(Sysno::readlink) | Some(Sysno::readlinkat) => {
-            let (buf, size) = if nr == Sysno::readlink as i64 { (a[1], a[2]) } else { (a[2], a[3]) };
-            match module.readlink(m.mnt, sub) {
-                Ok(t) => {
-                    let n = t.len().min(size as usize);
-                    match memory::write(c.tid, buf, &t[..n]) {
-                        Ok(()) => ok(n as i64, "served readlink"),
-                        Err(e) => err(e.errno()),
-                    }
+        Ok(st)
+    };
+    use Sysno::*;
+    match sys {
+        open | openat | creat | openat2 => {
+            let (flags, mode) = match sys {
+                open => (a[1], a[2]),
+                openat => (a[2], a[3]),
+                creat => ((libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64, a[1]),
+                _ => {
+                    let mut b = [0u8; 16];
+                    memory::read(c.tid, a[2], &mut b).map_err(|_| libc::EFAULT)?;
+                    let f = u64::from_ne_bytes(b[..8].try_into().expect("8 bytes"));
+                    (f, u64::from_ne_bytes(b[8..].try_into().expect("8 bytes")))
                 }
-                Err(e) => err(e),
+            };
+            open_file(c, sp, &op, sub, flags as i32, mode as u32)
+        }
+        stat | lstat | newfstatat | statx => {
+            let st = object()?;
+            let buf = match sys {
+                stat | lstat => a[1],
+                newfstatat => a[2],
+                _ => a[4],
+            };
+            Ok(put_stat(c.tid, nr, buf, &st))
+        }
+        access | faccessat | faccessat2 => {
+            let (mask, flags) = match sys {
+                access => (a[1] as i32, 0),
+                faccessat => (a[2] as i32, 0),
+                _ => (a[2] as i32, a[3] as i32),
+            };
+            if mask & !(libc::R_OK | libc::W_OK | libc::X_OK) != 0 {
+                return Err(libc::EINVAL);
+            }
+            let st = object()?;
+            if mask & libc::W_OK != 0 && m.read_only {
+                return Err(libc::EROFS);
+            }
+            if op.own {
+                module.access(m.mnt, sub, mask)?;
+            } else if mask != libc::F_OK {
+                let who = if flags & libc::AT_EACCESS != 0 { Who::fs(c) } else { Who::real(c) };
+                check(c, &who, &st, mask as u32)?;
+            }
+            done("served access")
+        }
+        readlink | readlinkat => {
+            let (buf, size) = if sys == readlink { (a[1], a[2]) } else { (a[2], a[3]) };
+            if (size as i64) <= 0 {
+                return Err(libc::EINVAL);
+            }
+            let t = module.readlink(m.mnt, sub)?;
+            let n = t.len().min(size as usize);
+            memory::write(c.tid, buf, &t[..n]).map_err(|e| e.errno())?;
+            Ok(ok(n as i64, "served readlink"))
+        }
+        mkdir | mkdirat => {
+            let mode = if sys == mkdir { a[1] } else { a[2] } as u32;
+            create_checks(&op, sub)?;
+            let mode = mode & (0o777 | libc::S_ISVTX) & !c.creds.umask;
+            module.mkdir(m.mnt, sub, mode)?;
+            done("served mkdir")
+        }
+        mknod | mknodat => {
+            let (mode, dev) = if sys == mknod { (a[1], a[2]) } else { (a[2], a[3]) };
+            let mode = mode as u32;
+            let kind = match mode & libc::S_IFMT {
+                0 => libc::S_IFREG,
+                k @ (libc::S_IFREG | libc::S_IFIFO | libc::S_IFSOCK | libc::S_IFCHR | libc::S_IFBLK) => k,
+                libc::S_IFDIR => return Err(libc::EPERM),
+                _ => return Err(libc::EINVAL),
+            };
+            create_checks(&op, sub)?;
+            if matches!(kind, libc::S_IFCHR | libc::S_IFBLK) && c.creds.fsuid != 0 && !op.own {
+                return Err(libc::EPERM);
+            }
+            let mode = kind | (mode & 0o7777 & !c.creds.umask);
+            module.mknod(m.mnt, sub, mode, dev)?;
+            done("served mknod")
+        }
+        symlink | symlinkat => {
+            let target = memory::read_cstring(c.tid, a[0], memory::PATH_MAX).map_err(|e| e.errno())?;
+            if target.is_empty() {
+                return Err(libc::ENOENT);
+            }
+            create_checks(&op, sub)?;
+            module.symlink(m.mnt, &target, sub)?;
+            done("served symlink")
+        }
+        rmdir => remove(&op, sub, true),
+        unlink => remove(&op, sub, false),
+        unlinkat => remove(&op, sub, a[2] & libc::AT_REMOVEDIR as u64 != 0),
+        chmod | fchmodat | fchmodat2 => {
+            let mode = if sys == chmod { a[1] } else { a[2] } as u32;
+            let st = object()?;
+            op.ro()?;
+            chmod_checked(c, &op, sub, None, &st, mode)
+        }
+        chown | lchown | fchownat => {
+            let (uid, gid) = if sys == fchownat { (a[2], a[3]) } else { (a[1], a[2]) };
+            let st = object()?;
+            op.ro()?;
+            chown_checked(c, &op, sub, None, &st, uid as u32, gid as u32)
+        }
+        truncate => {
+            let st = object()?;
+            if is_dir(&st) {
+                return Err(libc::EISDIR);
+            }
+            op.ro()?;
+            op.may(&st, MAY_WRITE)?;
+            if (a[1] as i64) < 0 {
+                return Err(libc::EINVAL);
+            }
+            module.truncate(m.mnt, sub, None, a[1] as i64)?;
+            done("served truncate")
+        }
+        utime | utimes | futimesat | utimensat => {
+            let tv = read_times(c, sys, a)?;
+            let st = object()?;
+            utimens_checked(c, &op, sub, None, &st, tv)
+        }
+        statfs => {
+            object()?;
+            statfs_out(c, &op, sub, a[1])
+        }
+        getxattr | lgetxattr => {
+            let st = object()?;
+            xattr_get(c, &op, sub, None, &st, a[1], a[2], a[3])
+        }
+        listxattr | llistxattr => {
+            object()?;
+            xattr_list(c, &op, sub, None, a[1], a[2])
+        }
+        setxattr | lsetxattr => {
+            let st = object()?;
+            xattr_set(c, &op, sub, None, &st, [a[1], a[2], a[3], a[4]])
+        }
+        removexattr | lremovexattr => {
+            let st = object()?;
+            xattr_remove(c, &op, sub, None, &st, a[1])
+        }
+        // chdir, execve... into a served tree: not served (see docs/modules.md).
+        _ => Err(libc::EOPNOTSUPP),
+    }
+}
+
+/// A new name `sub`: it must not exist, its parent must be a directory the caller may
+/// write, and the mount must be writable (EEXIST before EROFS, as the kernel).
+fn create_checks(op: &Op<'_>, sub: &[u8]) -> Result<(), i32> {
+    if sub.is_empty() || op.stat(sub).is_ok() {
+        return Err(libc::EEXIST);
+    }
+    op.ro()?;
+    let (parent, _) = split(sub);
+    op.may_change_dir(parent)?;
+    Ok(())
+}
+
+fn remove(op: &Op<'_>, sub: &[u8], dir: bool) -> Result<Decision, i32> {
+    if sub.is_empty() {
+        return Err(libc::EBUSY); // the mount point itself
+    }
+    let st = op.stat(sub)?;
+    match (dir, is_dir(&st)) {
+        (true, false) => return Err(libc::ENOTDIR),
+        (false, true) => return Err(libc::EISDIR),
+        _ => {}
+    }
+    op.ro()?;
+    let (parent, _) = split(sub);
+    let pst = op.may_change_dir(parent)?;
+    op.sticky(&pst, &st)?;
+    let m = op.m;
+    if dir {
+        m.module.rmdir(m.mnt, sub)?;
+        done("served rmdir")
+    } else {
+        m.module.unlink(m.mnt, sub)?;
+        done("served unlink")
+    }
+}
+
+fn chmod_checked(
+    c: &Caller,
+    op: &Op<'_>,
+    sub: &[u8],
+    h: Option<usize>,
+    st: &vurs_stat,
+    mode: u32,
+) -> Result<Decision, i32> {
+    op.owner(st)?;
+    let mut mode = mode & 0o7777;
+    // Not in the file's group: the set-group-id bit goes (as the kernel's setattr_prepare).
+    if !op.own && c.creds.fsuid != 0 && !in_group(c, &Who::fs(c), st.gid) {
+        mode &= !libc::S_ISGID;
+    }
+    op.m.module.chmod(op.m.mnt, sub, h, mode)?;
+    done("served chmod")
+}
+
+fn chown_checked(
+    c: &Caller,
+    op: &Op<'_>,
+    sub: &[u8],
+    h: Option<usize>,
+    st: &vurs_stat,
+    uid: u32,
+    gid: u32,
+) -> Result<Decision, i32> {
+    let me = c.creds.fsuid;
+    if !op.own && me != 0 {
+        // Only root changes the owner; the owner may change the group to one of its own.
+        let uid_changes = uid != u32::MAX && uid != st.uid;
+        let gid_ok = gid == u32::MAX || gid == st.gid || (st.uid == me && in_group(c, &Who::fs(c), gid));
+        if uid_changes || !gid_ok || (gid != u32::MAX && st.uid != me && gid != st.gid) {
+            return Err(libc::EPERM);
+        }
+    }
+    op.m.module.chown(op.m.mnt, sub, h, uid, gid)?;
+    done("served chown")
+}
+
+const UTIME_NOW: i64 = (1 << 30) - 1;
+
+/// The two times of a utime-family call (None: "now" for both, as a NULL pointer).
+fn read_times(c: &Caller, sys: Sysno, a: [u64; 6]) -> Result<Option<[vurs_timespec; 2]>, i32> {
+    let (addr, micro, utimbuf) = match sys {
+        Sysno::utime => (a[1], false, true),
+        Sysno::utimes => (a[1], true, false),
+        Sysno::futimesat => (a[2], true, false),
+        _ => (a[2], false, false),
+    };
+    if addr == 0 {
+        return Ok(None);
+    }
+    let mut b = [0u8; 32];
+    let n = if utimbuf { 16 } else { 32 };
+    memory::read(c.tid, addr, &mut b[..n]).map_err(|e| e.errno())?;
+    let w = |i: usize| i64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    let t = if utimbuf {
+        [vurs_timespec { sec: w(0), nsec: 0 }, vurs_timespec { sec: w(1), nsec: 0 }]
+    } else if micro {
+        for u in [w(1), w(3)] {
+            if !(0..1_000_000).contains(&u) {
+                return Err(libc::EINVAL);
             }
         }
-        // Served mounts take no other writes in ABI 1.0 (read-only mount or not).
-        _ if access & vurs_abi::VURS_ACCESS_WRITE != 0 => err(libc::EROFS),
-        // chdir, execve, xattrs, statfs... into a served tree: not in ABI 1.0.
-        _ => err(libc::EOPNOTSUPP),
+        [vurs_timespec { sec: w(0), nsec: w(1) * 1000 }, vurs_timespec { sec: w(2), nsec: w(3) * 1000 }]
+    } else {
+        for ns in [w(1), w(3)] {
+            if !(0..1_000_000_000).contains(&ns) && ns != UTIME_NOW && ns != vurs_abi::VURS_UTIME_OMIT {
+                return Err(libc::EINVAL);
+            }
+        }
+        [vurs_timespec { sec: w(0), nsec: w(1) }, vurs_timespec { sec: w(2), nsec: w(3) }]
+    };
+    Ok(Some(t))
+}
+
+fn utimens_checked(
+    c: &Caller,
+    op: &Op<'_>,
+    sub: &[u8],
+    h: Option<usize>,
+    st: &vurs_stat,
+    times: Option<[vurs_timespec; 2]>,
+) -> Result<Decision, i32> {
+    let omit = vurs_abi::VURS_UTIME_OMIT;
+    let t = times.unwrap_or([vurs_timespec { sec: 0, nsec: UTIME_NOW }; 2]);
+    if t[0].nsec == omit && t[1].nsec == omit {
+        return done("served utimens");
     }
+    op.ro()?;
+    let explicit = t.iter().any(|x| x.nsec != UTIME_NOW && x.nsec != omit);
+    if explicit {
+        op.owner(st)?;
+    } else if !op.own && c.creds.fsuid != 0 && st.uid != c.creds.fsuid {
+        // "now" only: the owner, or whoever may write the file
+        op.may(st, MAY_WRITE)?;
+    }
+    let now = crate::module::session_clock(libc::CLOCK_REALTIME).map_err(|_| libc::EIO)?;
+    let t = t.map(|x| if x.nsec == UTIME_NOW { now } else { x });
+    op.m.module.utimens(op.m.mnt, sub, h, &t)?;
+    done("served utimens")
+}
+
+/// ST_RDONLY of statfs's f_flags.
+const ST_RDONLY: u64 = 1;
+
+/// struct statfs (x86_64 and aarch64: eleven 64-bit words, then f_spare).
+fn statfs_out(c: &Caller, op: &Op<'_>, sub: &[u8], buf: u64) -> Result<Decision, i32> {
+    let s = op.m.module.statfs(op.m.mnt, sub)?;
+    let flags = s.flags | if op.m.read_only { ST_RDONLY } else { 0 };
+    let words: [u64; 15] = [
+        s.type_, s.bsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, 0, // f_fsid
+        s.namelen, s.frsize, flags, 0, 0, 0, 0,
+    ];
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    memory::write(c.tid, buf, &bytes).map_err(|e| e.errno())?;
+    done("served statfs")
+}
+
+/// Permission for an xattr of namespace `name` (user.* follows the file's mode; trusted.*
+/// and security.* writes need root; system.* is the module's).
+fn xattr_may(c: &Caller, op: &Op<'_>, st: &vurs_stat, name: &[u8], want: u32) -> Result<(), i32> {
+    if op.own {
+        return Ok(());
+    }
+    if name.starts_with(b"user.") {
+        if !matches!(st.mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFDIR) {
+            return Err(if want == MAY_WRITE { libc::EPERM } else { libc::ENODATA });
+        }
+        return op.may(st, want);
+    }
+    if name.starts_with(b"trusted.") && c.creds.fsuid != 0 {
+        return Err(if want == MAY_WRITE { libc::EPERM } else { libc::ENODATA });
+    }
+    if want == MAY_WRITE && name.starts_with(b"security.") && c.creds.fsuid != 0 {
+        return op.owner(st);
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn xattr_get(
+    c: &Caller,
+    op: &Op<'_>,
+    sub: &[u8],
+    h: Option<usize>,
+    st: &vurs_stat,
+    name: u64,
+    value: u64,
+    size: u64,
+) -> Result<Decision, i32> {
+    let name = read_name(c, name)?;
+    xattr_may(c, op, st, &name, MAY_READ)?;
+    let mut buf = vec![0u8; (size as usize).min(XATTR_MAX)];
+    let n = op.m.module.getxattr(op.m.mnt, sub, h, &name, &mut buf)?;
+    if size != 0 {
+        memory::write(c.tid, value, &buf[..n.min(buf.len())]).map_err(|e| e.errno())?;
+    }
+    Ok(ok(n as i64, "served getxattr"))
+}
+
+fn xattr_list(
+    c: &Caller,
+    op: &Op<'_>,
+    sub: &[u8],
+    h: Option<usize>,
+    list: u64,
+    size: u64,
+) -> Result<Decision, i32> {
+    let mut buf = vec![0u8; (size as usize).min(XATTR_MAX)];
+    let n = op.m.module.listxattr(op.m.mnt, sub, h, &mut buf)?;
+    if size != 0 {
+        memory::write(c.tid, list, &buf[..n.min(buf.len())]).map_err(|e| e.errno())?;
+    }
+    Ok(ok(n as i64, "served listxattr"))
+}
+
+/// `args`: name, value, size, flags.
+fn xattr_set(
+    c: &Caller,
+    op: &Op<'_>,
+    sub: &[u8],
+    h: Option<usize>,
+    st: &vurs_stat,
+    args: [u64; 4],
+) -> Result<Decision, i32> {
+    let name = read_name(c, args[0])?;
+    let (size, flags) = (args[2] as usize, args[3] as i32);
+    if flags & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) != 0 {
+        return Err(libc::EINVAL);
+    }
+    if size > XATTR_MAX {
+        return Err(libc::E2BIG);
+    }
+    let mut value = vec![0u8; size];
+    memory::read(c.tid, args[1], &mut value).map_err(|e| e.errno())?;
+    op.ro()?;
+    xattr_may(c, op, st, &name, MAY_WRITE)?;
+    op.m.module.setxattr(op.m.mnt, sub, h, &name, &value, flags)?;
+    done("served setxattr")
+}
+
+fn xattr_remove(
+    c: &Caller,
+    op: &Op<'_>,
+    sub: &[u8],
+    h: Option<usize>,
+    st: &vurs_stat,
+    name: u64,
+) -> Result<Decision, i32> {
+    let name = read_name(c, name)?;
+    op.ro()?;
+    xattr_may(c, op, st, &name, MAY_WRITE)?;
+    op.m.module.removexattr(op.m.mnt, sub, h, &name)?;
+    done("served removexattr")
+}
+
+/// open and creat: create (O_CREAT, O_EXCL) or open an existing object (permission by
+/// O_ACCMODE, O_TRUNC), then a virtual descriptor for the module's handle.
+fn open_file(
+    c: &Caller,
+    sp: &ServedPath<'_>,
+    op: &Op<'_>,
+    sub: &[u8],
+    flags: i32,
+    mode: u32,
+) -> Result<Decision, i32> {
+    let m = sp.m;
+    let module = &m.module;
+    let acc = flags & libc::O_ACCMODE;
+    let writes = acc != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
+    let mut flags = flags;
+    let mut mode = mode;
+    match op.stat(sub) {
+        Ok(st) => {
+            if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
+                return Err(libc::EEXIST);
+            }
+            if sp.trailing_slash && !is_dir(&st) {
+                return Err(if flags & libc::O_CREAT != 0 { libc::EISDIR } else { libc::ENOTDIR });
+            }
+            if is_dir(&st) && (acc != libc::O_RDONLY || flags & libc::O_CREAT != 0) {
+                return Err(libc::EISDIR);
+            }
+            if flags & libc::O_DIRECTORY != 0 && !is_dir(&st) {
+                return Err(libc::ENOTDIR);
+            }
+            if writes && m.read_only {
+                return Err(libc::EROFS);
+            }
+            let want = match acc {
+                libc::O_RDONLY => MAY_READ,
+                libc::O_WRONLY => MAY_WRITE,
+                _ => MAY_READ | MAY_WRITE,
+            } | if flags & libc::O_TRUNC != 0 { MAY_WRITE } else { 0 };
+            op.may(&st, want)?;
+            // O_CREAT on an existing file is a plain open for the module.
+            flags &= !(libc::O_CREAT | libc::O_EXCL);
+        }
+        Err(libc::ENOENT) if flags & libc::O_CREAT != 0 => {
+            if sp.trailing_slash {
+                return Err(libc::EISDIR);
+            }
+            if sub.is_empty() {
+                return Err(libc::EEXIST);
+            }
+            op.ro()?;
+            let (parent, _) = split(sub);
+            op.may_change_dir(parent)?;
+            mode = mode & 0o7777 & !c.creds.umask;
+        }
+        Err(e) => return Err(e),
+    }
+    let h = module.open(m.mnt, sub, flags, mode)?;
+    m.open_files.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let file = Arc::new(OpenFile {
+        module: module.clone(),
+        mount: m.clone(),
+        handle: h,
+        path: String::from_utf8_lossy(sp.virt).into_owned(),
+        flags,
+        offset: parking_lot::Mutex::new(0),
+    });
+    module.users.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let entry = Entry { file, cloexec: flags & libc::O_CLOEXEC != 0 };
+    match c.fds.lock().alloc(vfd_base(), entry) {
+        Some(fd) => Ok(ok(fd as i64, crate::note!("virtual fd by {}", module.name))),
+        None => Err(libc::EMFILE),
+    }
+}
+
+/// rename and link with both paths in served mount `m` (`from`, `to`: canonical virtual
+/// paths). Two different mounts never reach here: that is EXDEV.
+pub fn two_path_call(c: &Caller, call: &Call, m: &Arc<Mount>, from: &[u8], to: &[u8]) -> Decision {
+    let r = (|| -> Result<Decision, i32> {
+        let op = Op::new(c, m);
+        let (a, b) = (mounts::subpath(from, m.target.as_bytes()), mounts::subpath(to, m.target.as_bytes()));
+        op.walk(a)?;
+        op.walk(b)?;
+        let sta = op.stat(a)?;
+        let is_link = matches!(Sysno::new(call.nr as usize), Some(Sysno::link) | Some(Sysno::linkat));
+        if is_link {
+            if is_dir(&sta) {
+                return Err(libc::EPERM);
+            }
+            if b.is_empty() || op.stat(b).is_ok() {
+                return Err(libc::EEXIST);
+            }
+            op.ro()?;
+            op.may_change_dir(split(b).0)?;
+            m.module.link(m.mnt, a, b)?;
+            return done("served link");
+        }
+        let flags = if call.nr == libc::SYS_renameat2 { call.args[4] as u32 } else { 0 };
+        let (noreplace, exchange) = (flags & libc::RENAME_NOREPLACE != 0, flags & libc::RENAME_EXCHANGE != 0);
+        if flags & !(libc::RENAME_NOREPLACE | libc::RENAME_EXCHANGE | libc::RENAME_WHITEOUT) != 0
+            || (noreplace && exchange)
+        {
+            return Err(libc::EINVAL);
+        }
+        if flags & libc::RENAME_WHITEOUT != 0 {
+            return Err(libc::EINVAL);
+        }
+        if a.is_empty() || b.is_empty() {
+            return Err(libc::EBUSY);
+        }
+        let stb = op.stat(b);
+        match (&stb, exchange) {
+            (Err(libc::ENOENT), true) => return Err(libc::ENOENT),
+            (Err(libc::ENOENT), false) => {}
+            (Err(e), _) => return Err(*e),
+            (Ok(_), false) if noreplace => return Err(libc::EEXIST),
+            (Ok(stb), false) => {
+                if is_dir(&sta) && !is_dir(stb) {
+                    return Err(libc::ENOTDIR);
+                }
+                if !is_dir(&sta) && is_dir(stb) {
+                    return Err(libc::EISDIR);
+                }
+            }
+            (Ok(_), true) => {}
+        }
+        // A directory moved into itself
+        if is_dir(&sta) && b.len() > a.len() && b.starts_with(a) && b[a.len()] == b'/' {
+            return Err(libc::EINVAL);
+        }
+        if a == b {
+            return done("served rename");
+        }
+        op.ro()?;
+        let pa = op.may_change_dir(split(a).0)?;
+        let pb = op.may_change_dir(split(b).0)?;
+        op.sticky(&pa, &sta)?;
+        if let Ok(stb) = &stb {
+            op.sticky(&pb, stb)?;
+        }
+        m.module.rename(m.mnt, a, b, flags)?;
+        done("served rename")
+    })();
+    r.unwrap_or_else(err)
 }
 
 /// The virtual path of a virtual descriptor (for *at calls relative to it).
@@ -287,13 +940,78 @@ fn fd_call_inner(c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decis
             ok(0, "served ioctl")
         }
         Some(Sysno::ioctl) => err(libc::ENOTTY),
-        Some(Sysno::fsync) | Some(Sysno::fdatasync) | Some(Sysno::fadvise64) | Some(Sysno::flock) => {
-            ok(0, "served")
+        Some(Sysno::fsync) | Some(Sysno::fdatasync) => {
+            f.module.fsync(f.handle, sys == Some(Sysno::fdatasync)).map_err(fail)?;
+            ok(0, "served fsync")
         }
+        Some(Sysno::fadvise64) | Some(Sysno::flock) => ok(0, "served"),
+        Some(sys) if fd_meta_call(sys) => fd_meta(c, call, f, sys).unwrap_or_else(err),
         Some(Sysno::fchdir) => err(libc::EOPNOTSUPP),
         _ => err(libc::EROFS),
     };
     Ok(d)
+}
+
+/// Metadata calls on a virtual descriptor: the module's operation with the handle.
+fn fd_meta_call(sys: Sysno) -> bool {
+    use Sysno::*;
+    matches!(
+        sys,
+        fchmod
+            | fchown
+            | ftruncate
+            | fstatfs
+            | fgetxattr
+            | fsetxattr
+            | flistxattr
+            | fremovexattr
+            | utimensat
+            | futimesat
+            | fchmodat
+            | fchmodat2
+            | fchownat
+    )
+}
+
+fn fd_meta(c: &Caller, call: &Call, f: &OpenFile, sys: Sysno) -> Result<Decision, i32> {
+    let m = &f.mount;
+    let op = Op::new(c, m);
+    let sub = mounts::subpath(f.path.as_bytes(), m.target.as_bytes());
+    let h = Some(f.handle);
+    let st = f.module.fstat(f.handle)?;
+    let a = call.args;
+    use Sysno::*;
+    match sys {
+        fchmod | fchmodat | fchmodat2 => {
+            op.ro()?;
+            chmod_checked(c, &op, sub, h, &st, if sys == fchmod { a[1] } else { a[2] } as u32)
+        }
+        fchown | fchownat => {
+            op.ro()?;
+            let (uid, gid) = if sys == fchown { (a[1], a[2]) } else { (a[2], a[3]) };
+            chown_checked(c, &op, sub, h, &st, uid as u32, gid as u32)
+        }
+        ftruncate => {
+            if f.flags & libc::O_ACCMODE == libc::O_RDONLY || is_dir(&st) {
+                return Err(libc::EINVAL);
+            }
+            if (a[1] as i64) < 0 {
+                return Err(libc::EINVAL);
+            }
+            f.module.truncate(m.mnt, sub, h, a[1] as i64)?;
+            done("served ftruncate")
+        }
+        fstatfs => statfs_out(c, &op, sub, a[1]),
+        fgetxattr => xattr_get(c, &op, sub, h, &st, a[1], a[2], a[3]),
+        flistxattr => xattr_list(c, &op, sub, h, a[1], a[2]),
+        fsetxattr => xattr_set(c, &op, sub, h, &st, [a[1], a[2], a[3], a[4]]),
+        fremovexattr => xattr_remove(c, &op, sub, h, &st, a[1]),
+        _ => {
+            // utimensat(fd, NULL, times, 0), futimesat(fd, NULL, times)
+            let tv = read_times(c, sys, a)?;
+            utimens_checked(c, &op, sub, h, &st, tv)
+        }
+    }
 }
 
 fn fcntl(c: &Caller, fd: i32, e: &Entry, cmd: i32, arg: u64) -> Result<Decision, Outcome> {

@@ -27,6 +27,30 @@ pub enum Kind {
     Readdir,
     Close,
     Syscall,
+    // ABI 1.1
+    Mkdir,
+    Rmdir,
+    Unlink,
+    Rename,
+    Link,
+    Symlink,
+    Mknod,
+    Chmod,
+    Chown,
+    Truncate,
+    Utimens,
+    Statfs,
+    Fsync,
+    Getxattr,
+    Setxattr,
+    Listxattr,
+    Removexattr,
+    Access,
+    ProcFork,
+    ProcExec,
+    ProcExit,
+    SyscallExit,
+    Clock,
 }
 
 impl Kind {
@@ -46,6 +70,29 @@ impl Kind {
             Kind::Readdir => "readdir",
             Kind::Close => "close",
             Kind::Syscall => "syscall",
+            Kind::Mkdir => "mkdir",
+            Kind::Rmdir => "rmdir",
+            Kind::Unlink => "unlink",
+            Kind::Rename => "rename",
+            Kind::Link => "link",
+            Kind::Symlink => "symlink",
+            Kind::Mknod => "mknod",
+            Kind::Chmod => "chmod",
+            Kind::Chown => "chown",
+            Kind::Truncate => "truncate",
+            Kind::Utimens => "utimens",
+            Kind::Statfs => "statfs",
+            Kind::Fsync => "fsync",
+            Kind::Getxattr => "getxattr",
+            Kind::Setxattr => "setxattr",
+            Kind::Listxattr => "listxattr",
+            Kind::Removexattr => "removexattr",
+            Kind::Access => "access",
+            Kind::ProcFork => "proc_fork",
+            Kind::ProcExec => "proc_exec",
+            Kind::ProcExit => "proc_exit",
+            Kind::SyscallExit => "syscall_exit",
+            Kind::Clock => "clock",
         }
     }
 }
@@ -55,7 +102,7 @@ impl Kind {
 struct GuardCall {
     kind: u32,
     func: *const c_void,
-    args: [u64; 7],
+    args: [u64; 8],
     ret: i64,
     ret_ptr: *mut c_void,
 }
@@ -81,7 +128,7 @@ pub struct Returned {
 /// `func` must be a function of the C signature `kind` stands for (see csrc/guard.c), and
 /// `args` valid arguments for it (pointers valid for what the callback may do with them).
 pub unsafe fn call(kind: Kind, func: *const c_void, args: &[u64]) -> Result<Returned, i32> {
-    let mut c = GuardCall { kind: kind as u32, func, args: [0; 7], ret: 0, ret_ptr: std::ptr::null_mut() };
+    let mut c = GuardCall { kind: kind as u32, func, args: [0; 8], ret: 0, ret_ptr: std::ptr::null_mut() };
     c.args[..args.len()].copy_from_slice(args);
     // SAFETY: per this function's contract; the shim only calls `func` with `args`.
     let sig = unsafe { vurs_guard_call(&mut c) };

@@ -124,7 +124,7 @@ fn load_file(path: &Path, options: &str) -> Result<Module, String> {
         let reason = if reason.is_empty() { "init failed".to_string() } else { reason };
         return Err(format!("module {name} ({shown}): {reason}"));
     }
-    Ok(Module {
+    let m = Module {
         name,
         path: path.to_path_buf(),
         description,
@@ -134,11 +134,13 @@ fn load_file(path: &Path, options: &str) -> Result<Module, String> {
         options: options.to_string(),
         desc: d,
         inst: inst as usize,
-        serial: parking_lot::Mutex::new(()),
+        serial: Default::default(),
         users: Default::default(),
         broken: Default::default(),
         lib: Some(lib),
-    })
+    };
+    super::register_clock(&m);
+    Ok(m)
 }
 
 /// Copy the descriptor at `sym` out of the module, checking its header first (ABI major,

@@ -1,11 +1,12 @@
 //! Loaded modules: the loader (dlopen + descriptor checks), the services table vurs hands
 //! to modules, and `Module`, a safe wrapper around one instance's callbacks.
 mod guard;
+pub mod hooks;
 mod loader;
 mod services;
 
 pub use loader::{find_module_file, load};
-pub use services::CallCtx;
+pub use services::{CallCtx, CallerScope};
 
 use crate::errno::Errno;
 use guard::Kind;
@@ -26,17 +27,94 @@ pub struct Module {
     /// The module's descriptor, copied out of it at load (see loader.rs).
     desc: vurs_module,
     inst: usize,
-    /// Held while calling a VURS_F_SERIAL module.
-    serial: parking_lot::Mutex<()>,
+    /// Held while calling a VURS_F_SERIAL module (shared with the clock registry).
+    serial: std::sync::Arc<parking_lot::Mutex<()>>,
     /// Mounts and open files that use this module (rmmod answers EBUSY while > 0).
     pub users: std::sync::atomic::AtomicUsize,
-    /// Set when the module's code faulted (see guard.rs): every later call fails with EIO.
-    broken: AtomicBool,
+    /// Set when the module's code faulted (see guard.rs): every later call fails with EIO
+    /// (shared with the clock registry).
+    broken: std::sync::Arc<AtomicBool>,
     /// Unloaded when the module is dropped, unless vurs is ending (see `process_ending`).
     lib: Option<libloading::Library>,
 }
 
 static ENDING: AtomicBool = AtomicBool::new(false);
+
+/// Call a module's callback through the fault guard: Err(EIO) if the module is disabled or
+/// faults now; a fault disables it (`broken`) and logs one line naming the callback.
+///
+/// # Safety
+/// `func` has the C signature `kind` stands for; `args` are valid arguments for it.
+unsafe fn guarded_call(
+    name: &str,
+    broken: &AtomicBool,
+    serial: Option<&parking_lot::Mutex<()>>,
+    kind: Kind,
+    func: *const c_void,
+    args: &[u64],
+) -> Result<guard::Returned, i32> {
+    if broken.load(Ordering::Relaxed) {
+        return Err(libc::EIO);
+    }
+    let _serial = serial.map(|m| m.lock());
+    // SAFETY: per this function's contract.
+    match unsafe { guard::call(kind, func, args) } {
+        Ok(r) => Ok(r),
+        Err(sig) => {
+            if !broken.swap(true, Ordering::Relaxed) {
+                crate::tracelog::module_line(
+                    VURS_LOG_ERROR,
+                    name,
+                    &format!(
+                        "{} in {}: the call fails with EIO, and so does every later call into \
+                         the module (its state may be corrupt)",
+                        guard::signal_name(sig),
+                        kind.name()
+                    ),
+                );
+            }
+            Err(libc::EIO)
+        }
+    }
+}
+
+/// A loaded module's `clock` callback (kept in load order), for the clock service (`vurs_services
+/// .clock_gettime`), which a module calls without naming a session.
+struct ClockSource {
+    name: String,
+    inst: usize,
+    func: ClockFn,
+    broken: std::sync::Arc<AtomicBool>,
+    serial: Option<std::sync::Arc<parking_lot::Mutex<()>>>,
+}
+
+/// The loaded modules with a `clock` callback, oldest first. Read-locked during a call, so
+/// an unload (which write-locks to remove its entry) waits for calls in flight.
+static CLOCKS: parking_lot::RwLock<Vec<ClockSource>> = parking_lot::RwLock::new(Vec::new());
+
+/// The session's view of `clockid`: the newest loaded module with a `clock` callback,
+/// else the host.
+pub fn session_clock(clockid: i32) -> Result<vurs_timespec, i32> {
+    let clocks = CLOCKS.read_recursive();
+    if let Some(c) = clocks.iter().rev().find(|c| !c.broken.load(Ordering::Relaxed)) {
+        let mut ts = vurs_timespec::default();
+        let args = [c.inst as u64, clockid as u32 as u64, &mut ts as *mut vurs_timespec as u64];
+        // SAFETY: `func` has the ClockFn signature; inst is the live instance (its entry is
+        // removed, under the write lock, before fini); ts is a valid out-pointer.
+        let r = unsafe {
+            guarded_call(&c.name, &c.broken, c.serial.as_deref(), Kind::Clock, c.func as *const c_void, &args)
+        }?
+        .value;
+        return if r < 0 { Err(-r as i32) } else { Ok(ts) };
+    }
+    drop(clocks);
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime into a local.
+    if unsafe { libc::clock_gettime(clockid, &mut ts) } != 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL));
+    }
+    Ok(vurs_timespec { sec: ts.tv_sec, nsec: ts.tv_nsec })
+}
 
 /// The session is over: modules still loaded get their fini but are not unloaded (the
 /// process exits right after; dlclose would only cost time).
@@ -61,6 +139,14 @@ pub enum Verdict {
     Rewrite { mask: u32, args: [u64; 6] },
 }
 
+/// A handle argument of a descriptor call (fchmod, fsetxattr...): the module's handle, or
+/// none for a path call.
+pub type HandleArg = Option<usize>;
+
+fn handle_word(h: HandleArg) -> u64 {
+    h.unwrap_or(0) as u64
+}
+
 fn err_string(buf: &[u8]) -> String {
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
@@ -72,9 +158,6 @@ impl Module {
     }
     fn inst(&self) -> u64 {
         self.inst as u64
-    }
-    fn serial_guard(&self) -> Option<parking_lot::MutexGuard<'_, ()>> {
-        (self.flags & VURS_F_SERIAL != 0).then(|| self.serial.lock())
     }
     pub fn is_path_module(&self) -> bool {
         self.flags & (VURS_F_PATH_REDIRECT | VURS_F_PATH_SERVE) != 0
@@ -91,29 +174,9 @@ impl Module {
     /// # Safety
     /// `func` has the C signature `kind` stands for; `args` are valid arguments for it.
     unsafe fn invoke(&self, kind: Kind, func: *const c_void, args: &[u64]) -> Result<guard::Returned, i32> {
-        if self.is_broken() {
-            return Err(libc::EIO);
-        }
-        let _serial = self.serial_guard();
+        let serial = (self.flags & VURS_F_SERIAL != 0).then_some(&*self.serial);
         // SAFETY: per this function's contract.
-        match unsafe { guard::call(kind, func, args) } {
-            Ok(r) => Ok(r),
-            Err(sig) => {
-                if !self.broken.swap(true, Ordering::Relaxed) {
-                    crate::tracelog::module_line(
-                        VURS_LOG_ERROR,
-                        &self.name,
-                        &format!(
-                            "{} in {}: the call fails with EIO, and so does every later call into \
-                             the module (its state may be corrupt)",
-                            guard::signal_name(sig),
-                            kind.name()
-                        ),
-                    );
-                }
-                Err(libc::EIO)
-            }
-        }
+        unsafe { guarded_call(&self.name, &self.broken, serial, kind, func, args) }
     }
 
     pub fn mount(&self, source: &str, target: &str, options: &str) -> Result<usize, (i32, String)> {
@@ -323,6 +386,393 @@ impl Module {
         Ok(Some((d.ino, d.type_, name)))
     }
 
+    // ---- ABI 1.1: the rest of the file-system operation set ----
+
+    /// Call an int-returning 1.1 callback `f` (or answer `absent` if the module lacks it):
+    /// Ok(value >= 0) or Err(errno).
+    ///
+    /// # Safety
+    /// `f` has the C signature `kind` stands for; `args` are valid arguments for it.
+    unsafe fn op(&self, kind: Kind, f: Option<*const c_void>, absent: i32, args: &[u64]) -> Result<i64, i32> {
+        let f = f.ok_or(absent)?;
+        // SAFETY: per this function's contract.
+        let r = unsafe { self.invoke(kind, f, args) }?.value;
+        if r < 0 {
+            Err((-r).min(4095) as i32)
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// Whether the module implements this 1.1 callback (a field of the descriptor).
+    pub fn has_op(&self, op: Op) -> bool {
+        let d = self.d();
+        match op {
+            Op::Mkdir => d.mkdir.is_some(),
+            Op::Rmdir => d.rmdir.is_some(),
+            Op::Unlink => d.unlink.is_some(),
+            Op::Rename => d.rename.is_some(),
+            Op::Link => d.link.is_some(),
+            Op::Symlink => d.symlink.is_some(),
+            Op::Access => d.access.is_some(),
+        }
+    }
+
+    /// Whether the module checks permissions itself (VURS_F_OWN_PERMISSIONS).
+    pub fn own_permissions(&self) -> bool {
+        self.flags & VURS_F_OWN_PERMISSIONS != 0
+    }
+
+    pub fn mkdir(&self, mnt: usize, sub: &[u8], mode: u32) -> Result<(), i32> {
+        let p = Self::sub(sub)?;
+        // SAFETY: PathModeFn signature; the string lives for the call.
+        unsafe {
+            self.op(
+                Kind::Mkdir,
+                self.d().mkdir.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), mnt as u64, p.as_ptr() as u64, mode as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    pub fn rmdir(&self, mnt: usize, sub: &[u8]) -> Result<(), i32> {
+        let p = Self::sub(sub)?;
+        // SAFETY: PathFn signature; the string lives for the call.
+        unsafe {
+            self.op(
+                Kind::Rmdir,
+                self.d().rmdir.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), mnt as u64, p.as_ptr() as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    pub fn unlink(&self, mnt: usize, sub: &[u8]) -> Result<(), i32> {
+        let p = Self::sub(sub)?;
+        // SAFETY: PathFn signature; the string lives for the call.
+        unsafe {
+            self.op(
+                Kind::Unlink,
+                self.d().unlink.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), mnt as u64, p.as_ptr() as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    pub fn rename(&self, mnt: usize, from: &[u8], to: &[u8], flags: u32) -> Result<(), i32> {
+        let (a, b) = (Self::sub(from)?, Self::sub(to)?);
+        // SAFETY: RenameFn signature; the strings live for the call.
+        unsafe {
+            self.op(
+                Kind::Rename,
+                self.d().rename.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), mnt as u64, a.as_ptr() as u64, b.as_ptr() as u64, flags as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    pub fn link(&self, mnt: usize, from: &[u8], to: &[u8]) -> Result<(), i32> {
+        let (a, b) = (Self::sub(from)?, Self::sub(to)?);
+        // SAFETY: TwoPathFn signature; the strings live for the call.
+        unsafe {
+            self.op(
+                Kind::Link,
+                self.d().link.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), mnt as u64, a.as_ptr() as u64, b.as_ptr() as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    /// Create symlink `sub` whose text is `target`.
+    pub fn symlink(&self, mnt: usize, target: &[u8], sub: &[u8]) -> Result<(), i32> {
+        let (t, p) = (Self::sub(target)?, Self::sub(sub)?);
+        // SAFETY: TwoPathFn signature; the strings live for the call.
+        unsafe {
+            self.op(
+                Kind::Symlink,
+                self.d().symlink.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), mnt as u64, t.as_ptr() as u64, p.as_ptr() as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    pub fn mknod(&self, mnt: usize, sub: &[u8], mode: u32, rdev: u64) -> Result<(), i32> {
+        let p = Self::sub(sub)?;
+        // SAFETY: MknodFn signature; the string lives for the call.
+        unsafe {
+            self.op(
+                Kind::Mknod,
+                self.d().mknod.map(|f| f as *const c_void),
+                libc::EPERM,
+                &[self.inst(), mnt as u64, p.as_ptr() as u64, mode as u64, rdev],
+            )
+        }
+        .map(drop)
+    }
+
+    pub fn chmod(&self, mnt: usize, sub: &[u8], h: HandleArg, mode: u32) -> Result<(), i32> {
+        let p = Self::sub(sub)?;
+        // SAFETY: ChmodFn signature; the string lives for the call, h came from open.
+        unsafe {
+            self.op(
+                Kind::Chmod,
+                self.d().chmod.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), mnt as u64, p.as_ptr() as u64, handle_word(h), mode as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    pub fn chown(&self, mnt: usize, sub: &[u8], h: HandleArg, uid: u32, gid: u32) -> Result<(), i32> {
+        let p = Self::sub(sub)?;
+        // SAFETY: ChownFn signature; the string lives for the call, h came from open.
+        unsafe {
+            self.op(
+                Kind::Chown,
+                self.d().chown.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), mnt as u64, p.as_ptr() as u64, handle_word(h), uid as u64, gid as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    pub fn truncate(&self, mnt: usize, sub: &[u8], h: HandleArg, size: i64) -> Result<(), i32> {
+        let p = Self::sub(sub)?;
+        // SAFETY: TruncateFn signature; the string lives for the call, h came from open.
+        unsafe {
+            self.op(
+                Kind::Truncate,
+                self.d().truncate.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), mnt as u64, p.as_ptr() as u64, handle_word(h), size as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    pub fn utimens(&self, mnt: usize, sub: &[u8], h: HandleArg, tv: &[vurs_timespec; 2]) -> Result<(), i32> {
+        let p = Self::sub(sub)?;
+        // SAFETY: UtimensFn signature; the string and the two times live for the call.
+        unsafe {
+            self.op(
+                Kind::Utimens,
+                self.d().utimens.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), mnt as u64, p.as_ptr() as u64, handle_word(h), tv.as_ptr() as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    pub fn statfs(&self, mnt: usize, sub: &[u8]) -> Result<vurs_statfs, i32> {
+        let p = Self::sub(sub)?;
+        let mut st = vurs_statfs::default();
+        // SAFETY: StatfsFn signature; the string and the out-pointer live for the call.
+        unsafe {
+            self.op(
+                Kind::Statfs,
+                self.d().statfs.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), mnt as u64, p.as_ptr() as u64, &mut st as *mut vurs_statfs as u64],
+            )
+        }?;
+        Ok(st)
+    }
+
+    pub fn fsync(&self, h: usize, datasync: bool) -> Result<(), i32> {
+        // SAFETY: FsyncFn signature; h came from open.
+        unsafe {
+            self.op(
+                Kind::Fsync,
+                self.d().fsync.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), h as u64, datasync as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    /// getxattr into `buf` (empty: asks for the size); returns the value's length.
+    pub fn getxattr(
+        &self,
+        mnt: usize,
+        sub: &[u8],
+        h: HandleArg,
+        name: &[u8],
+        buf: &mut [u8],
+    ) -> Result<usize, i32> {
+        let (p, n) = (Self::sub(sub)?, Self::sub(name)?);
+        // SAFETY: GetxattrFn signature; strings and buf (of buf.len() bytes) live for the call.
+        let r = unsafe {
+            self.op(
+                Kind::Getxattr,
+                self.d().getxattr.map(|f| f as *const c_void),
+                libc::ENOTSUP,
+                &[
+                    self.inst(),
+                    mnt as u64,
+                    p.as_ptr() as u64,
+                    handle_word(h),
+                    n.as_ptr() as u64,
+                    buf.as_mut_ptr() as u64,
+                    buf.len() as u64,
+                ],
+            )
+        }?;
+        Ok(r as usize)
+    }
+
+    pub fn setxattr(
+        &self,
+        mnt: usize,
+        sub: &[u8],
+        h: HandleArg,
+        name: &[u8],
+        value: &[u8],
+        flags: i32,
+    ) -> Result<(), i32> {
+        let (p, n) = (Self::sub(sub)?, Self::sub(name)?);
+        // SAFETY: SetxattrFn signature; strings and value live for the call.
+        unsafe {
+            self.op(
+                Kind::Setxattr,
+                self.d().setxattr.map(|f| f as *const c_void),
+                libc::ENOTSUP,
+                &[
+                    self.inst(),
+                    mnt as u64,
+                    p.as_ptr() as u64,
+                    handle_word(h),
+                    n.as_ptr() as u64,
+                    value.as_ptr() as u64,
+                    value.len() as u64,
+                    flags as u32 as u64,
+                ],
+            )
+        }
+        .map(drop)
+    }
+
+    /// listxattr into `buf` (empty: asks for the size); returns the list's length.
+    pub fn listxattr(&self, mnt: usize, sub: &[u8], h: HandleArg, buf: &mut [u8]) -> Result<usize, i32> {
+        let p = Self::sub(sub)?;
+        // SAFETY: ListxattrFn signature; the string and buf (of buf.len() bytes) live for the call.
+        let r = unsafe {
+            self.op(
+                Kind::Listxattr,
+                self.d().listxattr.map(|f| f as *const c_void),
+                libc::ENOTSUP,
+                &[
+                    self.inst(),
+                    mnt as u64,
+                    p.as_ptr() as u64,
+                    handle_word(h),
+                    buf.as_mut_ptr() as u64,
+                    buf.len() as u64,
+                ],
+            )
+        }?;
+        Ok(r as usize)
+    }
+
+    pub fn removexattr(&self, mnt: usize, sub: &[u8], h: HandleArg, name: &[u8]) -> Result<(), i32> {
+        let (p, n) = (Self::sub(sub)?, Self::sub(name)?);
+        // SAFETY: RemovexattrFn signature; the strings live for the call.
+        unsafe {
+            self.op(
+                Kind::Removexattr,
+                self.d().removexattr.map(|f| f as *const c_void),
+                libc::ENOTSUP,
+                &[self.inst(), mnt as u64, p.as_ptr() as u64, handle_word(h), n.as_ptr() as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    pub fn access(&self, mnt: usize, sub: &[u8], mask: i32) -> Result<(), i32> {
+        let p = Self::sub(sub)?;
+        // SAFETY: AccessFn signature; the string lives for the call.
+        unsafe {
+            self.op(
+                Kind::Access,
+                self.d().access.map(|f| f as *const c_void),
+                libc::ENOSYS,
+                &[self.inst(), mnt as u64, p.as_ptr() as u64, mask as u32 as u64],
+            )
+        }
+        .map(drop)
+    }
+
+    // ---- ABI 1.1: lifecycle hooks, syscall_exit ----
+
+    /// Process `child` was forked by `parent` (no caller is current: these are not calls).
+    pub fn proc_fork(&self, parent: i32, child: i32) {
+        if let Some(f) = self.d().proc_fork {
+            // SAFETY: ProcForkFn signature.
+            let _ = unsafe {
+                self.invoke(
+                    Kind::ProcFork,
+                    f as *const c_void,
+                    &[self.inst(), parent as u32 as u64, child as u32 as u64],
+                )
+            };
+        }
+    }
+
+    /// Process `pid` completed an execve.
+    pub fn proc_exec(&self, pid: i32) {
+        if let Some(f) = self.d().proc_exec {
+            // SAFETY: ProcFn signature.
+            let _ =
+                unsafe { self.invoke(Kind::ProcExec, f as *const c_void, &[self.inst(), pid as u32 as u64]) };
+        }
+    }
+
+    /// Process `pid` exited (its last thread is gone).
+    pub fn proc_exit(&self, pid: i32) {
+        if let Some(f) = self.d().proc_exit {
+            // SAFETY: ProcFn signature.
+            let _ =
+                unsafe { self.invoke(Kind::ProcExit, f as *const c_void, &[self.inst(), pid as u32 as u64]) };
+        }
+    }
+
+    /// Whether the module has any lifecycle hook.
+    pub fn has_proc_hooks(&self) -> bool {
+        let d = self.d();
+        d.proc_fork.is_some() || d.proc_exec.is_some() || d.proc_exit.is_some()
+    }
+
+    /// Syscall service, at the exit of a call its handler answered VURS_PASS_EXIT: the
+    /// result the caller sees (`retval` itself if the module has no syscall_exit; -EIO if
+    /// it faults).
+    pub fn syscall_exit(&self, call: &vurs_call, retval: i64) -> i64 {
+        let Some(f) = self.d().syscall_exit else {
+            return retval;
+        };
+        let mut r = retval;
+        let args = [self.inst(), call as *const vurs_call as u64, &mut r as *mut i64 as u64];
+        // SAFETY: SyscallExitFn signature; call and r are valid for the call.
+        match unsafe { self.invoke(Kind::SyscallExit, f as *const c_void, &args) } {
+            Ok(_) => r,
+            Err(e) => Errno(e).neg(),
+        }
+    }
+
     /// Serve service: close a handle (called when the last descriptor goes).
     pub fn close(&self, handle: usize) {
         if let Some(f) = self.d().close {
@@ -332,8 +782,22 @@ impl Module {
     }
 }
 
+/// A 1.1 path operation whose presence the core asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Mkdir,
+    Rmdir,
+    Unlink,
+    Rename,
+    Link,
+    Symlink,
+    Access,
+}
+
 impl Drop for Module {
     fn drop(&mut self) {
+        // No clock call may reach the instance once fini runs.
+        CLOCKS.write().retain(|c| c.inst != self.inst);
         // A disabled module's state may be corrupt: its fini is not called.
         if let Some(f) = self.d().fini {
             // SAFETY: `fini` has the FiniFn signature; the instance came from init and is
@@ -343,6 +807,19 @@ impl Drop for Module {
         if ENDING.load(Ordering::Relaxed) {
             std::mem::forget(self.lib.take());
         }
+    }
+}
+
+/// Register a just-loaded module's `clock` callback (the newest answers the service).
+fn register_clock(m: &Module) {
+    if let Some(func) = m.d().clock {
+        CLOCKS.write().push(ClockSource {
+            name: m.name.clone(),
+            inst: m.inst,
+            func,
+            broken: m.broken.clone(),
+            serial: (m.flags & VURS_F_SERIAL != 0).then(|| m.serial.clone()),
+        });
     }
 }
 

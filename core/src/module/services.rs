@@ -131,6 +131,65 @@ unsafe extern "C" fn cwd(ctx: *mut c_void, buf: *mut c_char, cap: usize) -> i64 
     unsafe { give_string(buf, &cwd) }
 }
 
+thread_local! {
+    /// The caller of the callback running on this thread (`vurs_services.caller`), or null.
+    static CURRENT_CALLER: Cell<*const vurs_caller> = const { Cell::new(std::ptr::null()) };
+}
+
+/// While alive, `caller` is what `vurs_services.caller` answers on this thread: set around
+/// the handling of one trapped call (serving, redirect, syscall callbacks). Scopes nest;
+/// dropping one gives back the outer caller.
+pub struct CallerScope<'a> {
+    raw: Box<vurs_caller>,
+    prev: *const vurs_caller,
+    _caller: std::marker::PhantomData<&'a crate::dispatch::Caller>,
+}
+
+impl<'a> CallerScope<'a> {
+    pub fn enter(c: &'a crate::dispatch::Caller) -> CallerScope<'a> {
+        // Boxed: the address handed to modules must not move with the scope.
+        let raw = Box::new(c.abi());
+        let prev = CURRENT_CALLER.with(|cur| cur.replace(&*raw));
+        CallerScope { raw, prev, _caller: std::marker::PhantomData }
+    }
+    /// The caller as modules see it.
+    pub fn raw(&self) -> &vurs_caller {
+        &self.raw
+    }
+}
+
+impl Drop for CallerScope<'_> {
+    fn drop(&mut self) {
+        CURRENT_CALLER.with(|cur| cur.set(self.prev));
+    }
+}
+
+unsafe extern "C" fn caller() -> *const vurs_caller {
+    // The pointer stays valid while the scope that set it lives, i.e. for the whole callback
+    // (the groups it points at are the Caller's, borrowed by the scope).
+    CURRENT_CALLER.with(|cur| cur.get())
+}
+
+unsafe extern "C" fn clock_gettime(clockid: i32, ts: *mut vurs_timespec) -> c_int {
+    let _vurs = guard::Paused::new();
+    match super::session_clock(clockid) {
+        Ok(v) => {
+            // SAFETY: a guarded copy into the module's out-pointer (ABI contract).
+            match unsafe {
+                guard::copy(
+                    ts.cast(),
+                    (&v as *const vurs_timespec).cast(),
+                    std::mem::size_of::<vurs_timespec>(),
+                )
+            } {
+                Ok(()) => 0,
+                Err(e) => -e,
+            }
+        }
+        Err(e) => -e,
+    }
+}
+
 unsafe extern "C" fn log(level: c_int, module: *const c_char, msg: *const c_char) {
     let _vurs = guard::Paused::new();
     let module = super::c_str_lossy(module);
@@ -147,9 +206,9 @@ static SERVICES: vurs_services = vurs_services {
     scratch: Some(scratch),
     log: Some(log),
     cwd: Some(cwd),
-    // ABI 1.1 services: not provided yet (a module sees None and must cope).
-    caller: None,
-    clock_gettime: None,
+    caller: Some(caller),
+    clock_gettime: Some(clock_gettime),
+    // ABI 1.1 services not provided yet (a module sees None and must cope).
     stat_at: None,
     set_ids: None,
 };

@@ -248,6 +248,7 @@ impl Tracer {
             if p.threads == 0 {
                 self.procs.remove(&t.tgid);
                 self.session.live.lock().remove(&t.tgid);
+                crate::module::hooks::proc_exit(&self.session, t.tgid);
             }
         }
         if tid == self.root {
@@ -330,6 +331,7 @@ impl Tracer {
             let creds = Arc::new(Mutex::new(pp.creds.lock().clone()));
             self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds });
             self.session.live.lock().insert(tgid);
+            crate::module::hooks::proc_fork(&self.session, ptgid, tgid);
         }
         self.enter(child, tgid);
         resume(stopped, 0);
@@ -362,6 +364,7 @@ impl Tracer {
         }
         self.procs.insert(pid, Proc::new(fds.unwrap_or_default(), creds));
         self.enter(pid, pid);
+        crate::module::hooks::proc_exec(&self.session, pid);
         if self.hide_vdso {
             crate::tracee::vdso::hide(pid);
         }
