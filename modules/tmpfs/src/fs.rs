@@ -450,7 +450,7 @@ impl Fs {
         }
         if flags & libc::O_TRUNC != 0 && flags & libc::O_PATH == 0 && fmt == libc::S_IFREG {
             self.writable()?;
-            self.set_size(ino, 0, who, now, true)?;
+            self.set_size(ino, 0, who, now)?;
         }
         self.node_mut(ino)?.opens += 1;
         Ok(Opened { ino })
@@ -753,12 +753,12 @@ impl Fs {
             return Err(libc::EINVAL);
         }
         self.writable()?;
-        self.set_size(ino, size as u64, who, now, false)
+        self.set_size(ino, size as u64, who, now)
     }
 
     /// Sets a regular file's size: pages past it go, the tail of the last page is zeroed.
-    /// Times move when the size changes, or always for open(O_TRUNC).
-    fn set_size(&mut self, ino: u64, size: u64, who: &Who, now: Ts, always_touch: bool) -> R<()> {
+    /// mtime and ctime move even when the size stays (as the kernel's tmpfs on 6.x).
+    fn set_size(&mut self, ino: u64, size: u64, who: &Who, now: Ts) -> R<()> {
         if size > MAX_FILE_SIZE {
             return Err(libc::EFBIG);
         }
@@ -768,7 +768,6 @@ impl Fs {
             Data::Dir(_) => return Err(libc::EISDIR),
             _ => return Err(libc::EINVAL),
         };
-        let changed = *old != size;
         if size < *old {
             let keep = size.div_ceil(PAGE as u64);
             let gone = pages.split_off(&keep).len() as u64;
@@ -780,11 +779,9 @@ impl Fs {
             self.pages_used -= gone;
         }
         *old = size;
-        if changed || always_touch {
-            n.mtime = now;
-            n.ctime = now;
-            n.kill_privs(who);
-        }
+        n.mtime = now;
+        n.ctime = now;
+        n.kill_privs(who);
         Ok(())
     }
 
@@ -889,9 +886,9 @@ impl Fs {
     }
 
     /// Directory entry number `index` of `ino`: 0 ".", 1 "..", then the entries newest
-    /// first, as the kernel's tmpfs lists them. `cursor` (from the previous call) is the
-    /// sequence number to continue below, so entries removed meanwhile shift nothing.
-    /// Returns the entry and the cursor for the next one.
+    /// first, as the kernel's tmpfs lists them. With a `cursor` the entry is the newest one
+    /// whose sequence number is below it (none given: counted from the start). Returns the
+    /// entry and its sequence number (u64::MAX for the dots).
     pub fn readdir(&self, ino: u64, index: u64, cursor: Option<u64>) -> R<Option<(Entry, u64)>> {
         let n = self.node(ino)?;
         let d = n.dir()?;

@@ -24,7 +24,7 @@ struct Open {
     mnt: Arc<Mnt>,
     ino: u64,
     flags: i32,
-    /// (next index, sequence number to continue from): readdir positions stay stable
+    /// (index, sequence number) of the entry readdir gave last: positions stay stable
     /// while entries are removed.
     cursor: Mutex<Option<(u64, u64)>>,
 }
@@ -248,13 +248,19 @@ impl Module for Tmpfs {
     fn readdir(&self, h: &Handle, index: u64) -> Result<Option<(u64, u8, Vec<u8>)>, Errno> {
         let o = open_of(h)?;
         let mut cur = o.cursor.lock();
-        let from = cur.filter(|(i, _)| *i == index && index >= 2).map(|(_, seq)| seq);
+        // vurs asks again for an entry that did not fit the caller's buffer: continue from
+        // the last entry's sequence number, so removals meanwhile shift nothing.
+        let from = match *cur {
+            Some((i, seq)) if index >= 2 && i == index => Some(seq.saturating_add(1)),
+            Some((i, seq)) if index >= 2 && i + 1 == index => Some(seq),
+            _ => None,
+        };
         let hit = o.mnt.fs.read().readdir(o.ino, index, from).map_err(Errno)?;
         if index == 0 {
             o.mnt.fs.write().touch_atime(o.ino, self.now());
         }
-        Ok(hit.map(|(entry, next)| {
-            *cur = Some((index + 1, next));
+        Ok(hit.map(|(entry, seq)| {
+            *cur = Some((index, seq));
             entry
         }))
     }
