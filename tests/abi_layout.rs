@@ -220,3 +220,12 @@ fn module_of_a_newer_minor_loads() {
     let so = tiny(&dir, "minor7x", &["TINY_MINOR=7", "TINY_EXTRA"]);
     assert_loads_and_serves(&so, "minor7x");
 }
+
+/// A module built against ABI 1.0: its descriptor ends at `auto_mounts` (the 1.1 fields
+/// are beyond its size, whatever its memory holds there): it loads and serves.
+#[test]
+fn module_with_the_1_0_descriptor_size_loads() {
+    let dir = TempDir::new("abi-size10");
+    let so = tiny(&dir, "size10", &["TINY_MINOR=0", "TINY_SIZE=offsetof(struct vurs_module, mkdir)"]);
+    assert_loads_and_serves(&so, "size10");
+}

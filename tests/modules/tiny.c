@@ -65,5 +65,8 @@ const struct tiny_future vurs_module_v1 = {
     .future_flags = ~0ull,
 };
 #else
-const struct vurs_module vurs_module_v1 = {TINY_DESC, .size = sizeof(struct vurs_module)};
+#ifndef TINY_SIZE /* the descriptor size it claims (a 1.0 module: offsetof(struct vurs_module, mkdir)) */
+#define TINY_SIZE sizeof(struct vurs_module)
+#endif
+const struct vurs_module vurs_module_v1 = {TINY_DESC, .size = TINY_SIZE};
 #endif

@@ -96,7 +96,9 @@ static CLOCKS: parking_lot::RwLock<Vec<ClockSource>> = parking_lot::RwLock::new(
 /// else the host.
 pub fn session_clock(clockid: i32) -> Result<vurs_timespec, i32> {
     let clocks = CLOCKS.read_recursive();
-    if let Some(c) = clocks.iter().rev().find(|c| !c.broken.load(Ordering::Relaxed)) {
+    // A module answering ENOSYS (for this clock, or for all: a Rust module's default) is
+    // no clock: the next older one, then the host, answers.
+    for c in clocks.iter().rev().filter(|c| !c.broken.load(Ordering::Relaxed)) {
         let mut ts = vurs_timespec::default();
         let args = [c.inst as u64, clockid as u32 as u64, &mut ts as *mut vurs_timespec as u64];
         // SAFETY: `func` has the ClockFn signature; inst is the live instance (its entry is
@@ -105,7 +107,11 @@ pub fn session_clock(clockid: i32) -> Result<vurs_timespec, i32> {
             guarded_call(&c.name, &c.broken, c.serial.as_deref(), Kind::Clock, c.func as *const c_void, &args)
         }?
         .value;
-        return if r < 0 { Err(-r as i32) } else { Ok(ts) };
+        match r {
+            0.. => return Ok(ts),
+            r if r == -(libc::ENOSYS as i64) => continue,
+            r => return Err(-r as i32),
+        }
     }
     drop(clocks);
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
