@@ -421,6 +421,14 @@ fn mount_options_and_vurs_mount() {
         let t = shm_path("opts");
         let r = served("opts", r#"stat -c '%a %u %g' "$T""#, engine, ",mode=0750,uid=65534,gid=100");
         assert_eq!((r.status, r.stdout.as_str()), (Some(0), "750 65534 100\n"), "{engine:?}: {r:#?}");
+        let r = served(
+            "opts",
+            r#"touch "$T/f"; stat -f -c %T "$T"; "$PY" -c 'import os, sys; print(bool(os.statvfs(sys.argv[1]).f_flag & os.ST_RDONLY))' "$T""#,
+            engine,
+            ",ro",
+        );
+        assert_eq!(r.stdout, "tmpfs\nTrue\n", "{engine:?}: {r:#?}");
+        assert!(r.stderr.contains("Read-only file system"), "{engine:?}: {r:#?}");
         let r = served("opts", "true", engine, ",size=lots");
         assert_eq!(r.status, Some(125), "{engine:?}: {r:#?}");
         assert!(r.stderr.starts_with("vurs: ") && r.stderr.contains("size"), "{engine:?}: {r:#?}");
@@ -436,6 +444,55 @@ fn mount_options_and_vurs_mount() {
         assert_eq!((r.status, r.stdout.as_str()), (Some(0), "hi\n65536\n"), "{engine:?}: {r:#?}");
         assert!(!std::path::Path::new(&t).exists());
     }
+}
+
+#[test]
+fn times_follow_the_session_clock() {
+    // ten years ahead with the time module: new files are stamped by the virtual clock
+    for engine in ENGINES {
+        let t = shm_path("clock");
+        let mut c = Command::new(vurs());
+        c.args(["-m", "time,offset=315619200", "--mount"]).arg(format!("type=tmpfs,target={t}"));
+        c.args(["--", "/bin/sh", "-c"]).arg(format!("touch {t}/f; date +%Y; stat -c %y {t}/f | cut -c1-4"));
+        c.env("VURS_MODULE_PATH", module_dir());
+        if let Some(e) = engine {
+            c.env("VURS_ENGINE", e);
+        }
+        let r: Run = run_with_timeout(c, 60).into();
+        let year: i32 = r.stdout.lines().next().and_then(|y| y.parse().ok()).unwrap_or(0);
+        assert!(year >= 2030, "{engine:?}: {r:#?}");
+        assert_eq!(r.stdout, format!("{year}\n{year}\n"), "{engine:?}: {r:#?}");
+    }
+}
+
+#[test]
+fn parallel_writers() {
+    // threads writing disjoint ranges of one file, processes filling one directory
+    differential(
+        "parallel",
+        &py(r#"
+import threading, hashlib
+fd = os.open(T + "/shared", os.O_CREAT | os.O_RDWR, 0o644)
+def writer(k):
+    for i in range(50):
+        os.pwrite(fd, bytes([65 + k]) * 1000, (i * 8 + k) * 1000)
+ts = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+[x.start() for x in ts]; [x.join() for x in ts]
+print(os.fstat(fd).st_size, hashlib.md5(os.pread(fd, 1 << 20, 0)).hexdigest())
+pids = []
+for k in range(4):
+    pid = os.fork()
+    if pid == 0:
+        for i in range(100):
+            open("%s/p%d-%d" % (T, k, i), "w").write("x" * i)
+        for i in range(0, 100, 2):
+            os.unlink("%s/p%d-%d" % (T, k, i))
+        os._exit(0)
+    pids.append(pid)
+print([os.waitpid(p, 0)[1] for p in pids], len(os.listdir(T)), os.stat(T).st_size, os.stat(T).st_nlink)
+print(sum(os.stat(T + "/" + n).st_size for n in os.listdir(T)))
+"#),
+    );
 }
 
 fn path_with_vurs() -> String {

@@ -438,8 +438,11 @@ impl Fs {
             if fmt == libc::S_IFDIR && (writes || flags & libc::O_CREAT != 0) {
                 return Err(libc::EISDIR);
             }
-            if fmt == libc::S_IFSOCK {
-                return Err(libc::ENXIO);
+            match fmt {
+                libc::S_IFSOCK => return Err(libc::ENXIO),
+                // a fifo or device node would need the kernel object behind it
+                libc::S_IFIFO | libc::S_IFCHR | libc::S_IFBLK => return Err(libc::EOPNOTSUPP),
+                _ => {}
             }
         }
         if flags & libc::O_DIRECTORY != 0 && fmt != libc::S_IFDIR {

@@ -243,6 +243,8 @@ fn symlinks_and_nodes() {
     assert_eq!(fs.readlink(b""), Err(libc::EINVAL));
     assert_eq!(fs.open(b"l", libc::O_NOFOLLOW, 0, &user(), t(1)).err(), Some(libc::ELOOP));
     fs.mknod(b"p", libc::S_IFIFO | 0o644, 0, &user(), t(1)).unwrap();
+    assert_eq!(fs.open(b"p", libc::O_RDONLY, 0, &user(), t(1)).err(), Some(libc::EOPNOTSUPP));
+    assert!(fs.open(b"p", libc::O_PATH, 0, &user(), t(1)).is_ok());
     assert_eq!(fs.mknod(b"c", libc::S_IFCHR | 0o644, 0x103, &user(), t(1)), Err(libc::EPERM));
     fs.mknod(b"c", libc::S_IFCHR | 0o644, 0x103, &root(), t(1)).unwrap();
     assert_eq!(fs.stat(fs.lookup(b"c").unwrap()).unwrap().rdev, 0x103);
