@@ -404,6 +404,9 @@ impl Fs {
     pub fn open(&mut self, path: &[u8], flags: i32, mode: u32, who: &Who, now: Ts) -> R<Opened> {
         let acc = flags & libc::O_ACCMODE;
         let writes = acc == libc::O_WRONLY || acc == libc::O_RDWR;
+        if flags & libc::O_TMPFILE == libc::O_TMPFILE {
+            return self.tmpfile(path, writes, mode, who, now);
+        }
         let ino = match self.lookup(path) {
             Ok(ino) => {
                 if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
@@ -456,6 +459,45 @@ impl Fs {
             self.set_size(ino, 0, who, now)?;
         }
         self.node_mut(ino)?.opens += 1;
+        Ok(Opened { ino })
+    }
+
+    /// O_TMPFILE: an unnamed regular file in directory `path`, open for writing, freed at
+    /// its last close.
+    fn tmpfile(&mut self, path: &[u8], writes: bool, mode: u32, who: &Who, now: Ts) -> R<Opened> {
+        if !writes {
+            return Err(libc::EINVAL);
+        }
+        self.writable()?;
+        let dir = self.lookup(path)?;
+        let d = self.node(dir)?;
+        d.dir()?;
+        if d.nlink == 0 {
+            return Err(libc::ENOENT);
+        }
+        if self.cfg.max_inodes.is_some_and(|m| self.inodes_used() >= m) {
+            return Err(libc::ENOSPC);
+        }
+        let gid = if d.mode & libc::S_ISGID != 0 { d.gid } else { who.fsgid };
+        let ino = self.next_ino;
+        self.next_ino += 1;
+        let data = Data::File { size: 0, pages: BTreeMap::new() };
+        self.inodes.insert(
+            ino,
+            Inode {
+                mode: libc::S_IFREG | (mode & 0o7777),
+                uid: who.fsuid,
+                gid,
+                nlink: 0,
+                rdev: 0,
+                atime: now,
+                mtime: now,
+                ctime: now,
+                xattrs: BTreeMap::new(),
+                data,
+                opens: 1,
+            },
+        );
         Ok(Opened { ino })
     }
 

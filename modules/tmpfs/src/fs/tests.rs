@@ -283,3 +283,21 @@ fn read_only_and_inode_limit() {
     assert_eq!(fs.open(b"a", libc::O_CREAT | libc::O_WRONLY, 0o644, &user(), t(1)).err(), Some(libc::EROFS));
     assert_eq!(fs.statfs().flags & libc::ST_RDONLY, libc::ST_RDONLY);
 }
+
+#[test]
+fn tmpfile_is_unnamed_and_freed_at_close() {
+    let mut fs = Fs::new(cfg(Some(10)), t(0));
+    fs.mkdir(b"d", 0o755, &user(), t(1)).unwrap();
+    assert_eq!(
+        fs.open(b"d", libc::O_TMPFILE | libc::O_RDONLY, 0o600, &user(), t(2)).err(),
+        Some(libc::EINVAL)
+    );
+    let o = fs.open(b"d", libc::O_TMPFILE | libc::O_RDWR, 0o600, &user(), t(2)).unwrap();
+    fs.write(o.ino, b"abc", 0, false, &user(), t(3)).unwrap();
+    let st = fs.stat(o.ino).unwrap();
+    assert_eq!((st.nlink, st.size, st.mode), (0, 3, libc::S_IFREG | 0o600));
+    assert_eq!(names(&fs, "d"), [".", ".."]);
+    assert_eq!(fs.stat(fs.lookup(b"d").unwrap()).unwrap().mtime_sec, 1);
+    fs.close(o.ino);
+    assert_eq!((fs.stat(o.ino).err(), fs.pages_used), (Some(libc::ENOENT), 0));
+}
