@@ -591,8 +591,11 @@ impl Fs {
 
     pub fn unlink(&mut self, path: &[u8], now: Ts) -> R<()> {
         self.writable()?;
-        let (dir, name, slash) =
-            self.parent(path).map_err(|e| if e == libc::ENOTEMPTY { libc::EISDIR } else { e })?;
+        // the root and ".." are directories: EISDIR, as unlink(2) of one
+        let (dir, name, slash) = self.parent(path).map_err(|e| match e {
+            libc::ENOTEMPTY | libc::EBUSY => libc::EISDIR,
+            e => e,
+        })?;
         let ino = self.node(dir)?.dir()?.get(name).ok_or(libc::ENOENT)?;
         if self.node(ino)?.is_dir() {
             return Err(libc::EISDIR);

@@ -103,6 +103,7 @@ fn directories_and_nlink() {
     fs.rmdir(b"d", t(3)).unwrap();
     assert_eq!(fs.stat(ROOT).unwrap().nlink, 2);
     assert_eq!(fs.rmdir(b"", t(3)), Err(libc::EBUSY));
+    assert_eq!(fs.unlink(b"", t(3)), Err(libc::EISDIR));
 }
 
 #[test]
