@@ -402,7 +402,7 @@ tar c -C '{s}' . | tar x -C "$T"
 find "$T" | sort | xargs stat -c '%n %s %h %a %F %N'; md5sum "$T/a/b/file" "$T/top"
 tar c -C "$T" . | tar t | sort
 cp -a '{s}' "$T/copy"; diff -r '{s}' "$T/copy" && echo same
-stat -c '%n %s %h %a %Y' "$T/copy/top" "$T/copy/top2" '{0}/top' | sed 's|^.*/||'
+stat -c '%n %s %h %a %Y' "$T/copy/top" "$T/copy/top2" '{s}/top' | sed 's|^.*/||'
 find "$T" -newer "$T/copy/a/b/file" -type f | sort; find "$T" -size +50k | sort
 rm -r "$T/copy"; ls -lU "$T" | awk '{{print $1, $2, $NF}}'
 "#,
