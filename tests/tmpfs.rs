@@ -273,6 +273,29 @@ print(os.fstat(fd).st_nlink, os.read(fd, 10)); os.close(fd); print(sorted(os.lis
 }
 
 #[test]
+fn special_nodes_and_inode_numbers() {
+    differential(
+        "nodes",
+        &format!(
+            r#"mkfifo "$T/fifo"; chmod 640 "$T/fifo"; mknod "$T/null" c 1 3 2>&1; mknod "$T/blk" b 7 0 2>&1
+stat -c '%n %F %a %s %b %t %T %h' "$T/fifo" "$T/null" "$T/blk" 2>&1
+{}"#,
+            py(r#"
+import stat
+t("sock", os.mknod, T + "/sock", stat.S_IFSOCK | 0o600)
+t("dir-by-mknod", os.mknod, T + "/d", stat.S_IFDIR | 0o700)
+t("reg-by-mknod", os.mknod, T + "/r", 0o600)
+print(stat.filemode(os.lstat(T + "/sock").st_mode), stat.filemode(os.lstat(T + "/r").st_mode))
+print(sorted((e.name, e.is_file(), e.is_dir(), e.is_symlink()) for e in os.scandir(T)))
+a = os.stat(T + "/r").st_ino; os.rename(T + "/r", T + "/r2"); os.link(T + "/r2", T + "/r3")
+print("ino kept", a == os.stat(T + "/r2").st_ino == os.stat(T + "/r3").st_ino, a != os.stat(T + "/fifo").st_ino)
+print("dev", os.stat(T).st_dev == os.stat(T + "/r2").st_dev, os.stat(T).st_dev != os.stat("/").st_dev)
+"#)
+        ),
+    );
+}
+
+#[test]
 fn chmod_chown_and_permissions() {
     differential(
         "perms",
@@ -612,7 +635,7 @@ print(open(p, "rb").read(5))
 }
 
 #[test]
-#[ignore = "core: chdir into a served directory, and dup2 of a virtual descriptor onto 0-2 (shell redirections), answer EOPNOTSUPP (issue 12 item 3)"]
+#[ignore = "core: chdir into a served directory and dup2 of a virtual descriptor onto 0-2 (shell redirections) answer EOPNOTSUPP; /proc/self/fd/N of one is not served (mkfifo -m) (issue 12 item 3)"]
 fn shell_cd_and_redirections() {
     differential(
         "shell",
@@ -620,6 +643,7 @@ fn shell_cd_and_redirections() {
 cd "$T"; echo hello > a; echo world >> a; cat < a; wc -c a
 mkdir d; cd d; echo x > ../b; cat ../b; pwd; ls -a ..
 exec 3<../a; rm ../a; cat <&3
+mkfifo -m 640 f; stat -c '%n %a %F' f
 "#,
     );
     let name = format!("vurs-private-{}", std::process::id());
