@@ -983,7 +983,8 @@ impl Fs {
     // ---- extended attributes ----
 
     /// Checks an xattr name for `ino`: the namespaces a tmpfs has (user., trusted.,
-    /// security.), trusted.* only for the privileged, user.* only on files and dirs.
+    /// security.), trusted.* only for the privileged, security.* changed only by them,
+    /// user.* only on files and dirs.
     fn xattr_ok(&self, ino: u64, name: &[u8], who: &Who, writes: bool) -> R<()> {
         if name.len() > XATTR_NAME_MAX {
             return Err(libc::ERANGE);
@@ -1000,6 +1001,10 @@ impl Fs {
             }
             r
         } else if let Some(r) = name.strip_prefix(b"security.") {
+            // without an LSM to say otherwise, changing them takes CAP_SYS_ADMIN
+            if writes && who.euid != 0 {
+                return Err(libc::EPERM);
+            }
             r
         } else {
             return Err(libc::EOPNOTSUPP);

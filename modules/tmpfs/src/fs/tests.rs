@@ -260,11 +260,14 @@ fn xattrs() {
     assert_eq!(fs.setxattr(f, b"user.b", b"2", libc::XATTR_REPLACE, &user(), t(2)), Err(libc::ENODATA));
     assert_eq!(fs.setxattr(f, b"trusted.t", b"2", 0, &user(), t(2)), Err(libc::EPERM));
     fs.setxattr(f, b"trusted.t", b"3", 0, &root(), t(2)).unwrap();
+    assert_eq!(fs.setxattr(f, b"security.s", b"2", 0, &user(), t(2)), Err(libc::EPERM));
+    fs.setxattr(f, b"security.s", b"2", 0, &root(), t(2)).unwrap();
+    assert_eq!(fs.getxattr(f, b"security.s", &user()).unwrap(), b"2");
     assert_eq!(fs.setxattr(f, b"bogus.x", b"", 0, &root(), t(2)), Err(libc::EOPNOTSUPP));
     assert_eq!(fs.getxattr(f, b"user.a", &user()).unwrap(), b"1");
     assert_eq!(fs.getxattr(f, b"user.zz", &user()), Err(libc::ENODATA));
-    assert_eq!(fs.listxattr(f, &user()).unwrap(), b"user.a\0");
-    assert_eq!(fs.listxattr(f, &root()).unwrap(), b"trusted.t\0user.a\0");
+    assert_eq!(fs.listxattr(f, &user()).unwrap(), b"security.s\0user.a\0");
+    assert_eq!(fs.listxattr(f, &root()).unwrap(), b"security.s\0trusted.t\0user.a\0");
     fs.removexattr(f, b"user.a", &user(), t(3)).unwrap();
     assert_eq!(fs.removexattr(f, b"user.a", &user(), t(3)), Err(libc::ENODATA));
     assert_eq!(fs.stat(f).unwrap().ctime_sec, 3);
