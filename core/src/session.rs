@@ -101,7 +101,7 @@ impl Session {
     /// Trap what `m` needs from now on: a new filter layer if the filters do not already.
     fn trap_for(&self, m: &Module) {
         let mut filter = self.filter.write();
-        let wider = filter.with_module(m);
+        let wider = filter.with_module(m.flags, &m.syscalls);
         if wider.layer_over(&filter).is_some() {
             self.layers.write().push(wider.clone());
         }

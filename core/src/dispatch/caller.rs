@@ -36,19 +36,7 @@ pub struct Creds {
     pub view: Option<Arc<Ids>>,
 }
 
-/// A process's user and group ids, as `struct vurs_ids` gives them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ids {
-    pub uid: u32,
-    pub euid: u32,
-    pub suid: u32,
-    pub fsuid: u32,
-    pub gid: u32,
-    pub egid: u32,
-    pub sgid: u32,
-    pub fsgid: u32,
-    pub groups: Arc<[u32]>,
-}
+pub use crate::module::Ids;
 
 impl Caller {
     /// The caller as modules see it (`struct vurs_caller`); borrows `self.creds.groups`.
