@@ -164,6 +164,8 @@ impl FilterSpec {
         }
         s.virtual_fds |= flags & VURS_F_PATH_SERVE != 0;
         s.ids |= flags & VURS_F_CREDS != 0;
+        // Ids a module sets (set_ids) show in /proc/PID/status, synthesized at its open.
+        s.paths |= flags & VURS_F_CREDS != 0;
         s.syscalls.extend(syscalls.iter().map(|&nr| nr as i64));
         s
     }

@@ -51,6 +51,8 @@ impl Session {
             filter.paths |= m.is_path_module();
             filter.virtual_fds |= m.flags & VURS_F_PATH_SERVE != 0;
             filter.ids |= m.flags & VURS_F_CREDS != 0;
+            // Ids a module sets (set_ids) show in /proc/PID/status, synthesized at its open.
+            filter.paths |= m.flags & VURS_F_CREDS != 0;
             for &nr in &m.syscalls {
                 filter.syscalls.insert(nr as i64);
                 owner.insert(nr as i64, m.clone());

@@ -73,12 +73,27 @@ impl Caller {
 static SHARED: parking_lot::RwLock<Option<rustc_hash::FxHashMap<Pid, Arc<Mutex<Creds>>>>> =
     parking_lot::RwLock::new(None);
 
+/// A module set a view of some process's ids: path calls with no mount in the session
+/// are still looked at (/proc/PID/status shows the view).
+static VIEWS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a module set a view of some process's ids in this session.
+pub fn views_exist() -> bool {
+    VIEWS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Set the session's view of the ids of the process of thread `tid` (see `Creds::view`).
 pub fn set_view(tid: Pid, ids: Ids) -> Result<(), i32> {
     let shared = SHARED.read();
     let creds = shared.as_ref().and_then(|m| m.get(&tid)).ok_or(libc::ESRCH)?;
     creds.lock().view = Some(Arc::new(ids));
+    VIEWS.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(())
+}
+
+/// The session's view of the ids of task `tid`'s process, if a module set one.
+pub fn view_of(tid: Pid) -> Option<Arc<Ids>> {
+    SHARED.read().as_ref()?.get(&tid)?.lock().view.clone()
 }
 
 impl Creds {

@@ -19,7 +19,7 @@ mod mounting;
 mod paths;
 pub mod serve;
 
-pub use caller::{set_view, Caller, Creds, Ids, TaskIndex, TaskView};
+pub use caller::{set_view, view_of, views_exist, Caller, Creds, Ids, TaskIndex, TaskView};
 pub use decision::{
     Action, Decision, ExitHook, ModuleExit, Note, Outcome, Plan, Scratch, LOCAL_TAG, SLOT_SIZE,
 };
