@@ -157,18 +157,21 @@ impl FilterSpec {
         Some(compile(&layer, vfd_base() as u32, (vfd_base() + VFD_COUNT) as u32))
     }
 
-    /// This spec with what module `m` needs trapped added.
-    pub fn with_module(&self, m: &crate::module::Module) -> FilterSpec {
+    /// This spec with what a module needs trapped added: its `VURS_F_*` flags and the
+    /// numbers it serves.
+    pub fn with_module(&self, flags: u32, syscalls: &[i32]) -> FilterSpec {
         use vurs_abi::*;
         let mut s = self.clone();
-        if m.is_path_module() {
+        if flags & (VURS_F_PATH_REDIRECT | VURS_F_PATH_SERVE) != 0 {
             s.paths = true;
             // Mounts made at run time may need their mount points listed.
             s.dirents = true;
         }
-        s.virtual_fds |= m.flags & VURS_F_PATH_SERVE != 0;
-        s.ids |= m.flags & VURS_F_CREDS != 0;
-        s.syscalls.extend(m.syscalls.iter().map(|&nr| nr as i64));
+        s.virtual_fds |= flags & VURS_F_PATH_SERVE != 0;
+        s.ids |= flags & VURS_F_CREDS != 0;
+        // Ids a module sets (set_ids) show in /proc/PID/status, synthesized at its open.
+        s.paths |= flags & VURS_F_CREDS != 0;
+        s.syscalls.extend(syscalls.iter().map(|&nr| nr as i64));
         s
     }
 

@@ -50,7 +50,7 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
         return Fast::Decide(Some(raw.to_vec()));
     }
     let mounts = s.mounts.read();
-    if mounts.is_empty() {
+    if mounts.is_empty() && !(super::views_exist() && raw.starts_with(b"/proc/")) {
         return Fast::Pass;
     }
     let passes = match raw.first() {

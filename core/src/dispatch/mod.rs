@@ -20,7 +20,7 @@ mod mounting;
 mod paths;
 pub mod serve;
 
-pub use caller::{set_view, Caller, Creds, Ids, TaskIndex, TaskView};
+pub use caller::{set_view, view_of, views_exist, Caller, Creds, Ids, TaskIndex, TaskView};
 pub use decision::{
     Action, Decision, ExitHook, ModuleExit, Note, Outcome, Plan, Scratch, LOCAL_TAG, SLOT_SIZE,
 };
@@ -50,7 +50,7 @@ pub(crate) use crate::path::{cwd_of, readlink_host, to_virtual};
 /// if no module owned it (paths translated, virtual descriptors served); after a
 /// PASS_EXIT, the module's `syscall_exit` sees the result (`ExitHook::Module`).
 pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: Option<Vec<u8>>) -> Decision {
-    let _caller = crate::module::CallerScope::enter(c); // what vurs_services.caller answers
+    let _caller = crate::module::CallerScope::enter(c.abi(), c); // what vurs_services.caller answers
     if call.nr == CONTROL_NR {
         return control_call(s, c, call);
     }
@@ -172,6 +172,7 @@ fn with_call_ctx<R>(
         scratch_used: Cell::new(0),
         scratch_missing: Cell::new(false),
         stat_at: &stat,
+        set_ids: &|ids| set_view(c.tid, ids),
     };
     let raw = vurs_call {
         size: std::mem::size_of::<vurs_call>() as u32,

@@ -270,7 +270,7 @@ impl Tracer {
             if p.threads == 0 {
                 self.procs.remove(&t.tgid);
                 self.session.live.lock().remove(&t.tgid);
-                crate::module::hooks::proc_exit(&self.session, t.tgid);
+                crate::module::hooks::proc_exit(&self.session.modules.read().clone(), t.tgid);
             }
         }
         if tid == self.root {
@@ -359,7 +359,7 @@ impl Tracer {
             };
             self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds, fs });
             self.session.live.lock().insert(tgid);
-            crate::module::hooks::proc_fork(&self.session, ptgid, tgid);
+            crate::module::hooks::proc_fork(&self.session.modules.read().clone(), ptgid, tgid);
         }
         let layers = self.threads[&parent].layers;
         self.enter(child, tgid, layers);
@@ -397,7 +397,7 @@ impl Tracer {
         }
         self.procs.insert(pid, Proc::new(fds.unwrap_or_default(), creds, fs));
         self.enter(pid, pid, layers);
-        crate::module::hooks::proc_exec(&self.session, pid);
+        crate::module::hooks::proc_exec(&self.session.modules.read().clone(), pid);
         if self.session.hide_vdso() {
             crate::tracee::vdso::hide(pid);
         }
