@@ -201,7 +201,6 @@ print("seen", seen, "left", len(os.listdir(T + "/m")))
 }
 
 #[test]
-#[ignore = "core: on the ptrace engine a served create gets mode & ~022, not the caller's umask (passes on the default engine)"]
 fn umask_applies() {
     differential(
         "umask",

@@ -46,7 +46,8 @@ pub struct FilterSpec {
     /// Credential changes (`table::ID_CALLS`): a module reads them (VURS_F_CREDS), or a
     /// root vurs's notification engine carries calls out with them.
     pub ids: bool,
-    /// umask (`table::UMASK_CALLS`): the notification engine creates files for a caller.
+    /// umask (`table::UMASK_CALLS`): vurs creates files for a caller (the notification
+    /// engine's emulation, a serving module's creates).
     pub umask: bool,
     /// The notification engine decides what it can (see `notify`).
     pub notify: bool,
@@ -168,6 +169,8 @@ impl FilterSpec {
             s.dirents = true;
         }
         s.virtual_fds |= flags & VURS_F_PATH_SERVE != 0;
+        // A served create applies the caller's umask: keep it current.
+        s.umask |= flags & VURS_F_PATH_SERVE != 0;
         s.ids |= flags & VURS_F_CREDS != 0;
         // Ids a module sets (set_ids) show in /proc/PID/status, synthesized at its open.
         s.paths |= flags & VURS_F_CREDS != 0;

@@ -52,6 +52,8 @@ impl Session {
         for m in &modules {
             filter.paths |= m.is_path_module();
             filter.virtual_fds |= m.flags & VURS_F_PATH_SERVE != 0;
+            // A served create applies the caller's umask: keep it current.
+            filter.umask |= m.flags & VURS_F_PATH_SERVE != 0;
             filter.ids |= m.flags & VURS_F_CREDS != 0;
             // Ids a module sets (set_ids) show in /proc/PID/status, synthesized at its open.
             filter.paths |= m.flags & VURS_F_CREDS != 0;
