@@ -110,9 +110,12 @@ impl FilterSpec {
         if self.virtual_fds {
             for &(sysno, arg) in table::FD_CALLS {
                 // A call that traps anyway keeps its unconditional verdict.
-                let on_fd =
-                    if self.notify { Verdict::NotifyVirtualFd(arg) } else { Verdict::TraceVirtualFd(arg) };
+                let notify = self.notify && !table::FD_CALLS_TRACED.contains(sysno);
+                let on_fd = if notify { Verdict::NotifyVirtualFd(arg) } else { Verdict::TraceVirtualFd(arg) };
                 v.entry(sysno as u32).or_insert(on_fd);
+            }
+            for sysno in &table::FD_IN_MEMORY_CALLS {
+                v.entry(sysno as u32).or_insert(if self.notify { Verdict::Notify } else { Verdict::Trace });
             }
         }
         if self.paths {
