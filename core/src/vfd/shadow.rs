@@ -215,15 +215,10 @@ pub fn sync() {
     r.shadows = keep;
 }
 
-/// At the end of the session: every tracked shadow is written back.
+/// At the end of the session (every caller's description released, so every tracked
+/// shadow has its event): everything goes back to the modules.
 pub fn flush() {
-    let mut r = REGISTRY.lock();
-    for t in std::mem::take(&mut r.shadows) {
-        if stamp(&t.memfd).is_some_and(|s| s != t.synced) {
-            write_back(&t);
-        }
-    }
-    TRACKED.store(0, Ordering::SeqCst);
+    sync();
 }
 
 /// Programs being executed from served files (execve of /proc/<vurs>/fd/N): the copy stays
