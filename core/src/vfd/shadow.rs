@@ -57,6 +57,16 @@ pub fn copy_handle(module: &crate::module::Module, handle: usize, name: &str) ->
     if handle == usize::MAX {
         return Ok(file);
     }
+    // The copy's times are the file's: they change only when the program changes them.
+    if let Ok(st) = module.fstat(handle) {
+        let t = |sec: i64, nsec: u32| {
+            std::time::UNIX_EPOCH + std::time::Duration::new(sec.max(0) as u64, nsec.min(999_999_999))
+        };
+        let times = std::fs::FileTimes::new()
+            .set_accessed(t(st.atime_sec, st.atime_nsec))
+            .set_modified(t(st.mtime_sec, st.mtime_nsec));
+        let _ = file.set_times(times);
+    }
     loop {
         let n = module.pread(handle, &mut buf, off)?;
         if n == 0 {
@@ -103,6 +113,8 @@ struct Tracked {
     wd: i32,
     /// (mtime in ns, size) at the last write-back.
     synced: (i64, u64),
+    /// When it was made (host clock): times after it were stamped by the kernel.
+    created: i64,
 }
 
 #[derive(Default)]
@@ -133,36 +145,69 @@ pub fn track(file: Arc<OpenFile>, memfd: File) -> Result<(), i32> {
     let wd = crate::tracee::sys::inotify_watch(ino, &path, libc::IN_CLOSE_WRITE)
         .map_err(|e| e.raw_os_error().unwrap_or(libc::ENOSPC))?;
     let synced = stamp(&memfd).unwrap_or((0, 0));
-    r.shadows.push(Tracked { file, memfd, wd, synced });
+    let created = host_now_ns() - 1_000_000_000;
+    r.shadows.push(Tracked { file, memfd, wd, synced, created });
     TRACKED.fetch_add(1, Ordering::SeqCst);
     Ok(())
 }
 
-/// Write the whole shadow back: the module's file gets the memfd's size and contents.
-/// Through a handle of its own (the caller's may be O_APPEND), else the caller's.
+fn host_now_ns() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    d.as_nanos() as i64
+}
+
+/// Write the shadow back: the module's file gets the memfd's size, the chunks that
+/// differ (through a handle of vurs's own: the caller's may be O_APPEND or write-only),
+/// and the memfd's times when they moved. The kernel stamped times after the shadow was
+/// made with the host's clock: they are moved to the session's (the time module).
 fn write_back(t: &Tracked) {
     let f = &t.file;
     let (m, module) = (&f.mount, &f.module);
     let sub = subpath(f.path.as_bytes(), m.target.as_bytes());
-    let Ok(size) = t.memfd.metadata().map(|md| md.size()) else { return };
-    let own = module.open(m.mnt, sub, libc::O_WRONLY, 0).ok();
+    let Ok(md) = t.memfd.metadata() else { return };
+    let size = md.size();
+    let own = module.open(m.mnt, sub, libc::O_RDWR, 0).ok();
     let h = own.unwrap_or(f.handle);
-    let _ = module.truncate(m.mnt, sub, Some(h), size as i64);
-    let mut buf = vec![0u8; 1 << 17];
+    let before = module.fstat(h).ok();
+    let mut changed = false;
+    if before.as_ref().is_none_or(|b| b.size as u64 != size) {
+        let _ = module.truncate(m.mnt, sub, Some(h), size as i64);
+        changed = true;
+    }
+    let (mut buf, mut theirs) = (vec![0u8; 1 << 17], vec![0u8; 1 << 17]);
     let mut off = 0u64;
     while off < size {
         let Ok(n) = t.memfd.read_at(&mut buf, off) else { break };
         if n == 0 {
             break;
         }
-        let mut done = 0;
-        while done < n {
-            match module.pwrite(h, &buf[done..n], (off + done as u64) as i64) {
-                Ok(0) | Err(_) => break,
-                Ok(k) => done += k,
+        let same = own.is_some()
+            && module.pread(h, &mut theirs[..n], off as i64) == Ok(n)
+            && theirs[..n] == buf[..n];
+        if !same {
+            changed = true;
+            let mut done = 0;
+            while done < n {
+                match module.pwrite(h, &buf[done..n], (off + done as u64) as i64) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => done += k,
+                }
             }
         }
         off += n as u64;
+    }
+    let mtime = md.mtime() * 1_000_000_000 + md.mtime_nsec();
+    let moved = before.is_none_or(|b| b.mtime_sec * 1_000_000_000 + b.mtime_nsec as i64 != mtime);
+    if changed || moved {
+        let shift = crate::module::session_clock(libc::CLOCK_REALTIME)
+            .map(|v| v.sec * 1_000_000_000 + v.nsec - host_now_ns())
+            .unwrap_or(0);
+        let to_session = |ns: i64| {
+            let ns = if ns >= t.created { ns + shift } else { ns };
+            vurs_abi::vurs_timespec { sec: ns.div_euclid(1_000_000_000), nsec: ns.rem_euclid(1_000_000_000) }
+        };
+        let atime = md.atime() * 1_000_000_000 + md.atime_nsec();
+        let _ = module.utimens(m.mnt, sub, Some(h), &[to_session(atime), to_session(mtime)]);
     }
     if let Some(h) = own {
         module.close(h);
@@ -202,6 +247,7 @@ pub fn sync() {
     let mut keep = Vec::with_capacity(r.shadows.len());
     for mut t in std::mem::take(&mut r.shadows) {
         let now = stamp(&t.memfd);
+        // At release always (stores through a shared mapping move no mtime).
         if now.is_some_and(|s| s != t.synced) || gone.contains(&t.wd) {
             write_back(&t);
             t.synced = now.unwrap_or(t.synced);
