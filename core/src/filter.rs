@@ -114,11 +114,16 @@ impl FilterSpec {
         if self.virtual_fds {
             for &(sysno, arg) in table::FD_CALLS {
                 // A call that traps anyway keeps its unconditional verdict.
-                // fchdir of a served directory changes the caller's own cwd: a ptrace stop.
-                let notified = self.notify && sysno != syscalls::Sysno::fchdir;
-                let on_fd =
-                    if notified { Verdict::NotifyVirtualFd(arg) } else { Verdict::TraceVirtualFd(arg) };
+                // mmap (injected on a shadow copy) and fchdir of a served directory (which
+                // changes the caller's own cwd) are ptrace stops.
+                let notify = self.notify
+                    && !table::FD_CALLS_TRACED.contains(sysno)
+                    && sysno != syscalls::Sysno::fchdir;
+                let on_fd = if notify { Verdict::NotifyVirtualFd(arg) } else { Verdict::TraceVirtualFd(arg) };
                 v.entry(sysno as u32).or_insert(on_fd);
+            }
+            for sysno in &table::FD_IN_MEMORY_CALLS {
+                v.entry(sysno as u32).or_insert(if self.notify { Verdict::Notify } else { Verdict::Trace });
             }
         }
         if self.paths {

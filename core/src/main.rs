@@ -365,6 +365,8 @@ fn run_session(plan: Plan) -> i32 {
     if let Some(s) = supervisor {
         s.stop();
     }
+    // What the last processes wrote through shadow copies of served files.
+    vurs::vfd::shadow::flush();
     vurs::path::procfs::cleanup();
     if let Err(e) = summary::finish() {
         eprintln!("vurs: {}", without_os_error(&e));

@@ -22,7 +22,7 @@ pub mod serve;
 
 pub use caller::{set_view, view_of, views_exist, Caller, Creds, Ids, TaskIndex, TaskView};
 pub use decision::{
-    Action, Decision, ExitHook, ModuleExit, Note, Outcome, Plan, Scratch, LOCAL_TAG, SLOT_SIZE,
+    Action, Decision, ExitHook, ModuleExit, Note, Outcome, Plan, Scratch, Then, LOCAL_TAG, SLOT_SIZE,
 };
 pub use fsview::shown_link;
 
@@ -136,12 +136,15 @@ fn decide_core(
     Decision::pass()
 }
 
-/// A descriptor call whose descriptor argument is in the virtual range.
+/// A descriptor call whose descriptor argument is in the virtual range (or whose
+/// descriptors are in memory: `table::FD_IN_MEMORY_CALLS`).
 pub fn on_virtual_fd(call: &Call) -> bool {
     let (lo, hi) = crate::vfd::virtual_range();
     crate::syscall::table::FD_CALLS
         .iter()
         .any(|&(sys, fd)| sys as i64 == call.nr && fd.meets(&call.args, lo, hi))
+        || crate::syscall::table::sysno(call.nr)
+            .is_some_and(|s| crate::syscall::table::FD_IN_MEMORY_CALLS.contains(s))
 }
 
 /// What a syscall-service module's handler decided.

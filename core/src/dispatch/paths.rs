@@ -488,6 +488,9 @@ pub(super) fn path_call(
         {
             if paths.len() == 1 {
                 let sp = crate::dispatch::serve::ServedPath { m, virt: &virt, access, trailing_slash };
+                if let Some(raw) = &exec_raw {
+                    return Ok(crate::dispatch::serve::exec_call(&mounts, c, call, &sp, raw, scratch));
+                }
                 return Ok(crate::dispatch::serve::path_call(c, call, &sp));
             }
             served_sides.push((m.clone(), virt));

@@ -271,6 +271,9 @@ impl Tracer {
                 self.procs.remove(&t.tgid);
                 self.session.live.lock().remove(&t.tgid);
                 crate::module::hooks::proc_exit(&self.session.modules.read().clone(), t.tgid);
+                // Its descriptors are released: shadow copies it wrote go back now, while
+                // the session (and its clock) is alive.
+                crate::vfd::shadow::sync();
             }
         }
         if tid == self.root {
