@@ -115,6 +115,9 @@ struct Tracked {
     synced: (i64, u64),
     /// When it was made (host clock): times after it were stamped by the kernel.
     created: i64,
+    /// The memfd's (access, modification) times when it was made or last written back:
+    /// a time is written back only if it moved since (or the contents changed, for mtime).
+    times0: std::cell::Cell<(i64, i64)>,
 }
 
 #[derive(Default)]
@@ -146,9 +149,15 @@ pub fn track(file: Arc<OpenFile>, memfd: File) -> Result<(), i32> {
         .map_err(|e| e.raw_os_error().unwrap_or(libc::ENOSPC))?;
     let synced = stamp(&memfd).unwrap_or((0, 0));
     let created = host_now_ns() - 1_000_000_000;
-    r.shadows.push(Tracked { file, memfd, wd, synced, created });
+    let times0 = std::cell::Cell::new(memfd.metadata().map(|m| ns_times(&m)).unwrap_or((0, 0)));
+    r.shadows.push(Tracked { file, memfd, wd, synced, created, times0 });
     TRACKED.fetch_add(1, Ordering::SeqCst);
     Ok(())
+}
+
+/// (atime, mtime) of `m` in nanoseconds.
+fn ns_times(m: &std::fs::Metadata) -> (i64, i64) {
+    (m.atime() * 1_000_000_000 + m.atime_nsec(), m.mtime() * 1_000_000_000 + m.mtime_nsec())
 }
 
 fn host_now_ns() -> i64 {
@@ -175,9 +184,20 @@ fn write_back(t: &Tracked) {
         changed = true;
     }
     let (mut buf, mut theirs) = (vec![0u8; 1 << 17], vec![0u8; 1 << 17]);
+    // Read through a description of our own with O_NOATIME: vurs's reads must not move
+    // the access time it writes back (relatime would set it to now).
+    let reader = {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOATIME)
+            .open(format!("/proc/self/fd/{}", t.memfd.as_raw_fd()))
+    };
+    let source = reader.as_ref().unwrap_or(&t.memfd);
     let mut off = 0u64;
     while off < size {
-        let Ok(n) = t.memfd.read_at(&mut buf, off) else { break };
+        let Ok(n) = source.read_at(&mut buf, off) else { break };
         if n == 0 {
             break;
         }
@@ -196,9 +216,10 @@ fn write_back(t: &Tracked) {
         }
         off += n as u64;
     }
-    let mtime = md.mtime() * 1_000_000_000 + md.mtime_nsec();
-    let moved = before.is_none_or(|b| b.mtime_sec * 1_000_000_000 + b.mtime_nsec as i64 != mtime);
-    if changed || moved {
+    let (atime, mtime) = ns_times(&md);
+    let (atime0, mtime0) = t.times0.get();
+    let (a_moved, m_moved) = (atime != atime0, mtime != mtime0 || changed);
+    if a_moved || m_moved {
         let shift = crate::module::session_clock(libc::CLOCK_REALTIME)
             .map(|v| v.sec * 1_000_000_000 + v.nsec - host_now_ns())
             .unwrap_or(0);
@@ -206,8 +227,13 @@ fn write_back(t: &Tracked) {
             let ns = if ns >= t.created { ns + shift } else { ns };
             vurs_abi::vurs_timespec { sec: ns.div_euclid(1_000_000_000), nsec: ns.rem_euclid(1_000_000_000) }
         };
-        let atime = md.atime() * 1_000_000_000 + md.atime_nsec();
-        let _ = module.utimens(m.mnt, sub, Some(h), &[to_session(atime), to_session(mtime)]);
+        // A time the program did not move stays the module's (the memfd's own start
+        // as the host's now for a new or empty file, or when the contents were copied).
+        let omit = vurs_abi::vurs_timespec { sec: 0, nsec: vurs_abi::VURS_UTIME_OMIT };
+        let at = if a_moved { to_session(atime) } else { omit };
+        let mt = if m_moved { to_session(mtime) } else { omit };
+        let _ = module.utimens(m.mnt, sub, Some(h), &[at, mt]);
+        t.times0.set((atime, mtime));
     }
     if let Some(h) = own {
         module.close(h);
