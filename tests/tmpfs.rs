@@ -132,7 +132,6 @@ print(open(T + "/c", "rb").read())
 }
 
 #[test]
-#[ignore = "core: open(O_TMPFILE) of a served directory answers EISDIR without asking the module (which supports it)"]
 fn o_tmpfile() {
     differential(
         "tmpfile",
@@ -588,7 +587,6 @@ fn private_tmp_leaves_host_tmp_alone() {
 }
 
 #[test]
-#[ignore = "core: execve of a served file answers EOPNOTSUPP (issue 12 item 3)"]
 fn shell_script_and_compiled_program_run_from_it() {
     let dir = TempDir::new("tmpfs-exec");
     let prog = dir.join("hello");
@@ -613,7 +611,6 @@ chmod -x "$T/prog"; "$T/prog" 2>&1; echo "status $?"
 }
 
 #[test]
-#[ignore = "core: mmap of a virtual descriptor answers ENODEV (issue 12 item 3)"]
 fn mmap_of_its_files() {
     differential(
         "mmap",
@@ -634,7 +631,6 @@ print(open(p, "rb").read(5))
 }
 
 #[test]
-#[ignore = "core: chdir into a served directory and dup2 of a virtual descriptor onto 0-2 (shell redirections) answer EOPNOTSUPP; /proc/self/fd/N of one is not served (mkfifo -m) (issue 12 item 3)"]
 fn shell_cd_and_redirections() {
     differential(
         "shell",

@@ -96,6 +96,23 @@ fn open_how_resolve(tid: Pid, call: &Call, a: u8) -> Result<u64, Outcome> {
     Ok(u64::from_ne_bytes(b))
 }
 
+/// The virtual path of the served file behind `/proc/<pid>/fd/N` when N is one of the
+/// caller's virtual descriptors (pid: its process or thread).
+fn virtual_fd_link(c: &Caller, virt: &[u8]) -> Option<Vec<u8>> {
+    let rest = virt.strip_prefix(b"/proc/")?;
+    let s = std::str::from_utf8(rest).ok()?;
+    let parts: Vec<&str> = s.split('/').collect();
+    let (pid, fd) = match parts.as_slice() {
+        [pid, "fd", n] | [_, "task", pid, "fd", n] => (pid.parse::<i32>().ok()?, n.parse::<i64>().ok()?),
+        _ => return None,
+    };
+    if (pid != c.tgid && pid != c.tid) || !crate::vfd::is_virtual(fd) {
+        return None;
+    }
+    let fds = c.fds.lock();
+    Some(fds.get(fd as i32)?.file.path.as_bytes().to_vec())
+}
+
 /// Resolve path argument `p` (`pre`: its text, if already read) and translate it if it
 /// lies in a mount. `virt_out`, when given, receives the resolved virtual path (then the
 /// walk is always made: the caller needs the path it reached).
@@ -172,6 +189,13 @@ pub(super) fn translate(
         None => resolver.resolve(&start, &raw, follow),
     }
     .map_err(|e| Outcome::Fail(Errno(e)))?;
+    // /proc/<pid>/fd/N of the caller's own virtual descriptor N names its served file (as
+    // the magic link of a real descriptor names its file): glibc's fchmodat(...,
+    // AT_SYMLINK_NOFOLLOW) and `mkfifo -m` go through it.
+    let r = match virtual_fd_link(c, &r.virt) {
+        Some(file) => resolver.resolve(b"/", &file, false).map_err(|e| Outcome::Fail(Errno(e)))?,
+        None => r,
+    };
     if let (Some((dir, _)), None, Some((canonical, links))) = (split, &known, &r.dir_of_last) {
         if !mounts::under(canonical, b"/proc") {
             mounts.nodecache.note_dir(generation, dir, canonical, *links);

@@ -662,6 +662,19 @@ fn open_file(
     let mut flags = flags;
     let mut mode = mode;
     match op.stat(sub) {
+        // O_TMPFILE: an unnamed file in directory `sub`, made by the module (as the
+        // kernel: a writable access mode, write and search permission on the directory).
+        Ok(st) if flags & libc::O_TMPFILE == libc::O_TMPFILE => {
+            if !is_dir(&st) {
+                return Err(libc::ENOTDIR);
+            }
+            if acc == libc::O_RDONLY {
+                return Err(libc::EINVAL);
+            }
+            op.ro()?;
+            op.may_change_dir(sub)?;
+            mode = mode & 0o7777 & !c.creds.umask;
+        }
         Ok(st) => {
             if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
                 return Err(libc::EEXIST);
