@@ -82,6 +82,9 @@ impl FilterSpec {
         // So do mount and umount2, which may load a module (`mount -t tmpfs ...`).
         v.insert(syscalls::Sysno::mount as u32, Verdict::Trace);
         v.insert(syscalls::Sysno::umount2 as u32, Verdict::Trace);
+        // And chroot, which vurs follows in every session (a process's root of its own;
+        // its path calls trap from then on).
+        v.insert(syscalls::Sysno::chroot as u32, Verdict::Trace);
         let mut trap = |nr: i64| {
             v.insert(nr as u32, stop(nr));
         };
@@ -110,8 +113,10 @@ impl FilterSpec {
         if self.virtual_fds {
             for &(sysno, arg) in table::FD_CALLS {
                 // A call that traps anyway keeps its unconditional verdict.
+                // fchdir of a served directory changes the caller's own cwd: a ptrace stop.
+                let notified = self.notify && sysno != syscalls::Sysno::fchdir;
                 let on_fd =
-                    if self.notify { Verdict::NotifyVirtualFd(arg) } else { Verdict::TraceVirtualFd(arg) };
+                    if notified { Verdict::NotifyVirtualFd(arg) } else { Verdict::TraceVirtualFd(arg) };
                 v.entry(sysno as u32).or_insert(on_fd);
             }
         }
@@ -421,7 +426,7 @@ mod tests {
     #[test]
     fn empty_spec_traps_only_the_control_calls() {
         let v = FilterSpec::default().verdicts();
-        assert_eq!(v.len(), 3);
+        assert_eq!(v.len(), 4); // the control call, mount, umount2, chroot
         let prog = compile(&v, 1 << 20, (1 << 20) + 65536);
         let x86 = crate::arch::AUDIT_ARCH;
         let traced: Vec<u32> =

@@ -37,7 +37,9 @@ pub type CtlError = (i32, String);
 /// Recompute the directory entries that exist only virtually.
 fn refresh_synthetic(table: &mut MountTable) {
     table.compute_synthetic(|t, v| {
-        crate::path::resolve::Resolver { mounts: t, tgid: 0, tid: 0 }.host_path(v, VURS_ACCESS_READ).ok()
+        crate::path::resolve::Resolver { mounts: t, tgid: 0, tid: 0, view: &crate::path::FsView::NONE }
+            .host_path(v, VURS_ACCESS_READ)
+            .ok()
     });
 }
 
@@ -100,8 +102,21 @@ impl Session {
 
     /// Trap what `m` needs from now on: a new filter layer if the filters do not already.
     fn trap_for(&self, m: &Module) {
+        self.widen(|f| f.with_module(m));
+    }
+
+    /// Trap path calls from now on (a process chroot'ed in a session that had no path
+    /// module: its paths are resolved from its root).
+    pub fn trap_paths(&self) {
+        if !self.traps_paths() {
+            self.widen(|f| crate::filter::FilterSpec { paths: true, ..f.clone() });
+        }
+    }
+
+    /// Trap what `wider` of the current filter spec traps: a new layer if need be.
+    fn widen(&self, wider: impl FnOnce(&crate::filter::FilterSpec) -> crate::filter::FilterSpec) {
         let mut filter = self.filter.write();
-        let wider = filter.with_module(m);
+        let wider = wider(&filter);
         if wider.layer_over(&filter).is_some() {
             self.layers.write().push(wider.clone());
         }

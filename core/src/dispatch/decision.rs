@@ -20,6 +20,9 @@ pub enum Action {
     Return(i64),
     /// Run it with these arguments.
     Rewrite([u64; 6]),
+    /// Run call `nr` with these arguments instead (fchdir of a served directory becomes a
+    /// chdir to the parking directory). A ptrace stop only.
+    RewriteAs(i64, [u64; 6]),
     /// Scratch memory is needed first: map it, then decide again.
     NeedScratch,
     /// Put a copy of a virtual file at a real descriptor number (see tracer/materialize.rs).

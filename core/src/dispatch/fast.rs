@@ -42,6 +42,11 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
     let mut buf = [0u8; memory::SHORT_STRING];
     let Some(n) = memory::read_short_cstring(tid, addr, &mut buf) else { return Fast::Decide(None) };
     let raw = &buf[..n];
+    // A process with a root of its own or a cwd in a served mount: its absolute paths
+    // (and all of them, to keep this short) are resolved from its view.
+    if super::caller::fs_of(tid).is_some() {
+        return Fast::Decide(Some(raw.to_vec()));
+    }
     let mounts = s.mounts.read();
     if mounts.is_empty() {
         return Fast::Pass;

@@ -15,6 +15,7 @@ mod caller;
 mod decision;
 pub mod exec;
 pub mod fast;
+mod fsview;
 mod mounting;
 mod paths;
 pub mod serve;
@@ -23,6 +24,7 @@ pub use caller::{set_view, Caller, Creds, Ids, TaskIndex, TaskView};
 pub use decision::{
     Action, Decision, ExitHook, ModuleExit, Note, Outcome, Plan, Scratch, LOCAL_TAG, SLOT_SIZE,
 };
+pub use fsview::shown_link;
 
 use mounting::{control_call, mount_call, umount_call};
 use paths::{getcwd, getdents, path_call, readlink, sockaddr_call, unsupported};
@@ -31,7 +33,12 @@ use vurs_abi::*;
 
 /// The caller's virtual cwd.
 pub fn cwd(mounts: &MountTable, c: &Caller) -> Option<Vec<u8>> {
-    cwd_of(mounts, c.tid)
+    cwd_of(mounts, c.tid, &c.fs)
+}
+
+/// The resolver of the caller's paths (its /proc/self, its root).
+pub(crate) fn resolver<'a>(mounts: &'a MountTable, c: &'a Caller) -> crate::path::resolve::Resolver<'a> {
+    crate::path::resolve::Resolver { mounts, tgid: c.tgid, tid: c.tid, view: &c.fs }
 }
 
 pub(crate) use crate::path::{cwd_of, readlink_host, to_virtual};
@@ -77,7 +84,7 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: 
     }
     let hook = ModuleExit { module: m, nr: call.nr, args: call.args, then: d.exit.take() };
     match d.action {
-        Action::Pass | Action::Rewrite(_) => {
+        Action::Pass | Action::Rewrite(_) | Action::RewriteAs(..) => {
             d.exit = Some(ExitHook::Module(Box::new(hook)));
             d
         }
@@ -101,6 +108,10 @@ fn decide_core(
     pre: Option<Vec<u8>>,
 ) -> Decision {
     let path_kind = call.spec.is_some_and(|sp| sp.kind == Kind::Path);
+    // chroot, chdir, fchdir and getcwd where the process's own root or cwd are concerned.
+    if let Some(d) = fsview::decide(s, c, call, scratch) {
+        return d;
+    }
     if crate::syscall::table::is_state_call(call.nr) {
         return Decision { action: Action::Pass, exit: Some(ExitHook::RefreshCreds), note: "".into() };
     }
@@ -152,7 +163,7 @@ fn with_call_ctx<R>(
     f: impl FnOnce(&vurs_call, &CallCtx) -> R,
 ) -> R {
     let caller = c.abi();
-    let cwd = || cwd_of(&s.mounts.read(), c.tid);
+    let cwd = || cwd_of(&s.mounts.read(), c.tid, &c.fs);
     let stat = |dirfd: i32, path: &[u8], flags: i32| stat_at(s, c, dirfd, path, flags);
     let host_path = |dirfd: i32, path: &[u8], flags: i32| host_path_at(s, c, dirfd, path, flags);
     let ctx = CallCtx {
@@ -266,7 +277,6 @@ pub fn host_path_at(s: &Session, c: &Caller, dirfd: i32, path: &[u8], flags: i32
 }
 
 fn locate(s: &Session, c: &Caller, dirfd: i32, path: &[u8], flags: i32) -> Result<Located, i32> {
-    use crate::path::resolve::Resolver;
     if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
         return Err(libc::EINVAL);
     }
@@ -297,9 +307,12 @@ fn locate(s: &Session, c: &Caller, dirfd: i32, path: &[u8], flags: i32) -> Resul
             format!("/proc/{}/fd/{}", c.tid, dirfd)
         };
         let host = readlink_host(&link).ok_or(libc::EBADF)?;
-        mounts.reverse(&host).unwrap_or(host)
+        match c.fs.parked_cwd(&host).filter(|_| dirfd == libc::AT_FDCWD) {
+            Some(v) => v.to_vec(),
+            None => mounts.reverse(&host).unwrap_or(host),
+        }
     };
-    let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
+    let resolver = resolver(&mounts, c);
     let r = resolver.resolve(&start, path, follow)?;
     if let Some(m) = r.mount.as_ref().filter(|m| m.module.serves_paths()) {
         let sub = crate::path::mounts::subpath(&r.virt, m.target.as_bytes());

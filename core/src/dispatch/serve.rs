@@ -185,6 +185,20 @@ impl<'a> Op<'a> {
     }
 }
 
+/// chdir (or chroot) to `virt` in served mount `m`: search permission on the way and on
+/// the directory itself (ENOENT, ENOTDIR, EACCES, as the kernel's lookup and
+/// `inode_permission(MAY_EXEC)`). `trailing_slash` changes nothing: a directory is asked.
+pub fn enter_dir(c: &Caller, m: &Arc<Mount>, virt: &[u8]) -> Result<(), i32> {
+    let op = Op::new(c, m);
+    let sub = mounts::subpath(virt, m.target.as_bytes());
+    op.walk(sub)?;
+    let st = op.stat(sub)?;
+    if !is_dir(&st) {
+        return Err(libc::ENOTDIR);
+    }
+    op.may(&st, MAY_EXEC)
+}
+
 /// A path call whose path lies in a served mount.
 pub fn path_call(c: &Caller, call: &Call, sp: &ServedPath<'_>) -> Decision {
     match served(c, call, sp) {

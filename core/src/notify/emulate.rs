@@ -82,8 +82,9 @@ pub fn carry_out(
                 Err(e) => errno(e.raw_os_error().unwrap_or(libc::EIO)),
             }
         }
-        // Scratch in vurs is never missing.
-        (Action::NeedScratch, _) => errno(libc::EIO),
+        // Scratch in vurs is never missing; a call that changes its number stays a
+        // ptrace stop (the filter traces fchdir).
+        (Action::NeedScratch | Action::RewriteAs(..), _) => errno(libc::EIO),
     }
 }
 
@@ -93,7 +94,10 @@ fn reverse_link(sv: &Supervisor, c: &Caller, buf: u64, size: u64, path: &[u8]) -
         Ok(t) => std::os::unix::ffi::OsStringExt::into_vec(t.into_os_string()),
         Err(e) => return errno(e.raw_os_error().unwrap_or(libc::EINVAL)),
     };
-    let text = sv.session.mounts.read().reverse(&text).unwrap_or(text);
+    let text = match crate::dispatch::shown_link(&sv.session.mounts.read(), Some(&c.fs), path, text.clone()) {
+        Some(shown) => shown,
+        None => text,
+    };
     if (size as i64) <= 0 {
         return errno(libc::EINVAL);
     }

@@ -191,6 +191,32 @@ pub fn private_dir() -> Option<Vec<u8>> {
     Some(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec())
 }
 
+/// The parking directory: an empty directory of the session's private directory, where
+/// the kernel's cwd of a process stays while its virtual cwd lies in a served mount (the
+/// kernel cannot be there). Made at the first need, searchable by every user (a root
+/// vurs's tracees may run as others), canonical (as /proc/TID/cwd reads it); None until
+/// then, or if it cannot be made.
+pub fn parking_dir() -> Option<&'static [u8]> {
+    PARKING.get().and_then(|p| p.as_deref())
+}
+
+static PARKING: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+
+/// The parking directory, made if need be.
+pub fn make_parking_dir() -> Option<&'static [u8]> {
+    PARKING
+        .get_or_init(|| {
+            let dir = private_dir()?;
+            let _ = std::fs::set_permissions(
+                std::ffi::OsStr::from_bytes(&dir),
+                std::os::unix::fs::PermissionsExt::from_mode(0o111),
+            );
+            let canonical = std::fs::canonicalize(std::ffi::OsStr::from_bytes(&dir)).ok()?;
+            Some(std::os::unix::ffi::OsStringExt::into_vec(canonical.into_os_string()))
+        })
+        .as_deref()
+}
+
 /// Remove the private directory of synthesized files (at the end of the session), if
 /// one was made.
 pub fn cleanup() {

@@ -28,6 +28,7 @@ use tasks::{Injected, Mm, Pending, Proc, Thread, REGION_SIZE};
 const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
 const CLONE_VM: u64 = libc::CLONE_VM as u64;
 const CLONE_FILES: u64 = libc::CLONE_FILES as u64;
+const CLONE_FS: u64 = libc::CLONE_FS as u64;
 
 pub struct Tracer {
     session: Arc<Session>,
@@ -73,7 +74,7 @@ impl Tracer {
             layers_requested: 0,
         };
         t.session.live.lock().insert(root);
-        t.procs.insert(root, Proc::new(Default::default(), Creds::own()));
+        t.procs.insert(root, Proc::new(Default::default(), Creds::own(), Default::default()));
         t.enter(root, root, 0);
         t
     }
@@ -83,7 +84,8 @@ impl Tracer {
     fn enter(&mut self, tid: Pid, tgid: Pid, layers: usize) {
         self.threads.insert(tid, Thread::new(tgid, layers));
         if let Some(p) = self.procs.get(&tgid) {
-            self.tasks.insert(tid, Arc::new(TaskView { tgid, fds: p.fds.clone(), creds: p.creds.clone() }));
+            let view = TaskView { tgid, fds: p.fds.clone(), creds: p.creds.clone(), fs: p.fs.clone() };
+            self.tasks.insert(tid, Arc::new(view));
         }
     }
 
@@ -304,7 +306,7 @@ impl Tracer {
             let Some(status) = self.parked.remove(&pid) else { continue };
             let tgid = if tgid != pid && self.procs.contains_key(&tgid) { tgid } else { pid };
             if tgid == pid {
-                self.procs.insert(pid, Proc::new(Default::default(), Creds::own()));
+                self.procs.insert(pid, Proc::new(Default::default(), Creds::own(), Default::default()));
                 self.session.live.lock().insert(pid);
             } else if let Some(p) = self.procs.get_mut(&tgid) {
                 p.threads += 1;
@@ -350,7 +352,12 @@ impl Tracer {
                 Arc::new(Mutex::new(pp.fds.lock().clone()))
             };
             let creds = Arc::new(Mutex::new(pp.creds.lock().clone()));
-            self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds });
+            let fs = if flags & CLONE_FS != 0 {
+                pp.fs.clone()
+            } else {
+                Arc::new(Mutex::new(pp.fs.lock().clone()))
+            };
+            self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds, fs });
             self.session.live.lock().insert(tgid);
             crate::module::hooks::proc_fork(&self.session, ptgid, tgid);
         }
@@ -375,6 +382,8 @@ impl Tracer {
             self.leave(k);
         }
         let creds = self.procs.get(&tgid).map(|p| p.creds.lock().clone()).unwrap_or_else(Creds::own);
+        // exec keeps the root and the cwd.
+        let fs = self.procs.get(&tgid).map(|p| p.fs.clone()).unwrap_or_default();
         let fds = self.procs.get(&tgid).map(|p| {
             let mut t = p.fds.lock().clone();
             t.exec();
@@ -386,7 +395,7 @@ impl Tracer {
             live.remove(&tgid);
             live.insert(pid);
         }
-        self.procs.insert(pid, Proc::new(fds.unwrap_or_default(), creds));
+        self.procs.insert(pid, Proc::new(fds.unwrap_or_default(), creds, fs));
         self.enter(pid, pid, layers);
         crate::module::hooks::proc_exec(&self.session, pid);
         if self.session.hide_vdso() {
@@ -437,15 +446,15 @@ impl Tracer {
         if t.slot.is_none() {
             t.slot = p.mm.lock().free.pop();
         }
-        let (slot, fds, creds) = (t.slot, p.fds.clone(), p.creds.lock().clone());
+        let (slot, fds, creds, fs) = (t.slot, p.fds.clone(), p.creds.lock().clone(), p.fs.lock().clone());
         if self.for_worker(&call, &fds) {
-            let job = Job { stopped, tgid, call, fds, slot, creds };
+            let job = Job { stopped, tgid, call, fds, slot, creds, fs };
             self.workers.as_ref().expect("workers").submit(job);
             self.outstanding += 1;
             return;
         }
         let mut scratch = Scratch::in_tracee(tid, slot);
-        let caller = Caller { tid, tgid, fds, creds };
+        let caller = Caller { tid, tgid, fds, creds, fs };
         // A bug here is caught by `on_status_guarded`: the call fails with EIO.
         let d = dispatch::decide(&self.session, &caller, &call, &mut scratch, pre);
         self.apply(stopped, &call, d);
@@ -472,6 +481,7 @@ impl Tracer {
                 return;
             }
             Action::Rewrite(args) => apply::set_call(&stopped, call, call.nr, &args),
+            Action::RewriteAs(nr, args) => apply::set_call(&stopped, call, nr, &args),
             Action::NeedScratch => return self.inject_mmap(stopped, call),
             Action::Materialize(plan) => {
                 if let Some(l) = line {
@@ -583,8 +593,8 @@ impl Tracer {
         if let ExitHook::Unlink(path) = &hook {
             let _ = std::fs::remove_file(std::ffi::OsStr::from_bytes(path));
         }
-        if let ExitHook::ReverseLink { buf, size, .. } = hook {
-            if let Some(n) = dispatch::reverse_link(&self.session, tid, buf, size, ret) {
+        if let ExitHook::ReverseLink { buf, size, path } = hook {
+            if let Some(n) = dispatch::reverse_link(&self.session, tid, &path, buf, size, ret) {
                 if apply::set_result(&stopped, n).is_ok() {
                     ret = n;
                 }
