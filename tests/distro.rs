@@ -193,11 +193,11 @@ fn ls_fields(out: &str, name: &str) -> (String, String) {
     (f[0].to_string(), format!("{} {}", f[2], f[3]))
 }
 
-#[test]
-fn dpkg_installs_a_local_package_with_root_files_and_setuid() {
-    let d = TempDir::new("distro-dpkg");
-    let root = rootfs(&d);
-    // The package: root-owned files (--root-owner-group), a setuid program, and a postinst
+/// The package, built in `d` into `root/tmp/pkg.deb`: root-owned files
+/// (--root-owner-group), a setuid program, and a postinst that gives a file to another
+/// owner and a set-gid mode. Returns what `dpkg-deb -c` says of the setuid program (mode,
+/// "owner group").
+fn demo_deb(d: &TempDir, root: &Path) -> (String, String) {
     // that gives a file to another owner and a set-gid mode.
     let pkg = d.join("pkg");
     for dir in ["DEBIAN", "usr/bin", "usr/share/vurs-demo"] {
@@ -238,6 +238,14 @@ fn dpkg_installs_a_local_package_with_root_files_and_setuid() {
     let f: Vec<&str> = line.split_whitespace().collect();
     let (deb_mode, deb_owner) = (f[0].to_string(), f[1].replace('/', " "));
     assert!(deb_mode.contains('s') && deb_owner == "root root", "the package as built: {line}");
+    (deb_mode, deb_owner)
+}
+
+#[test]
+fn dpkg_installs_a_local_package_with_root_files_and_setuid() {
+    let d = TempDir::new("distro-dpkg");
+    let root = rootfs(&d);
+    let (deb_mode, deb_owner) = demo_deb(&d, &root);
     give_to_user(&d.0);
 
     let db = d.join("rfs.db");
@@ -322,4 +330,70 @@ fn tar_owners_and_devices_inside_the_root_survive_sessions() {
         assert!(md.file_type().is_file() && md.len() == size, "{f} on the host: {md:?}");
         assert_eq!((md.uid(), md.gid(), md.mode() & 0o7000), (u, g, 0), "{f} on the host");
     }
+}
+
+#[test]
+fn chroot_is_followed_for_dpkg_root_and_a_first_process() {
+    let d = TempDir::new("distro-chroot");
+    let root = rootfs(&d);
+    let (deb_mode, deb_owner) = demo_deb(&d, &root);
+    give_to_user(&d.0);
+    let r = root.display().to_string();
+    let db = d.join("rfs.db");
+    let module = format!("fakeroot,db={}", db.display());
+    // From the host: dpkg --root runs the postinst chroot'ed into the root file system;
+    // then chroot(8) again and again from one shell, each time showing the result.
+    let show = "ls -l /usr/bin/vurs-demo-suid /usr/share/vurs-demo/data; dpkg -s vurs-demo | grep ^Status";
+    let script = format!(
+        "dpkg --root={r} -i {r}/tmp/pkg.deb >/dev/null && for i in 1 2 3; do chroot {r} /bin/sh -c '{show}' || exit 1; done"
+    );
+    let v = vurs();
+    let args = [v.to_str().unwrap(), "-m", &module, "--", "sh", "-c", &script];
+    let run = |args: &[&str]| {
+        let mut c = if is_root() {
+            as_nobody(args)
+        } else {
+            let mut c = Command::new(args[0]);
+            c.args(&args[1..]);
+            c
+        };
+        c.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LC_ALL", "C")
+            .env("HOME", d.path())
+            .current_dir(d.path());
+        run_with_timeout(c, TIMEOUT)
+    };
+    let out = ok(&run(&args));
+    let data_mode = native_mode_string(&d, 0o2750);
+    let sessions: Vec<String> =
+        out.split_inclusive("Status: install ok installed\n").map(str::to_string).collect();
+    assert_eq!(sessions.len(), 3, "{out}");
+    // A later session entering the root with -r sees what the chroot'ed postinst did.
+    for session in sessions.into_iter().chain([ok(&inside(&root, &module, show))]) {
+        assert_eq!(
+            ls_fields(&session, "/usr/bin/vurs-demo-suid"),
+            (deb_mode.clone(), deb_owner.clone()),
+            "{session}"
+        );
+        assert_eq!(
+            ls_fields(&session, "/usr/share/vurs-demo/data"),
+            (data_mode.clone(), "1234 5678".into()),
+            "{session}"
+        );
+        assert!(session.contains("Status: install ok installed\n"), "{session}");
+    }
+    // chroot(8) as the session's first process: the fake root is there before any call of
+    // the fakeroot module's own (and its /etc/passwd is the root file system's).
+    let args = [
+        v.to_str().unwrap(),
+        "-m",
+        "fakeroot",
+        "--",
+        "chroot",
+        &r,
+        "/bin/sh",
+        "-c",
+        "id -u; grep -c . /etc/passwd",
+    ];
+    assert_eq!(ok(&run(&args)), "0\n1\n", "the root file system's /etc/passwd has one line");
 }

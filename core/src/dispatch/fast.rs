@@ -22,8 +22,9 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
     if !s.traps_paths() || !matches!(spec.kind, Kind::Path | Kind::Readlink) || spec.paths.len() != 1 {
         return Fast::Decide(None);
     }
-    // A syscall-service module owning the number (fakeroot's stat) is asked first.
-    if s.syscall_owner.read().contains_key(&call.nr) {
+    // A syscall-service module owning the number (fakeroot's stat) is asked first; chroot
+    // is always followed by vurs (fsview.rs), never passed.
+    if call.nr == libc::SYS_chroot || s.syscall_owner.read().contains_key(&call.nr) {
         return Fast::Decide(None);
     }
     let p = &spec.paths[0];

@@ -703,8 +703,21 @@ impl Module for Fakeroot {
             libc::SYS_listxattr => self.listxattr(call, t!(path(cwd, 0, 0))),
             libc::SYS_llistxattr => self.listxattr(call, t!(path(cwd, 0, nf))),
             libc::SYS_flistxattr => self.listxattr(call, Target::fd(fd(0))),
+            // Seen only to give the process its fake ids now: the core's own checks (chroot
+            // needs root) read the session's view, and a process that never made a call of
+            // ours would still show the kernel's ids there. Its children inherit them.
+            libc::SYS_execve | libc::SYS_execveat => {
+                self.ids(call);
+                Verdict::Pass
+            }
             _ => self.id_call(call, nr),
         }
+    }
+
+    /// A pid may come back for another process: it must be met anew.
+    fn proc_exit(&self, pid: i32) {
+        self.seen.lock().remove(&pid);
+        self.pending.lock().remove(&pid);
     }
 
     fn syscall_exit(&self, call: &Call<'_>, retval: i64) -> i64 {
@@ -848,6 +861,8 @@ unsafe extern "C" fn init(
 }
 
 static SYSCALLS: &[i32] = &[
+    libc::SYS_execve as i32,
+    libc::SYS_execveat as i32,
     libc::SYS_getuid as i32,
     libc::SYS_geteuid as i32,
     libc::SYS_getgid as i32,
@@ -952,7 +967,7 @@ pub static vurs_module_v1: ModuleExport = ModuleExport(vurs_module {
     access: None,
     proc_fork: None,
     proc_exec: None,
-    proc_exit: None,
+    proc_exit: Some(vurs_abi::sdk::trampolines::proc_exit::<Fakeroot>),
     syscall_exit: Some(vurs_abi::sdk::trampolines::syscall_exit::<Fakeroot>),
     clock: None,
     list: None,
