@@ -111,15 +111,19 @@ pub(super) fn translate(
     if addr == 0 && p.null_ok {
         return Ok(None);
     }
-    let raw = match pre {
+    let mut raw = match pre {
         Some(r) => r,
         None => memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Outcome::Fail(Errno(e.errno())))?,
     };
     if raw.is_empty() {
-        if p.empty.applies(&call.args) {
+        if !p.empty.applies(&call.args) {
+            return Err(Outcome::Fail(Errno(libc::ENOENT)));
+        }
+        // The cwd itself, when it is virtual: ".".
+        if start_fd(call, p) != libc::AT_FDCWD || c.fs.cwd.is_none() {
             return Ok(None);
         }
-        return Err(Outcome::Fail(Errno(libc::ENOENT)));
+        raw = b".".to_vec();
     }
     let follow = call.follows(c.tid, p);
     // The fast path: a plain name, not followed, read-only, relative to a real directory.

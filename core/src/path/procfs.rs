@@ -207,10 +207,6 @@ pub fn make_parking_dir() -> Option<&'static [u8]> {
     PARKING
         .get_or_init(|| {
             let dir = private_dir()?;
-            let _ = std::fs::set_permissions(
-                std::ffi::OsStr::from_bytes(&dir),
-                std::os::unix::fs::PermissionsExt::from_mode(0o111),
-            );
             let canonical = std::fs::canonicalize(std::ffi::OsStr::from_bytes(&dir)).ok()?;
             Some(std::os::unix::ffi::OsStringExt::into_vec(canonical.into_os_string()))
         })
