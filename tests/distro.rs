@@ -397,3 +397,28 @@ fn chroot_is_followed_for_dpkg_root_and_a_first_process() {
     ];
     assert_eq!(ok(&run(&args)), "0\n1\n", "the root file system's /etc/passwd has one line");
 }
+
+/// A maintainer script or daemon that drops from the fake root to the real user's own ids
+/// (setgid, setuid) keeps them in its children, as natively: a child is not taken for a
+/// process that never had fake ids.
+#[test]
+fn dropping_to_the_users_ids_is_kept_by_children() {
+    let d = TempDir::new("distro-drop");
+    let (u, g) = user();
+    let py = python();
+    let script = format!(
+        "import os; os.setgroups([]); os.setgid({g}); os.setuid({u}); print(os.getuid()); os.system('id -u; sh -c \"id -u\"')"
+    );
+    let v = vurs();
+    let args = [v.to_str().unwrap(), "-m", "fakeroot", "--", &py, "-c", &script];
+    let mut c = if is_root() {
+        as_nobody(&args)
+    } else {
+        let mut c = Command::new(args[0]);
+        c.args(&args[1..]);
+        c
+    };
+    c.current_dir(d.path());
+    let out = ok(&run_with_timeout(c, TIMEOUT));
+    assert_eq!(out, format!("{u}\n{u}\n{u}\n"));
+}

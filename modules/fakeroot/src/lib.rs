@@ -714,6 +714,15 @@ impl Module for Fakeroot {
         }
     }
 
+    /// The child has its parent's ids (the core copies the view): one that dropped to the
+    /// real user's ids must not be taken for a process that never had fake ones.
+    fn proc_fork(&self, parent: i32, child: i32) {
+        let mut seen = self.seen.lock();
+        if seen.contains(&parent) {
+            seen.insert(child);
+        }
+    }
+
     /// A pid may come back for another process: it must be met anew.
     fn proc_exit(&self, pid: i32) {
         self.seen.lock().remove(&pid);
@@ -965,7 +974,7 @@ pub static vurs_module_v1: ModuleExport = ModuleExport(vurs_module {
     listxattr: None,
     removexattr: None,
     access: None,
-    proc_fork: None,
+    proc_fork: Some(vurs_abi::sdk::trampolines::proc_fork::<Fakeroot>),
     proc_exec: None,
     proc_exit: Some(vurs_abi::sdk::trampolines::proc_exit::<Fakeroot>),
     syscall_exit: Some(vurs_abi::sdk::trampolines::syscall_exit::<Fakeroot>),
