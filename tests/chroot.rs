@@ -352,3 +352,25 @@ fn relative_changes_from_a_served_cwd() {
         assert_eq!(o.status.code(), Some(0), "{e}: {}", show(&o));
     }
 }
+
+/// The tmpfs module: `mkdir -p` and `cd DIR && touch f && ls` relative to a cwd in it,
+/// against a real directory.
+#[test]
+fn cd_into_tmpfs() {
+    let d = TempDir::new("served-tmpfs");
+    let real = d.join("real");
+    std::fs::create_dir_all(&real).unwrap();
+    let script = "mkdir -p $D/x && cd $D/x && mkdir -p a/b/c && touch f && ls && cd a/b && pwd && pwd -P \
+                  && touch ../g && ls .. && cd c && ls -a && cd ../../../.. && rm -r x/a && ls x && pwd";
+    let want = run_with_timeout(sh_in(real.to_str().unwrap(), script), TIMEOUT);
+    assert_eq!(want.status.code(), Some(0), "native: {}", show(&want));
+    let want = stdout(&want).replace(real.to_str().unwrap(), "D");
+    for e in ENGINES {
+        let mut c = Command::new(vurs());
+        c.args(["--mount", "type=tmpfs,target=/scratch", "--", "sh", "-c", script]);
+        c.env("D", "/scratch").env("VURS_ENGINE", e).env("LC_ALL", "C");
+        let o = run_with_timeout(c, TIMEOUT);
+        assert_eq!(stdout(&o).replace("/scratch", "D"), want, "{e}: {}", show(&o));
+        assert_eq!(o.status.code(), Some(0), "{e}: {}", show(&o));
+    }
+}

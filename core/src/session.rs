@@ -52,7 +52,11 @@ impl Session {
         for m in &modules {
             filter.paths |= m.is_path_module();
             filter.virtual_fds |= m.flags & VURS_F_PATH_SERVE != 0;
+            // A served create applies the caller's umask: keep it current.
+            filter.umask |= m.flags & VURS_F_PATH_SERVE != 0;
             filter.ids |= m.flags & VURS_F_CREDS != 0;
+            // Ids a module sets (set_ids) show in /proc/PID/status, synthesized at its open.
+            filter.paths |= m.flags & VURS_F_CREDS != 0;
             for &nr in &m.syscalls {
                 filter.syscalls.insert(nr as i64);
                 owner.insert(nr as i64, m.clone());
@@ -102,7 +106,7 @@ impl Session {
 
     /// Trap what `m` needs from now on: a new filter layer if the filters do not already.
     fn trap_for(&self, m: &Module) {
-        self.widen(|f| f.with_module(m));
+        self.widen(|f| f.with_module(m.flags, &m.syscalls));
     }
 
     /// Trap path calls from now on (a process chroot'ed in a session that had no path

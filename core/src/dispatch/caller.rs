@@ -40,19 +40,7 @@ pub struct Creds {
     pub view: Option<Arc<Ids>>,
 }
 
-/// A process's user and group ids, as `struct vurs_ids` gives them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ids {
-    pub uid: u32,
-    pub euid: u32,
-    pub suid: u32,
-    pub fsuid: u32,
-    pub gid: u32,
-    pub egid: u32,
-    pub sgid: u32,
-    pub fsgid: u32,
-    pub groups: Arc<[u32]>,
-}
+pub use crate::module::Ids;
 
 impl Caller {
     /// The caller as modules see it (`struct vurs_caller`); borrows `self.creds.groups`.
@@ -95,11 +83,21 @@ static SHARED: parking_lot::RwLock<Option<rustc_hash::FxHashMap<Pid, Shared>>> =
 /// began: the fast path then asks which (`fs_of`).
 static ANY_VIEW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// A module set a view of some process's ids: path calls with no mount in the session
+/// are still looked at (/proc/PID/status shows the view).
+static VIEWS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a module set a view of some process's ids in this session.
+pub fn views_exist() -> bool {
+    VIEWS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Set the session's view of the ids of the process of thread `tid` (see `Creds::view`).
 pub fn set_view(tid: Pid, ids: Ids) -> Result<(), i32> {
     let shared = SHARED.read();
     let (creds, _) = shared.as_ref().and_then(|m| m.get(&tid)).ok_or(libc::ESRCH)?;
     creds.lock().view = Some(Arc::new(ids));
+    VIEWS.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
@@ -124,6 +122,11 @@ pub fn fs_of(tid: Pid) -> Option<FsView> {
     let shared = SHARED.read();
     let fs = shared.as_ref()?.get(&tid)?.1.lock().clone();
     (!fs.is_none()).then_some(fs)
+}
+
+/// The session's view of the ids of task `tid`'s process, if a module set one.
+pub fn view_of(tid: Pid) -> Option<Arc<Ids>> {
+    SHARED.read().as_ref()?.get(&tid)?.0.lock().view.clone()
 }
 
 impl Creds {

@@ -22,17 +22,18 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
     if !s.traps_paths() || !matches!(spec.kind, Kind::Path | Kind::Readlink) || spec.paths.len() != 1 {
         return Fast::Decide(None);
     }
-    // A syscall-service module owning the number (fakeroot's stat) is asked first; chroot
-    // is always followed by vurs (fsview.rs), never passed.
-    if call.nr == libc::SYS_chroot || s.syscall_owner.read().contains_key(&call.nr) {
+    // A syscall-service module owning the number (fakeroot's stat) is asked first.
+    if s.syscall_owner.read().contains_key(&call.nr) {
         return Fast::Decide(None);
     }
     let p = &spec.paths[0];
     let addr = call.args[p.arg as usize];
     let virtual_dirfd = p.dirfd.is_some_and(|d| crate::vfd::is_virtual(call.args[d as usize] as i64));
-    // openat2 (its flags are in tracee memory), exec (its `#!` line), calls that change
-    // the tree, and calls on virtual descriptors take the full decision.
+    // openat2 (its flags are in tracee memory), exec (its `#!` line), chroot (followed by
+    // vurs), calls that change the tree, and calls on virtual descriptors take the full
+    // decision.
     if addr == 0
+        || call.nr == libc::SYS_chroot
         || virtual_dirfd
         || matches!(p.follow, Follow::OpenHow(_))
         || is_exec(call.nr)
@@ -49,7 +50,7 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
         return Fast::Decide(Some(raw.to_vec()));
     }
     let mounts = s.mounts.read();
-    if mounts.is_empty() {
+    if mounts.is_empty() && !(super::views_exist() && raw.starts_with(b"/proc/")) {
         return Fast::Pass;
     }
     let passes = match raw.first() {

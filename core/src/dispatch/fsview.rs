@@ -51,7 +51,8 @@ fn read_path(c: &Caller, addr: u64) -> Result<Vec<u8>, Outcome> {
 
 /// chroot(path): the lookup and search-permission errors of the kernel, then EPERM
 /// unless the caller is root in the session's view (the fakeroot module's fake root
-/// counts); then the process's root is the directory, and its path calls trap from now on.
+/// counts); then the process's root is the directory (the tracer made path calls trap
+/// before: `Session::trap_paths`).
 fn chroot(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Outcome> {
     let raw = read_path(c, call.args[0])?;
     let (virt, mount) = resolve(s, c, call, &raw)?;
@@ -77,7 +78,6 @@ fn chroot(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Outcome> {
     }
     let root: Option<std::sync::Arc<[u8]>> = (virt != b"/").then(|| virt.as_slice().into());
     caller::set_fs(c.tid, |fs| fs.root = root).map_err(|e| Outcome::Fail(Errno(e)))?;
-    s.trap_paths();
     Ok(Decision::ret(0, "chroot followed"))
 }
 

@@ -20,9 +20,9 @@ mod mounting;
 mod paths;
 pub mod serve;
 
-pub use caller::{set_view, Caller, Creds, Ids, TaskIndex, TaskView};
+pub use caller::{set_view, view_of, views_exist, Caller, Creds, Ids, TaskIndex, TaskView};
 pub use decision::{
-    Action, Decision, ExitHook, ModuleExit, Note, Outcome, Plan, Scratch, LOCAL_TAG, SLOT_SIZE,
+    Action, Decision, ExitHook, ModuleExit, Note, Outcome, Plan, Scratch, Then, LOCAL_TAG, SLOT_SIZE,
 };
 pub use fsview::shown_link;
 
@@ -50,7 +50,7 @@ pub(crate) use crate::path::{cwd_of, readlink_host, to_virtual};
 /// if no module owned it (paths translated, virtual descriptors served); after a
 /// PASS_EXIT, the module's `syscall_exit` sees the result (`ExitHook::Module`).
 pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: Option<Vec<u8>>) -> Decision {
-    let _caller = crate::module::CallerScope::enter(c); // what vurs_services.caller answers
+    let _caller = crate::module::CallerScope::enter(c.abi(), c); // what vurs_services.caller answers
     if call.nr == CONTROL_NR {
         return control_call(s, c, call);
     }
@@ -136,12 +136,15 @@ fn decide_core(
     Decision::pass()
 }
 
-/// A descriptor call whose descriptor argument is in the virtual range.
+/// A descriptor call whose descriptor argument is in the virtual range (or whose
+/// descriptors are in memory: `table::FD_IN_MEMORY_CALLS`).
 pub fn on_virtual_fd(call: &Call) -> bool {
     let (lo, hi) = crate::vfd::virtual_range();
     crate::syscall::table::FD_CALLS
         .iter()
         .any(|&(sys, fd)| sys as i64 == call.nr && fd.meets(&call.args, lo, hi))
+        || crate::syscall::table::sysno(call.nr)
+            .is_some_and(|s| crate::syscall::table::FD_IN_MEMORY_CALLS.contains(s))
 }
 
 /// What a syscall-service module's handler decided.
@@ -174,6 +177,7 @@ fn with_call_ctx<R>(
         scratch_missing: Cell::new(false),
         stat_at: &stat,
         host_path: &host_path,
+        set_ids: &|ids| set_view(c.tid, ids),
     };
     let raw = vurs_call {
         size: std::mem::size_of::<vurs_call>() as u32,

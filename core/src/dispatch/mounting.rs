@@ -40,7 +40,22 @@ pub(super) fn do_mount(
     opts: &str,
 ) -> Result<(), (i32, String)> {
     let target = canonical(s, c, target).map_err(|e| (e, format!("mount: {target}: {}", errstr(e))))?;
-    let source = host_path(s, c, source).map_err(|e| (e, format!("mount: {source}: {}", errstr(e))))?;
+    // A source is handed to the new mount's module as a host path: one inside a served
+    // mount has none (its files exist only in the serving module).
+    if let Ok(virt) = canonical(s, c, source) {
+        if let Some(m) = s.mounts.read().find(&virt).filter(|m| m.module.serves_paths()) {
+            let msg = format!(
+                "mount: {source}: lies in {} (served by module {}), which has no host path: a mount source must be a host file or directory",
+                m.target, m.module.name
+            );
+            return Err((libc::EINVAL, msg));
+        }
+    }
+    let source = host_path(s, c, source).map_err(|e| {
+        // ENOSYS would read as "not inside a vurs session" to the client.
+        let e = if e == libc::ENOSYS { libc::EINVAL } else { e };
+        (e, format!("mount: {source}: {}", errstr(e)))
+    })?;
     s.mount(fstype, &source, &String::from_utf8_lossy(&target), opts)
 }
 

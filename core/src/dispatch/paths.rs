@@ -190,6 +190,13 @@ pub(super) fn translate(
                 return Ok(Some(Translated { synthesized: true, ..Translated::rewritten(host, None) }));
             }
         }
+        // The ids a fakeroot module shows, in /proc/PID/status too.
+        if is_open(call.nr) {
+            let view = crate::path::procfs::status_file_with_view(&r.virt).and_then(crate::dispatch::view_of);
+            if let Some(host) = view.and_then(|ids| crate::path::procfs::synth_status(&r.virt, &ids)) {
+                return Ok(Some(Translated { synthesized: true, ..Translated::rewritten(host, None) }));
+            }
+        }
         // /proc paths depend on the caller (/proc/self) and are never remembered.
         if cacheable && !mounts::under(&r.virt, b"/proc") {
             mounts.nodecache.note_pass(generation, &raw, follow);
@@ -422,7 +429,7 @@ pub(super) fn path_call(
     mut pre: Option<Vec<u8>>,
 ) -> Result<Decision, Outcome> {
     let mounts = s.mounts.read();
-    if mounts.is_empty() && c.fs.is_none() {
+    if mounts.is_empty() && c.fs.is_none() && !crate::dispatch::views_exist() {
         return Ok(Decision::pass());
     }
     let mut args = call.args;
@@ -481,6 +488,9 @@ pub(super) fn path_call(
         {
             if paths.len() == 1 {
                 let sp = crate::dispatch::serve::ServedPath { m, virt: &virt, access, trailing_slash };
+                if let Some(raw) = &exec_raw {
+                    return Ok(crate::dispatch::serve::exec_call(&mounts, c, call, &sp, raw, scratch));
+                }
                 return Ok(crate::dispatch::serve::path_call(c, call, &sp));
             }
             served_sides.push((m.clone(), virt));

@@ -76,8 +76,12 @@ pub fn carry_out(
             if !sv.listener.id_valid(id) {
                 return Answer::Sent;
             }
-            let fd = plan.memfd.as_raw_fd();
-            match sv.listener.add_fd(id, fd, Some(plan.newfd), plan.cloexec, true) {
+            // Only a dup2 is carried out here (mmap of a virtual descriptor is a ptrace
+            // stop): the caller's own description of the shadow goes at `newfd`.
+            let (crate::dispatch::Then::Dup { newfd, cloexec }, Some(desc)) = (plan.then, &plan.desc) else {
+                return errno(libc::EIO);
+            };
+            match sv.listener.add_fd(id, desc.as_raw_fd(), Some(newfd), cloexec, true) {
                 Ok(_) => Answer::Sent,
                 Err(e) => errno(e.raw_os_error().unwrap_or(libc::EIO)),
             }

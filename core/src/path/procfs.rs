@@ -62,6 +62,46 @@ fn proc_tail(p: &[u8]) -> Option<Vec<&str>> {
     Some(tail.to_vec())
 }
 
+/// /proc/<pid>/status (also under task/<tid>/): the pid it names, when a module set the
+/// session's view of that process's ids (fakeroot), for `synth_status`.
+pub fn status_file_with_view(p: &[u8]) -> Option<i32> {
+    match proc_tail(p).as_deref() {
+        Some(["status"]) => {}
+        _ => return None,
+    }
+    let s = std::str::from_utf8(p).ok()?;
+    let parts: Vec<&str> = s.trim_start_matches('/').split('/').collect();
+    // /proc/<pid>/status or /proc/<pid>/task/<tid>/status: the last number names the task.
+    let tid: i32 = parts.iter().rev().find_map(|x| x.parse().ok())?;
+    Some(tid)
+}
+
+/// A copy of /proc/<tid>/status whose Uid, Gid and Groups lines show `ids` (real,
+/// effective, saved, fs), written to a private file; returns its path (opened instead of
+/// the real file and unlinked at the open's exit, as the mount lists are).
+pub fn synth_status(real_path: &[u8], ids: &crate::module::Ids) -> Option<Vec<u8>> {
+    let text = std::fs::read_to_string(std::ffi::OsStr::from_bytes(real_path)).ok()?;
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line.starts_with("Uid:") {
+            out += &format!("Uid:\t{}\t{}\t{}\t{}\n", ids.uid, ids.euid, ids.suid, ids.fsuid);
+        } else if line.starts_with("Gid:") {
+            out += &format!("Gid:\t{}\t{}\t{}\t{}\n", ids.gid, ids.egid, ids.sgid, ids.fsgid);
+        } else if line.starts_with("Groups:") {
+            // As the kernel writes it: each group followed by a space.
+            let g: String = ids.groups.iter().map(|g| format!("{g} ")).collect();
+            out += &format!("Groups:\t{g}\n");
+        } else {
+            out += line;
+            out.push('\n');
+        }
+    }
+    let dir = make_session_dir();
+    let path = dir.join(format!("status.{}", SERIAL.fetch_add(1, Ordering::Relaxed)));
+    std::fs::write(&path, out).ok()?;
+    Some(path.as_os_str().as_bytes().to_vec())
+}
+
 /// The text of /proc/<pid>/status.
 pub fn status(pid: i32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/status")).ok()

@@ -270,7 +270,10 @@ impl Tracer {
             if p.threads == 0 {
                 self.procs.remove(&t.tgid);
                 self.session.live.lock().remove(&t.tgid);
-                crate::module::hooks::proc_exit(&self.session, t.tgid);
+                crate::module::hooks::proc_exit(&self.session.modules.read().clone(), t.tgid);
+                // Its descriptors are released: shadow copies it wrote go back now, while
+                // the session (and its clock) is alive.
+                crate::vfd::shadow::sync();
             }
         }
         if tid == self.root {
@@ -359,7 +362,7 @@ impl Tracer {
             };
             self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds, fs });
             self.session.live.lock().insert(tgid);
-            crate::module::hooks::proc_fork(&self.session, ptgid, tgid);
+            crate::module::hooks::proc_fork(&self.session.modules.read().clone(), ptgid, tgid);
         }
         let layers = self.threads[&parent].layers;
         self.enter(child, tgid, layers);
@@ -397,7 +400,7 @@ impl Tracer {
         }
         self.procs.insert(pid, Proc::new(fds.unwrap_or_default(), creds, fs));
         self.enter(pid, pid, layers);
-        crate::module::hooks::proc_exec(&self.session, pid);
+        crate::module::hooks::proc_exec(&self.session.modules.read().clone(), pid);
         if self.session.hide_vdso() {
             crate::tracee::vdso::hide(pid);
         }
@@ -415,6 +418,13 @@ impl Tracer {
             Ok(c) => c,
             Err(_) => return resume(stopped, 0),
         };
+        // A chroot in a session that does not trap path calls: they trap from now on (the
+        // process's paths resolve from its root), and its caller gets the new filter layer
+        // right here, before the chroot is decided (it restarts through the layer).
+        if call.nr == libc::SYS_chroot && !self.session.traps_paths() {
+            self.session.trap_paths();
+            self.request_layers();
+        }
         if self.lacks_layers(tid)
             && self.threads.get(&tid).is_some_and(|t| matches!(t.pending, Pending::Idle))
         {
