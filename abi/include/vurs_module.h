@@ -202,6 +202,13 @@ struct vurs_services {
      * fork, kept by exec. The kernel's ids do not change: no real power is given. Only from
      * a syscall or syscall_exit handler. 0 or -errno. */
     int (*set_ids)(void *ctx, const struct vurs_ids *ids);
+    /* The host path of the file the caller names with (dirfd, path, flags), as stat_at
+     * resolves it (the final component need not exist): where the kernel finds it, the same
+     * whatever the caller's mounts and root (a database of files keys on it, as fakeroot's).
+     * Into buf, NUL-terminated; returns its length, -ERANGE if cap is too small, -EXDEV for
+     * a file a module serves (no host path), or another -errno. Only from a syscall or
+     * syscall_exit handler. */
+    int64_t (*host_path)(void *ctx, int32_t dirfd, const char *path, int32_t flags, char *buf, size_t cap);
 };
 
 /* The module descriptor exported as VURS_MODULE_SYMBOL. Callbacks a module does not

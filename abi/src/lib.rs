@@ -284,6 +284,9 @@ pub type ClockGettimeFn = unsafe extern "C" fn(i32, *mut vurs_timespec) -> c_int
 pub type StatAtFn = unsafe extern "C" fn(*mut c_void, i32, *const c_char, i32, *mut vurs_stat) -> c_int;
 /// [`vurs_services::set_ids`]: `(ctx, ids)`, sets the session's view of the caller's ids.
 pub type SetIdsFn = unsafe extern "C" fn(*mut c_void, *const vurs_ids) -> c_int;
+/// [`vurs_services::host_path`]: `(ctx, dirfd, path, flags, buf, cap)`, the host path of
+/// what the caller names.
+pub type HostPathFn = unsafe extern "C" fn(*mut c_void, i32, *const c_char, i32, *mut c_char, usize) -> i64;
 
 /// Services vurs offers to a module; valid from `init` until `fini`.
 #[repr(C)]
@@ -325,6 +328,12 @@ pub struct vurs_services {
     /// vurs's own permission checks use); inherited by fork, kept by exec; the kernel's ids
     /// do not change. Only from a syscall or syscall_exit handler. 0 or -errno. Since 1.1.
     pub set_ids: Option<SetIdsFn>,
+    /// The host path of the file the caller names with `(dirfd, path, flags)`, as `stat_at`
+    /// resolves it (the final component need not exist), NUL-terminated into `buf`: where
+    /// the kernel finds it, whatever the caller's mounts and root. Its length, -ERANGE,
+    /// -EXDEV for a file a module serves, or another -errno. Only from a syscall or
+    /// syscall_exit handler. Since 1.1.
+    pub host_path: Option<HostPathFn>,
 }
 
 /// [`vurs_module::init`]: `(svc, options, err, errlen)`, returns an instance or NULL with
@@ -600,7 +609,7 @@ pub fn layout_report() -> Vec<(String, usize)> {
                     mtime_sec, ctime_sec, atime_nsec, mtime_nsec, ctime_nsec, reserved }
         vurs_dirent { ino, name }
         vurs_services { size, abi_minor, read_mem, write_mem, read_string, scratch, log, cwd,
-                        caller, clock_gettime, stat_at, set_ids }
+                        caller, clock_gettime, stat_at, set_ids, host_path }
         vurs_module { abi_major, abi_minor, size, flags, name, description, syscalls, nsyscalls,
                       reserved, init, fini, mount, umount, redirect, open, stat, readlink,
                       pread, pwrite, fstat, readdir, close, syscall, auto_mounts, mkdir, rmdir,

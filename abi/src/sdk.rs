@@ -301,6 +301,22 @@ impl<'a> Call<'a> {
             e => Err(Errno(-e)),
         }
     }
+    /// The host path of what the caller names with `(dirfd, path, flags)` (the final
+    /// component need not exist); `EXDEV` for a served file, `ENOSYS` from a vurs without
+    /// the service.
+    pub fn host_path(&self, dirfd: i32, path: &[u8], flags: i32) -> Result<Vec<u8>, Errno> {
+        let f = service!(self.svc.table(), host_path).ok_or(Errno(libc::ENOSYS))?;
+        let p = CString::new(path).map_err(|_| Errno(libc::EINVAL))?;
+        let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+        // SAFETY: ctx is this call's, p is NUL-terminated and buf holds buf.len() bytes.
+        match unsafe { f(self.raw.ctx, dirfd, p.as_ptr(), flags, buf.as_mut_ptr().cast(), buf.len()) } {
+            n if n >= 0 => {
+                buf.truncate(n as usize);
+                Ok(buf)
+            }
+            e => Err(Errno(-e as i32)),
+        }
+    }
     /// Sets the session's view of the calling process's ids (inherited by fork, kept by
     /// exec; the kernel's ids do not change); `ENOSYS` from a vurs without the service.
     pub fn set_ids(&self, ids: &Ids) -> Result<(), Errno> {

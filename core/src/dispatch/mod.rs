@@ -168,6 +168,7 @@ fn with_call_ctx<R>(
     let caller = c.abi();
     let cwd = || cwd_of(&s.mounts.read(), c.tid, &c.fs);
     let stat = |dirfd: i32, path: &[u8], flags: i32| stat_at(s, c, dirfd, path, flags);
+    let host_path = |dirfd: i32, path: &[u8], flags: i32| host_path_at(s, c, dirfd, path, flags);
     let ctx = CallCtx {
         tid: c.tid,
         cwd: &cwd,
@@ -175,6 +176,7 @@ fn with_call_ctx<R>(
         scratch_used: Cell::new(0),
         scratch_missing: Cell::new(false),
         stat_at: &stat,
+        host_path: &host_path,
         set_ids: &|ids| set_view(c.tid, ids),
     };
     let raw = vurs_call {
@@ -247,10 +249,38 @@ pub fn module_exit_of(
     }
 }
 
+/// Where (dirfd, path) of a caller leads: a host path, or a file a module serves.
+enum Located {
+    Host(Vec<u8>),
+    /// A descriptor of the caller's with no path to resolve: its magic link.
+    HostFd(String),
+    Served(vurs_stat),
+}
+
 /// fstatat(dirfd, path, flags) as caller `c` sees it (`vurs_services.stat_at`): resolved
 /// like the caller's own path calls, through the mounts; a served file is the module's
 /// stat, anything else the host's.
 pub fn stat_at(s: &Session, c: &Caller, dirfd: i32, path: &[u8], flags: i32) -> Result<vurs_stat, i32> {
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
+    match locate(s, c, dirfd, path, flags)? {
+        Located::Host(host) => host_stat(&host, follow),
+        // The magic link leads to the open file itself (what fstat sees).
+        Located::HostFd(link) => host_stat(link.as_bytes(), true),
+        Located::Served(st) => Ok(st),
+    }
+}
+
+/// The host path of what caller `c` names with (dirfd, path, flags)
+/// (`vurs_services.host_path`); EXDEV for a served file.
+pub fn host_path_at(s: &Session, c: &Caller, dirfd: i32, path: &[u8], flags: i32) -> Result<Vec<u8>, i32> {
+    match locate(s, c, dirfd, path, flags)? {
+        Located::Host(host) => Ok(host),
+        Located::HostFd(link) => readlink_host(&link).ok_or(libc::EBADF),
+        Located::Served(_) => Err(libc::EXDEV),
+    }
+}
+
+fn locate(s: &Session, c: &Caller, dirfd: i32, path: &[u8], flags: i32) -> Result<Located, i32> {
     if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
         return Err(libc::EINVAL);
     }
@@ -262,13 +292,12 @@ pub fn stat_at(s: &Session, c: &Caller, dirfd: i32, path: &[u8], flags: i32) -> 
         }
         if virtual_fd {
             let e = c.fds.lock().get(dirfd).cloned().ok_or(libc::EBADF)?;
-            return e.file.module.fstat(e.file.handle);
+            return e.file.module.fstat(e.file.handle).map(Located::Served);
         }
         if dirfd != libc::AT_FDCWD {
-            // The magic link leads to the open file itself (what fstat sees).
-            return host_stat(format!("/proc/{}/fd/{}", c.tid, dirfd).as_bytes(), true);
+            return Ok(Located::HostFd(format!("/proc/{}/fd/{}", c.tid, dirfd)));
         }
-        return stat_at(s, c, dirfd, b".", flags);
+        return locate(s, c, dirfd, b".", flags);
     }
     let mounts = s.mounts.read();
     let start = if path[0] == b'/' {
@@ -291,7 +320,7 @@ pub fn stat_at(s: &Session, c: &Caller, dirfd: i32, path: &[u8], flags: i32) -> 
     let r = resolver.resolve(&start, path, follow)?;
     if let Some(m) = r.mount.as_ref().filter(|m| m.module.serves_paths()) {
         let sub = crate::path::mounts::subpath(&r.virt, m.target.as_bytes());
-        return m.module.stat(m.mnt, sub);
+        return m.module.stat(m.mnt, sub).map(Located::Served);
     }
     let host = match &r.mount {
         Some(m) => {
@@ -300,7 +329,7 @@ pub fn stat_at(s: &Session, c: &Caller, dirfd: i32, path: &[u8], flags: i32) -> 
         None => resolver.host_path(&r.virt, VURS_ACCESS_READ)?,
     };
     drop(mounts);
-    host_stat(&host, follow)
+    Ok(Located::Host(host))
 }
 
 /// stat or lstat of a host path, as `struct vurs_stat`.

@@ -9,6 +9,8 @@ use vurs_abi::*;
 
 /// fstatat of the caller's (dirfd, path, flags), as `vurs_services.stat_at` answers.
 pub type StatAt<'a> = dyn Fn(i32, &[u8], i32) -> Result<vurs_stat, i32> + 'a;
+/// The host path of the caller's (dirfd, path, flags), as `vurs_services.host_path` answers.
+pub type HostPathAt<'a> = dyn Fn(i32, &[u8], i32) -> Result<Vec<u8>, i32> + 'a;
 
 /// A process's user and group ids, as `struct vurs_ids` gives them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub struct CallCtx<'a> {
     pub scratch_missing: Cell<bool>,
     /// fstatat as the caller sees it (`vurs_services.stat_at`): (dirfd, path, flags).
     pub stat_at: &'a StatAt<'a>,
+    /// The host path of what the caller names (`vurs_services.host_path`).
+    pub host_path: &'a HostPathAt<'a>,
     /// Sets the session's view of the caller's ids (`vurs_services.set_ids`).
     pub set_ids: &'a dyn Fn(Ids) -> Result<(), i32>,
 }
@@ -244,6 +248,34 @@ unsafe extern "C" fn stat_at(
     }
 }
 
+unsafe extern "C" fn host_path(
+    ctx: *mut c_void,
+    dirfd: i32,
+    path: *const c_char,
+    flags: i32,
+    buf: *mut c_char,
+    cap: usize,
+) -> i64 {
+    let _vurs = guard::Paused::new();
+    // SAFETY: ctx is the CallCtx of this call (ABI contract).
+    let ctx = unsafe { call_ctx(ctx) };
+    let Some(path) = guard::c_string(path, crate::tracee::memory::PATH_MAX) else {
+        return Errno(libc::EFAULT).neg();
+    };
+    match (ctx.host_path)(dirfd, &path, flags) {
+        Ok(mut host) if host.len() < cap => {
+            host.push(0);
+            // SAFETY: a guarded copy into the module's buffer of `cap` bytes (ABI contract).
+            match unsafe { guard::copy(buf.cast(), host.as_ptr().cast(), host.len()) } {
+                Ok(()) => host.len() as i64 - 1,
+                Err(e) => Errno(e).neg(),
+            }
+        }
+        Ok(_) => Errno(libc::ERANGE).neg(),
+        Err(e) => Errno(e).neg(),
+    }
+}
+
 unsafe extern "C" fn set_ids(ctx: *mut c_void, ids: *const vurs_ids) -> c_int {
     let _vurs = guard::Paused::new();
     // SAFETY: ctx is the CallCtx of this call (ABI contract).
@@ -316,6 +348,7 @@ static SERVICES: vurs_services = vurs_services {
     clock_gettime: Some(clock_gettime),
     stat_at: Some(stat_at),
     set_ids: Some(set_ids),
+    host_path: Some(host_path),
 };
 
 pub fn table() -> *const vurs_services {

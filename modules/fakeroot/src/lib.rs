@@ -10,6 +10,8 @@
 use parking_lot::Mutex;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use vurs_abi::sdk::{Call, CallerInfo, Errno, Ids, Module, Options, Services, Verdict};
 use vurs_abi::*;
 
@@ -96,27 +98,12 @@ impl Target {
     fn stat(&self, call: &Call<'_>) -> Result<vurs_stat, Errno> {
         call.stat_at(self.dirfd, &self.path, self.flags)
     }
-    /// An absolute path of the file (for revalidation on load; not canonical).
-    fn absolute(&self, call: &Call<'_>) -> Vec<u8> {
-        if self.path.first() == Some(&b'/') {
-            return self.path.clone();
-        }
-        let base = if self.dirfd == libc::AT_FDCWD {
-            call.cwd().unwrap_or_default()
-        } else {
-            std::fs::read_link(format!("/proc/{}/fd/{}", call.pid(), self.dirfd))
-                .map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec())
-                .unwrap_or_default()
-        };
-        if self.path.is_empty() {
-            return base;
-        }
-        let mut p = base;
-        if !p.ends_with(b"/") {
-            p.push(b'/');
-        }
-        p.extend_from_slice(&self.path);
-        p
+    /// The file's host path (for revalidation on load): the same whatever the session's
+    /// mounts and root, so a database written under `-r DIR` or by a chroot'ed process
+    /// holds in a session that sees DIR elsewhere. Empty if the file has none (served by a
+    /// module): such an entry is dropped at the next load.
+    fn host(&self, call: &Call<'_>) -> Vec<u8> {
+        call.host_path(self.dirfd, &self.path, self.flags).unwrap_or_default()
     }
 }
 
@@ -397,7 +384,7 @@ impl Fakeroot {
             Ok(st) => st,
             Err(Errno(e)) => return fail(e),
         };
-        self.record(key(&st), t.absolute(call), |e| {
+        self.record(key(&st), t.host(call), |e| {
             if uid != u32::MAX {
                 e.uid = Some(uid);
             }
@@ -415,7 +402,7 @@ impl Fakeroot {
         // to go on using the file.
         let owner = if st.mode & S_IFMT == libc::S_IFDIR { 0o700 } else { 0o600 };
         let host = (perm & 0o777) | owner;
-        self.pend(call, Pending::Chmod { key: key(&st), perm, path: t.absolute(call) });
+        self.pend(call, Pending::Chmod { key: key(&st), perm, path: t.host(call) });
         pass_exit_with(mode_arg, host as u64)
     }
 
@@ -427,7 +414,7 @@ impl Fakeroot {
         }
         let rdev = call.arg(mode_arg + 1);
         let perm = mode & 0o7777 & !call.caller().umask;
-        self.pend(call, Pending::Mknod { dev_node: (ty, rdev), perm, path: t.absolute(call) });
+        self.pend(call, Pending::Mknod { dev_node: (ty, rdev), perm, path: t.host(call) });
         let mut args = [0u64; 6];
         args[mode_arg] = (libc::S_IFREG | (mode & 0o777) | 0o600) as u64;
         args[mode_arg + 1] = 0;
@@ -448,7 +435,7 @@ impl Fakeroot {
             return Verdict::Pass;
         }
         let last = st.mode & S_IFMT == libc::S_IFDIR || st.nlink <= 1;
-        self.pend(call, Pending::Remove { key: key(&st), last, path: t.absolute(call) });
+        self.pend(call, Pending::Remove { key: key(&st), last, path: t.host(call) });
         Verdict::PassExit
     }
 
@@ -462,13 +449,13 @@ impl Fakeroot {
         );
         let db = self.db.lock();
         let known = |t: &Target| t.stat(call).ok().filter(|st| db.entries.contains_key(&key(st)));
-        let f = known(&from).map(|st| (key(&st), from.absolute(call)));
+        let f = known(&from).map(|st| (key(&st), from.host(call)));
         let g = known(&to).filter(|st| f.as_ref().is_none_or(|(k, _)| *k != key(st)));
         drop(db);
         if f.is_none() && g.is_none() {
             return Verdict::Pass;
         }
-        let to_path = to.absolute(call);
+        let to_path = to.host(call);
         let exchange = flags & libc::RENAME_EXCHANGE as u64 != 0;
         let g = g.map(|st| (key(&st), st.mode & S_IFMT == libc::S_IFDIR || st.nlink <= 1));
         self.pend(call, Pending::Rename { from: f, to: g, to_path, exchange });
@@ -483,7 +470,7 @@ impl Fakeroot {
         if !self.db.lock().entries.contains_key(&key(&st)) {
             return Verdict::Pass;
         }
-        self.pend(call, Pending::Link { key: key(&st), path: to.absolute(call) });
+        self.pend(call, Pending::Link { key: key(&st), path: to.host(call) });
         Verdict::PassExit
     }
 
@@ -516,7 +503,7 @@ impl Fakeroot {
         if flags & libc::XATTR_REPLACE != 0 && !exists {
             return fail(libc::ENODATA);
         }
-        self.record(key(&st), t.absolute(call), |e| {
+        self.record(key(&st), t.host(call), |e| {
             e.xattrs.insert(name, value);
         });
         ret(0)
@@ -716,8 +703,30 @@ impl Module for Fakeroot {
             libc::SYS_listxattr => self.listxattr(call, t!(path(cwd, 0, 0))),
             libc::SYS_llistxattr => self.listxattr(call, t!(path(cwd, 0, nf))),
             libc::SYS_flistxattr => self.listxattr(call, Target::fd(fd(0))),
+            // Seen only to give the process its fake ids now: the core's own checks (chroot
+            // needs root) read the session's view, and a process that never made a call of
+            // ours would still show the kernel's ids there. Its children inherit them.
+            libc::SYS_execve | libc::SYS_execveat => {
+                self.ids(call);
+                Verdict::Pass
+            }
             _ => self.id_call(call, nr),
         }
+    }
+
+    /// The child has its parent's ids (the core copies the view): one that dropped to the
+    /// real user's ids must not be taken for a process that never had fake ones.
+    fn proc_fork(&self, parent: i32, child: i32) {
+        let mut seen = self.seen.lock();
+        if seen.contains(&parent) {
+            seen.insert(child);
+        }
+    }
+
+    /// A pid may come back for another process: it must be met anew.
+    fn proc_exit(&self, pid: i32) {
+        self.seen.lock().remove(&pid);
+        self.pending.lock().remove(&pid);
     }
 
     fn syscall_exit(&self, call: &Call<'_>, retval: i64) -> i64 {
@@ -751,8 +760,10 @@ impl Module for Fakeroot {
                 0
             }
             Pending::Mknod { dev_node, perm, path } if retval == 0 => {
-                if let Ok(st) = call.stat_at(libc::AT_FDCWD, &path, libc::AT_SYMLINK_NOFOLLOW) {
-                    self.record(key(&st), path, |e| {
+                // `path` is the host's: our own lstat finds the new file.
+                let host = std::path::Path::new(std::ffi::OsStr::from_bytes(&path));
+                if let Ok(md) = std::fs::symlink_metadata(host) {
+                    self.record((md.dev(), md.ino()), path, |e| {
                         e.dev_node = Some(dev_node);
                         e.perm = Some(perm);
                     });
@@ -859,6 +870,8 @@ unsafe extern "C" fn init(
 }
 
 static SYSCALLS: &[i32] = &[
+    libc::SYS_execve as i32,
+    libc::SYS_execveat as i32,
     libc::SYS_getuid as i32,
     libc::SYS_geteuid as i32,
     libc::SYS_getgid as i32,
@@ -962,9 +975,9 @@ pub static vurs_module_v1: ModuleExport = ModuleExport(vurs_module {
     listxattr: None,
     removexattr: None,
     access: None,
-    proc_fork: None,
+    proc_fork: Some(vurs_abi::sdk::trampolines::proc_fork::<Fakeroot>),
     proc_exec: None,
-    proc_exit: None,
+    proc_exit: Some(vurs_abi::sdk::trampolines::proc_exit::<Fakeroot>),
     syscall_exit: Some(vurs_abi::sdk::trampolines::syscall_exit::<Fakeroot>),
     clock: None,
     list: None,
