@@ -104,6 +104,12 @@ fn vurs_main() -> ! {
             std::process::exit(0);
         }
         Some(Control::Status { quiet }) => std::process::exit(status(quiet)),
+        Some(Control::CowDiff { lower, upper }) => {
+            match cli::cowdiff::diff(&upper, &lower, &mut std::io::stdout().lock()) {
+                Ok(()) => std::process::exit(0),
+                Err(e) => die(EXIT_FAILURE, format!("cow-diff: {e}")),
+            }
+        }
         Some(Control::Proot { args: rest }) => {
             let mut a: Vec<OsString> = vec!["vurs proot".into()];
             a.extend(rest);
@@ -268,7 +274,11 @@ fn run_control(ctl: Control) -> i32 {
         Control::Rmmod { name } => vec!["rmmod".into(), name],
         Control::Lsmod => vec!["lsmod".into()],
         Control::Mounts => vec!["mounts".into()],
-        Control::Status { .. } | Control::Completions { .. } | Control::Man | Control::Proot { .. } => {
+        Control::Status { .. }
+        | Control::CowDiff { .. }
+        | Control::Completions { .. }
+        | Control::Man
+        | Control::Proot { .. } => {
             unreachable!("handled before")
         }
     };

@@ -36,13 +36,12 @@ pub(super) fn start_dir_real(
     start_dir_host(mounts, c, call, p).map(|(v, in_tree, _)| (v, in_tree))
 }
 
+/// A start directory: its virtual path, whether the kernel's directory lies in a mount's
+/// host tree, and that host directory (none for a virtual descriptor).
+type StartDir = (Vec<u8>, bool, Option<Vec<u8>>);
+
 /// As `start_dir_real`, and the kernel's directory behind it (none for a virtual one).
-fn start_dir_host(
-    mounts: &MountTable,
-    c: &Caller,
-    call: &Call,
-    p: &PathArg,
-) -> Result<(Vec<u8>, bool, Option<Vec<u8>>), Outcome> {
+fn start_dir_host(mounts: &MountTable, c: &Caller, call: &Call, p: &PathArg) -> Result<StartDir, Outcome> {
     let dirfd = start_fd(call, p);
     if crate::vfd::is_virtual(dirfd as i64) {
         let v = crate::dispatch::serve::fd_path(c, dirfd).ok_or(Outcome::Fail(Errno(libc::EBADF)))?;
@@ -139,7 +138,7 @@ fn merged_view_access(
         (true, false) => fail(libc::EISDIR),
         (false, true) => fail(libc::ENOTDIR),
         (false, false) if trailing_slash => fail(libc::ENOTDIR),
-        (true, true) if lists_entries(m, sub) => fail(libc::ENOTEMPTY),
+        (true, true) if lists_entries(m, sub, &host) => fail(libc::ENOTEMPTY),
         _ => Ok(access),
     }
 }
@@ -1025,8 +1024,12 @@ pub fn synthetic_dirents(entries: &[(Vec<u8>, u8)], cap: usize) -> Vec<u8> {
     out
 }
 
-/// Whether the module lists a name other than "." and ".." in directory `sub`.
-fn lists_entries(m: &mounts::Mount, sub: &[u8]) -> bool {
+/// Whether the view lists a name other than "." and ".." in directory `sub` (`host`: the
+/// directory `redirect` names, which lists itself when the module says so).
+fn lists_entries(m: &mounts::Mount, sub: &[u8], host: &[u8]) -> bool {
+    if let Err(libc::ENOSYS) = m.module.list(m.mnt, sub, 0) {
+        return std::fs::read_dir(std::ffi::OsStr::from_bytes(host)).is_ok_and(|mut d| d.next().is_some());
+    }
     (0..).map_while(|i| m.module.list(m.mnt, sub, i).ok().flatten()).any(|(_, _, n)| n != b"." && n != b"..")
 }
 

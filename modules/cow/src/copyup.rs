@@ -198,10 +198,7 @@ impl Layers {
     /// entries in it (rmdir: ENOTEMPTY; rename over it: ENOTEMPTY).
     pub fn keep_nonempty(&self, sub: &Path) -> io::Result<()> {
         let k = self.upper(sub).join(OsStr::from_bytes(KEEPER));
-        match std::fs::OpenOptions::new().write(true).create(true).mode(0o600).open(k) {
-            Ok(_) => Ok(()),
-            Err(e) => Err(e),
-        }
+        Self::touch(&k)
     }
 
     /// Create an empty file `p` (a whiteout).

@@ -32,11 +32,14 @@ pub struct Cow {
     root: bool,
 }
 
+/// A merged listing and the state of the directories it was read from.
+type Listing = (Stamp, Arc<Vec<Entry>>);
+
 pub struct Mnt {
     layers: Layers,
     skip: Vec<PathBuf>,
     /// Recent merged listings, while both directories are unchanged.
-    listings: Mutex<HashMap<PathBuf, (Stamp, Arc<Vec<Entry>>)>>,
+    listings: Mutex<HashMap<PathBuf, Listing>>,
 }
 
 fn errno(e: std::io::Error) -> Errno {
@@ -110,11 +113,8 @@ impl Cow {
         let (up, low) = (l.upper(sub), l.lower(sub));
         let parent = sub.parent().unwrap_or(Path::new(""));
         let pst = l.state(parent);
-        if pst.upper.as_ref().is_some_and(|u| u.is_dir()) {
-            return Ok(up); // the kernel checks the caller on the upper directory
-        }
-        match l.visible_lower(parent, &pst) {
-            Some(pmd) if pmd.is_dir() && pst.upper.is_none() => {
+        match self.dir_meta(m, parent, &pst) {
+            Some(pmd) if pmd.is_dir() => {
                 let ids = self.caller();
                 if !perms::allowed(&ids, &pmd, 3) {
                     return self.deny(&l.lower(parent), libc::W_OK | libc::X_OK, low);
@@ -127,22 +127,27 @@ impl Cow {
         }
     }
 
+    /// The metadata whose permissions rule changes in directory `sub` of the view: the
+    /// upper directory's (a copy keeps mode and owner where vurs may set them), but the
+    /// lower one's for the mount's root (UPPER's own mode and owner are not the view's).
+    fn dir_meta(&self, m: &Mnt, sub: &Path, st: &State) -> Option<std::fs::Metadata> {
+        let l = &m.layers;
+        if sub.as_os_str().is_empty() {
+            return lstat(&l.lower);
+        }
+        st.upper.clone().or_else(|| l.visible_lower(sub, st))
+    }
+
     /// Write and search permission on the view's directory of lower `sub` (for a name
     /// replaced or removed there), and the sticky-bit rule for object `md`.
     fn may_change_dir_of(&self, m: &Mnt, sub: &Path, md: &std::fs::Metadata) -> Result<(), Errno> {
         let l = &m.layers;
         let parent = sub.parent().unwrap_or(Path::new(""));
         let ids = self.caller();
-        let pmd = match lstat(&l.upper(parent)) {
-            Some(u) => u,
-            None => {
-                let pmd = lstat(&l.lower(parent)).ok_or(Errno(libc::ENOENT))?;
-                if !perms::allowed(&ids, &pmd, 3) {
-                    return Err(Errno(libc::EACCES));
-                }
-                pmd
-            }
-        };
+        let pmd = self.dir_meta(m, parent, &l.state(parent)).ok_or(Errno(libc::ENOENT))?;
+        if !perms::allowed(&ids, &pmd, 3) {
+            return Err(Errno(libc::EACCES));
+        }
         if !perms::sticky_allows(&ids, &pmd, md) {
             return Err(Errno(libc::EPERM));
         }
@@ -152,14 +157,16 @@ impl Cow {
     /// Upper directory `sub` made ready to be removed or replaced by the kernel: empty for
     /// it when the view lists nothing in it (whiteouts dropped, the lower directory hidden
     /// instead), else kept non-empty.
-    fn prepare_replace(&self, m: &Mnt, sub: &Path) -> Result<(), Errno> {
+    /// Returns whether it is empty (the lower one hidden).
+    fn prepare_replace(&self, m: &Mnt, sub: &Path) -> Result<bool, Errno> {
         let l = &m.layers;
         if lstat(&l.upper(sub)).is_none() {
             l.copy_up(sub).map_err(errno)?;
         }
         let visible = l.merged_entries(sub).map_err(errno)?.len() > 2;
         if visible {
-            return l.keep_nonempty(sub).map_err(errno);
+            l.keep_nonempty(sub).map_err(errno)?;
+            return Ok(false);
         }
         let up = l.upper(sub);
         l.clear_hidden_files(&up).map_err(errno)?;
@@ -169,7 +176,7 @@ impl Cow {
                 Layers::touch(&w).map_err(errno)?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// A call that removes the name `sub` (unlink, rmdir: vurs checked the type and that a
@@ -183,15 +190,12 @@ impl Cow {
         let Some(obj) = st.upper.clone().or(lower_md.clone()) else {
             return Ok(if st.hidden { up } else { low }); // nothing there: the kernel says so
         };
-        if st.upper.is_none() {
-            // a lower object: the kernel would check the caller on the lower directory
-            let parent = sub.parent().unwrap_or(Path::new(""));
-            if let Err(e) = self.may_change_dir_of(m, sub, &obj) {
-                if e.0 == libc::EACCES {
-                    return self.deny(&l.lower(parent), libc::W_OK | libc::X_OK, low);
-                }
-                return Err(e);
+        let parent = sub.parent().unwrap_or(Path::new(""));
+        if let Err(e) = self.may_change_dir_of(m, sub, &obj) {
+            if e.0 == libc::EACCES && st.upper.is_none() {
+                return self.deny(&l.lower(parent), libc::W_OK | libc::X_OK, low);
             }
+            return Err(e);
         }
         if moving {
             if obj.is_dir() {
@@ -200,7 +204,9 @@ impl Cow {
                 l.copy_up(sub).map_err(errno)?;
             }
         } else if obj.is_dir() {
-            self.prepare_replace(m, sub)?;
+            if !self.prepare_replace(m, sub)? {
+                return Ok(up); // not empty in the view: the kernel refuses (ENOTEMPTY)
+            }
         } else if st.upper.is_none() {
             // a disposable stand-in for the kernel to unlink
             l.copy_up_parents(sub).map_err(errno)?;
