@@ -114,6 +114,7 @@ fn make_lower(root: &Path) {
          seq 1 20000 > big
          ln -s f rel; ln -s {r}/d/a abs; ln -s d dirlink
          mkfifo fifo
+         printf '#!/bin/sh\\necho script\\n' > d/run.sh; chmod 755 d/run.sh
          touch -d '2020-02-02 02:02:02' f d/a d/sub/b d/sub/deep/c ro keep/y keep/inner/x big
          touch -h -d '2020-02-02 02:02:02' rel abs dirlink",
         r = root.display()
@@ -231,6 +232,24 @@ fn removals_renames_links() {
          mkdir -p n/e/w; touch n/e/w/file; rm -rf n; ls -a
          rm -f fifo; mkfifo fifo2; ls -a",
     );
+    f.check_end();
+}
+
+/// chdir, getcwd, exec (a lower script, a copied-up one, a new one), a unix socket and a
+/// fifo in the view, relative paths from a directory of either layer.
+#[test]
+fn chdir_exec_sockets() {
+    let f = Fixture::new("exec");
+    let script = format!(
+        "cd d && pwd && ./run.sh && cat a && echo new > a2 && cd sub && pwd && ls && cat ../a2
+         cd .. && echo 'echo appended' >> run.sh && ./run.sh && cd /; cd - >/dev/null; pwd
+         mkdir -p newdir && cd newdir && pwd && echo inner > i && cat ../a i && cd ../.. && ls d
+         {py} -c \"import socket,os; s=socket.socket(socket.AF_UNIX); s.bind('d/sock'); print(os.path.exists('d/sock'))\"
+         ls -l d/sock | cut -c1; rm d/sock
+         (echo through-fifo > fifo &) ; cat fifo",
+        py = python()
+    );
+    f.same(&script);
     f.check_end();
 }
 

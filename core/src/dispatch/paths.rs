@@ -106,7 +106,7 @@ pub(super) fn access_of(tid: Pid, call: &Call, p: &PathArg) -> u32 {
 /// module's): the kernel only sees one layer of it, so what depends on the whole view is
 /// decided here. unlink of a directory is EISDIR, rmdir of a non-directory ENOTDIR, rmdir
 /// of a directory the view lists entries in ENOTEMPTY (the module is then asked to remove
-/// an empty name only); the source of a link is written (a copy-on-write module copies
+/// an empty name only); access(W_OK) only reads; the source of a link is written (a copy-on-write module copies
 /// it up: a hard link to a lower file would let writes through the new name reach it).
 fn merged_view_access(
     m: &mounts::Mount,
@@ -120,6 +120,9 @@ fn merged_view_access(
     let is_link = call.nr == libc::SYS_link || call.nr == libc::SYS_linkat;
     if is_link && p.access == Access::Read {
         return Ok(access | VURS_ACCESS_WRITE);
+    }
+    if matches!(call.nr, libc::SYS_access | libc::SYS_faccessat | libc::SYS_faccessat2) {
+        return Ok(VURS_ACCESS_READ); // a question, not a write: nothing to copy up
     }
     let rmdir = call.nr == libc::SYS_rmdir
         || (call.nr == libc::SYS_unlinkat && call.args[2] & libc::AT_REMOVEDIR as u64 != 0);
@@ -464,8 +467,11 @@ pub(super) fn dot_final(
     // host's `..` of the directory is the virtual one; outside every mount the paths are
     // the host's), and the kernel then also gives its errors for a directory that is
     // missing or not one.
+    // In a merged view (cow) the host's `..` is the parent in one layer, not the view's.
+    let merged = res.mount.as_ref().is_some_and(|m| m.module.has_list());
     let at_mount_point = mounts.mounts.iter().any(|m| m.target.as_bytes() == res.virt.as_slice())
-        || mounts.implicit.iter().any(|(v, _)| v == &res.virt);
+        || mounts.implicit.iter().any(|(v, _)| v == &res.virt)
+        || merged;
     if last == b"." || !at_mount_point {
         let host = with_name(host_of(&res.virt)?, last);
         return Ok(Some(Translated::rewritten(host, res.mount)));

@@ -269,6 +269,12 @@ impl Module for Cow {
             return Err((Errno(libc::ENOTDIR), format!("cow: {source}: not a directory")));
         }
         let lower = PathBuf::from(target);
+        // UPPER's own mode, owner and times are those of the view's root: a fresh (empty)
+        // UPPER takes TARGET's.
+        let empty = std::fs::read_dir(&upper).map(|mut d| d.next().is_none()).unwrap_or(false);
+        if let (true, Some(md)) = (empty, lstat(&lower).filter(|m| m.is_dir())) {
+            let _ = copyup::copy_meta(&lower, &md, &upper);
+        }
         if lower.starts_with(&upper) {
             return Err((Errno(libc::EINVAL), format!("cow: {target} lies in the upper directory {source}")));
         }
