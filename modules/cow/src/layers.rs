@@ -66,29 +66,30 @@ impl Layers {
     /// the way is. Whiteouts lie in upper directories only, so the walk ends at the first
     /// component missing in UPPER.
     pub fn hidden(&self, sub: &Path) -> bool {
+        self.state(sub).hidden
+    }
+
+    /// One walk down UPPER answers both: whiteouts on the way, and the upper object (the
+    /// walk reaches it, or stops at the first missing directory, below which nothing is).
+    pub fn state(&self, sub: &Path) -> State {
         let mut dir = self.upper.clone();
-        for c in sub.components() {
+        let n = sub.components().count();
+        let mut md = if n == 0 { lstat(&dir) } else { None };
+        let mut hidden = false;
+        for (i, c) in sub.components().enumerate() {
             let mut w = WH.to_vec();
             w.extend_from_slice(c.as_os_str().as_bytes());
-            if lstat(&dir.join(OsStr::from_bytes(&w))).is_some() {
-                return true;
-            }
+            hidden = hidden || lstat(&dir.join(OsStr::from_bytes(&w))).is_some();
             dir.push(c);
-            match lstat(&dir) {
-                None => return false,
-                Some(md) if !md.is_dir() => {
-                    // an upper file where the path goes on: nothing below it is lower
-                    return dir.as_os_str().len() < self.upper(sub).as_os_str().len();
-                }
+            md = lstat(&dir);
+            match &md {
+                None => return State { upper: None, hidden },
+                // an upper file where the path goes on: nothing below it is lower
+                Some(m) if !m.is_dir() && i + 1 < n => return State { upper: None, hidden: true },
                 Some(_) => {}
             }
         }
-        false
-    }
-
-    pub fn state(&self, sub: &Path) -> State {
-        let upper = lstat(&self.upper(sub));
-        State { hidden: self.hidden(sub), upper }
+        State { upper: md, hidden }
     }
 
     /// The lower object at `sub` when the view shows it (exists and not hidden).
