@@ -106,7 +106,8 @@ pub(super) fn access_of(tid: Pid, call: &Call, p: &PathArg) -> u32 {
 /// module's): the kernel only sees one layer of it, so what depends on the whole view is
 /// decided here. unlink of a directory is EISDIR, rmdir of a non-directory ENOTDIR, rmdir
 /// of a directory the view lists entries in ENOTEMPTY (the module is then asked to remove
-/// an empty name only); access(W_OK) only reads; the source of a link is written (a copy-on-write module copies
+/// an empty name only); access(W_OK) and opening a socket or device for writing only
+/// read, opening a fifo writes it; the source of a link is written (a copy-on-write module copies
 /// it up: a hard link to a lower file would let writes through the new name reach it).
 fn merged_view_access(
     m: &mounts::Mount,
@@ -123,6 +124,25 @@ fn merged_view_access(
     }
     if matches!(call.nr, libc::SYS_access | libc::SYS_faccessat | libc::SYS_faccessat2) {
         return Ok(VURS_ACCESS_READ); // a question, not a write: nothing to copy up
+    }
+    // Opening a fifo, in either direction, writes to it (its times change): both ends
+    // must meet in one copy. Opening a socket or device for writing writes to what it
+    // stands for, not to the file: it is opened where it is (as overlayfs does).
+    if is_open(call.nr) || call.nr == libc::SYS_creat {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = m
+            .module
+            .redirect(m.mnt, sub, VURS_ACCESS_READ)
+            .ok()
+            .and_then(|h| std::fs::metadata(std::ffi::OsStr::from_bytes(&h)).ok())
+            .map(|md| md.file_type());
+        match kind {
+            Some(t) if t.is_fifo() => return Ok(access | VURS_ACCESS_WRITE),
+            Some(t) if t.is_socket() || t.is_char_device() || t.is_block_device() => {
+                return Ok(VURS_ACCESS_READ)
+            }
+            _ => {}
+        }
     }
     let rmdir = call.nr == libc::SYS_rmdir
         || (call.nr == libc::SYS_unlinkat && call.args[2] & libc::AT_REMOVEDIR as u64 != 0);
