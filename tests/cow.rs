@@ -412,3 +412,22 @@ fn cow_diff_bad_input() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).starts_with("vurs: cow-diff: /nonexistent-vurs-layer:"), "{}", stderr(&o));
 }
+
+/// `vurs mount -t cow UPPER TARGET` inside a session (`-m cow`) gives the same view as
+/// `--mount` at start, for the rest of the session.
+#[test]
+fn mount_inside_a_session() {
+    let f = Fixture::new("runtime");
+    let script = format!(
+        "vurs mount -t cow {u} {l} && cd {l} && rm -r d && echo new > f && mkdir d && ls -a . d && cat f",
+        u = f.upper.display(),
+        l = f.lower.display()
+    );
+    let mut c = Command::new(vurs());
+    c.args(["-m", "cow", "--", "sh", "-c", &script])
+        .env("PATH", format!("{}:/usr/bin:/bin", module_dir().display()));
+    let got = ok(&run_with_timeout(c, TIMEOUT));
+    let want = ok(&sh("rm -r d && echo new > f && mkdir d && ls -a . d && cat f", &f.copy));
+    assert_eq!(want, got);
+    f.check_end();
+}
