@@ -248,24 +248,6 @@ fn relative_bind_target_is_from_the_current_directory() {
     assert_eq!((stdout(&o).as_str(), o.status.code()), ("bound\n", Some(0)), "{}", show(&o));
 }
 
-/// A refusal names the system call, not its number.
-#[test]
-fn refusals_name_system_calls() {
-    // A session without the time module does not trap clock_gettime: insmod time is refused.
-    let o = run_with_timeout(
-        {
-            let mut c = Command::new(vurs());
-            c.args(["-m", "uname", "--", vurs().to_str().unwrap(), "insmod", "time"]);
-            c
-        },
-        60,
-    );
-    let e = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    assert!(e.contains("clock_gettime") || e.contains("clock_"), "no call name:\n{}", show(&o));
-    assert!(!e.contains("system call 2") && !e.contains("os error"), "{}", show(&o));
-}
-
 /// `vurs man` is a roff page vurs(1) naming every option and subcommand; `man -l` renders it.
 #[test]
 fn man_page_is_generated_from_the_definitions() {

@@ -47,7 +47,9 @@ extern "C" {
                                         so the kernel may resolve a plain name relative to a
                                         directory inside it without asking the module */
 #define VURS_F_CREDS         0x0040u /* the module reads struct vurs_caller's credentials: keep
-                                        them current (set*id calls trap; since ABI 1.1) */
+                                        them current (set*id calls trap), and show the ids
+                                        set_ids sets in /proc/PID/status (path calls trap;
+                                        since ABI 1.1) */
 #define VURS_F_OWN_PERMISSIONS 0x0080u /* serving: the module checks permissions itself (its
                                         `access` callback and its errors); without it vurs
                                         applies the kernel's DAC rules to the module's stat

@@ -46,7 +46,8 @@ pub struct FilterSpec {
     /// Credential changes (`table::ID_CALLS`): a module reads them (VURS_F_CREDS), or a
     /// root vurs's notification engine carries calls out with them.
     pub ids: bool,
-    /// umask (`table::UMASK_CALLS`): the notification engine creates files for a caller.
+    /// umask (`table::UMASK_CALLS`): vurs creates files for a caller (the notification
+    /// engine's emulation, a serving module's creates).
     pub umask: bool,
     /// The notification engine decides what it can (see `notify`).
     pub notify: bool,
@@ -82,6 +83,9 @@ impl FilterSpec {
         // So do mount and umount2, which may load a module (`mount -t tmpfs ...`).
         v.insert(syscalls::Sysno::mount as u32, Verdict::Trace);
         v.insert(syscalls::Sysno::umount2 as u32, Verdict::Trace);
+        // And chroot, which vurs follows in every session (a process's root of its own;
+        // its path calls trap from then on).
+        v.insert(syscalls::Sysno::chroot as u32, Verdict::Trace);
         let mut trap = |nr: i64| {
             v.insert(nr as u32, stop(nr));
         };
@@ -110,9 +114,16 @@ impl FilterSpec {
         if self.virtual_fds {
             for &(sysno, arg) in table::FD_CALLS {
                 // A call that traps anyway keeps its unconditional verdict.
-                let on_fd =
-                    if self.notify { Verdict::NotifyVirtualFd(arg) } else { Verdict::TraceVirtualFd(arg) };
+                // mmap (injected on a shadow copy) and fchdir of a served directory (which
+                // changes the caller's own cwd) are ptrace stops.
+                let notify = self.notify
+                    && !table::FD_CALLS_TRACED.contains(sysno)
+                    && sysno != syscalls::Sysno::fchdir;
+                let on_fd = if notify { Verdict::NotifyVirtualFd(arg) } else { Verdict::TraceVirtualFd(arg) };
                 v.entry(sysno as u32).or_insert(on_fd);
+            }
+            for sysno in &table::FD_IN_MEMORY_CALLS {
+                v.entry(sysno as u32).or_insert(if self.notify { Verdict::Notify } else { Verdict::Trace });
             }
         }
         if self.paths {
@@ -152,18 +163,23 @@ impl FilterSpec {
         Some(compile(&layer, vfd_base() as u32, (vfd_base() + VFD_COUNT) as u32))
     }
 
-    /// This spec with what module `m` needs trapped added.
-    pub fn with_module(&self, m: &crate::module::Module) -> FilterSpec {
+    /// This spec with what a module needs trapped added: its `VURS_F_*` flags and the
+    /// numbers it serves.
+    pub fn with_module(&self, flags: u32, syscalls: &[i32]) -> FilterSpec {
         use vurs_abi::*;
         let mut s = self.clone();
-        if m.is_path_module() {
+        if flags & (VURS_F_PATH_REDIRECT | VURS_F_PATH_SERVE) != 0 {
             s.paths = true;
             // Mounts made at run time may need their mount points listed.
             s.dirents = true;
         }
-        s.virtual_fds |= m.flags & VURS_F_PATH_SERVE != 0;
-        s.ids |= m.flags & VURS_F_CREDS != 0;
-        s.syscalls.extend(m.syscalls.iter().map(|&nr| nr as i64));
+        s.virtual_fds |= flags & VURS_F_PATH_SERVE != 0;
+        // A served create applies the caller's umask: keep it current.
+        s.umask |= flags & VURS_F_PATH_SERVE != 0;
+        s.ids |= flags & VURS_F_CREDS != 0;
+        // Ids a module sets (set_ids) show in /proc/PID/status, synthesized at its open.
+        s.paths |= flags & VURS_F_CREDS != 0;
+        s.syscalls.extend(syscalls.iter().map(|&nr| nr as i64));
         s
     }
 
@@ -421,7 +437,7 @@ mod tests {
     #[test]
     fn empty_spec_traps_only_the_control_calls() {
         let v = FilterSpec::default().verdicts();
-        assert_eq!(v.len(), 3);
+        assert_eq!(v.len(), 4); // the control call, mount, umount2, chroot
         let prog = compile(&v, 1 << 20, (1 << 20) + 65536);
         let x86 = crate::arch::AUDIT_ARCH;
         let traced: Vec<u32> =

@@ -91,7 +91,14 @@ pub fn spawn(
                 fail(*libc::__errno_location());
             }
             if listen {
-                if !crate::tracee::seccomp::send_fd(sock[1], listener as i32) {
+                // Its number, not the descriptor: sendmsg may trap now (SCM_RIGHTS of
+                // virtual descriptors), and nobody receives notifications yet. The parent
+                // takes a copy with pidfd_getfd and says when it has.
+                let n = listener as i32;
+                let mut ack = 0u8;
+                if libc::write(sock[1], (&n as *const i32).cast(), 4) != 4
+                    || libc::read(sock[1], (&mut ack as *mut u8).cast(), 1) != 1
+                {
                     fail(*libc::__errno_location());
                 }
                 libc::close(listener as i32);
@@ -138,7 +145,12 @@ pub fn spawn(
     }
     let listener = if listen {
         // EOF: the child failed before sending it (its errno is in the error pipe).
-        let l = crate::tracee::seccomp::recv_fd(sock[0]).ok();
+        let mut n = -1i32;
+        // SAFETY: reading 4 bytes into an int.
+        let got = unsafe { libc::read(sock[0], (&mut n as *mut i32).cast(), 4) };
+        let l = if got == 4 { crate::tracee::seccomp::caller_fd(pid, n).ok() } else { None };
+        // SAFETY: writing one byte from a local (the child waits for it).
+        unsafe { libc::write(sock[0], b"k".as_ptr().cast(), 1) };
         // SAFETY: closing our end of the socket pair.
         unsafe { libc::close(sock[0]) };
         l

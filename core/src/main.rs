@@ -346,7 +346,7 @@ fn run_session(plan: Plan) -> i32 {
     // the caller's umask, and, when vurs is root (only then can a tracee's identity differ
     // from vurs's), with the caller's fsuid/fsgid/groups. Those must be kept current.
     let carries_out = session.filter.get_mut().notify && session.filter.get_mut().paths;
-    session.filter.get_mut().umask = carries_out;
+    session.filter.get_mut().umask |= carries_out;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     session.filter.get_mut().ids |= carries_out && root;
@@ -378,6 +378,8 @@ fn run_session(plan: Plan) -> i32 {
     if let Some(s) = supervisor {
         s.stop();
     }
+    // What the last processes wrote through shadow copies of served files.
+    vurs::vfd::shadow::flush();
     vurs::path::procfs::cleanup();
     if let Err(e) = summary::finish() {
         eprintln!("vurs: {}", without_os_error(&e));

@@ -37,7 +37,9 @@ pub type CtlError = (i32, String);
 /// Recompute the directory entries that exist only virtually.
 fn refresh_synthetic(table: &mut MountTable) {
     table.compute_synthetic(|t, v| {
-        crate::path::resolve::Resolver { mounts: t, tgid: 0, tid: 0 }.host_path(v, VURS_ACCESS_READ).ok()
+        crate::path::resolve::Resolver { mounts: t, tgid: 0, tid: 0, view: &crate::path::FsView::NONE }
+            .host_path(v, VURS_ACCESS_READ)
+            .ok()
     });
 }
 
@@ -50,7 +52,11 @@ impl Session {
         for m in &modules {
             filter.paths |= m.is_path_module();
             filter.virtual_fds |= m.flags & VURS_F_PATH_SERVE != 0;
+            // A served create applies the caller's umask: keep it current.
+            filter.umask |= m.flags & VURS_F_PATH_SERVE != 0;
             filter.ids |= m.flags & VURS_F_CREDS != 0;
+            // Ids a module sets (set_ids) show in /proc/PID/status, synthesized at its open.
+            filter.paths |= m.flags & VURS_F_CREDS != 0;
             for &nr in &m.syscalls {
                 filter.syscalls.insert(nr as i64);
                 owner.insert(nr as i64, m.clone());
@@ -100,8 +106,21 @@ impl Session {
 
     /// Trap what `m` needs from now on: a new filter layer if the filters do not already.
     fn trap_for(&self, m: &Module) {
+        self.widen(|f| f.with_module(m.flags, &m.syscalls));
+    }
+
+    /// Trap path calls from now on (a process chroot'ed in a session that had no path
+    /// module: its paths are resolved from its root).
+    pub fn trap_paths(&self) {
+        if !self.traps_paths() {
+            self.widen(|f| crate::filter::FilterSpec { paths: true, ..f.clone() });
+        }
+    }
+
+    /// Trap what `wider` of the current filter spec traps: a new layer if need be.
+    fn widen(&self, wider: impl FnOnce(&crate::filter::FilterSpec) -> crate::filter::FilterSpec) {
         let mut filter = self.filter.write();
-        let wider = filter.with_module(m);
+        let wider = wider(&filter);
         if wider.layer_over(&filter).is_some() {
             self.layers.write().push(wider.clone());
         }

@@ -47,7 +47,8 @@ pub struct Cli {
 
     /// Mount at start: type=T,source=S,target=D[,ro][,K=V...] (e.g. --mount
     /// type=fsremap,source=/tmp/etc,target=/etc,ro). Relative paths are taken from the
-    /// current directory; a target with '..' is refused. Repeatable.
+    /// current directory; a target with '..' is refused; source= may be left out where
+    /// the module needs none (type=tmpfs,target=/tmp): it is then "none". Repeatable.
     #[arg(long = "mount", value_name = "SPEC")]
     pub mounts: Vec<String>,
 
@@ -306,6 +307,8 @@ pub fn parse_mount(spec: &str) -> Result<MountSpec, String> {
     let need = |v: Option<String>, k: &str| {
         v.ok_or(format!("--mount {spec}: missing {k}= (expected type=T,source=S,target=D[,OPTS])"))
     };
+    // A module serving its own tree (tmpfs) has no source: "none", as mount(8) is given.
+    let s = s.or_else(|| Some("none".to_string()));
     let m = MountSpec {
         fstype: need(t, "type")?,
         source: need(s, "source")?,
@@ -376,6 +379,7 @@ mod tests {
             ("fsremap", "/a", "/b", "ro")
         );
         assert!(parse_mount("source=/a,target=/b").is_err());
+        assert_eq!(parse_mount("type=tmpfs,target=/t,size=1M").unwrap().source, "none");
         assert!(parse_mount("type=fsremap,source=/a,target=").is_err());
         assert!(parse_mount("type=fsremap,source=/a,target=/b,target=/c").is_err());
         assert!(parse_mount("type=fsremap,source=/a,target=/b/../c").is_err());

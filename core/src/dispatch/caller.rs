@@ -2,6 +2,7 @@
 //! credentials (`Caller`), and the index the tracer keeps of every task so that the
 //! notification engine's threads can find them (`TaskIndex`).
 #![forbid(unsafe_code)]
+use crate::path::FsView;
 use crate::tracee::ptrace::Pid;
 use crate::vfd::fdtable::FdTable;
 use parking_lot::Mutex;
@@ -13,6 +14,9 @@ pub struct Caller {
     /// The process's virtual descriptors.
     pub fds: Arc<Mutex<FdTable>>,
     pub creds: Creds,
+    /// The process's root and virtual cwd, as they were when the call was made (`set_fs`
+    /// changes them).
+    pub fs: FsView,
 }
 
 /// What a process runs as (given to modules with each call; the notification engine
@@ -36,19 +40,7 @@ pub struct Creds {
     pub view: Option<Arc<Ids>>,
 }
 
-/// A process's user and group ids, as `struct vurs_ids` gives them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ids {
-    pub uid: u32,
-    pub euid: u32,
-    pub suid: u32,
-    pub fsuid: u32,
-    pub gid: u32,
-    pub egid: u32,
-    pub sgid: u32,
-    pub fsgid: u32,
-    pub groups: Arc<[u32]>,
-}
+pub use crate::module::Ids;
 
 impl Caller {
     /// The caller as modules see it (`struct vurs_caller`); borrows `self.creds.groups`.
@@ -78,19 +70,63 @@ impl Caller {
     }
 }
 
-/// Each known task's shared credentials (the process's `Creds`, as the tracer keeps them),
-/// so that `set_ids`, called inside a module's handler, reaches the process and not only
-/// the copy the handler's caller holds. Kept by `TaskIndex::insert` / `remove`; one
-/// session per vurs process, so one map.
-static SHARED: parking_lot::RwLock<Option<rustc_hash::FxHashMap<Pid, Arc<Mutex<Creds>>>>> =
+/// Each known task's shared credentials and file-tree view (the process's `Creds` and
+/// `FsView`, as the tracer keeps them), so that `set_ids`, called inside a module's
+/// handler, and `set_fs`, called by a decision, reach the process and not only the copy
+/// the caller holds. Kept by `TaskIndex::insert` / `remove`; one session per vurs
+/// process, so one map.
+type Shared = (Arc<Mutex<Creds>>, Arc<Mutex<FsView>>);
+static SHARED: parking_lot::RwLock<Option<rustc_hash::FxHashMap<Pid, Shared>>> =
     parking_lot::RwLock::new(None);
+
+/// Some process has had a view of its own (a root or a virtual cwd) since the session
+/// began: the fast path then asks which (`fs_of`).
+static ANY_VIEW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A module set a view of some process's ids: path calls with no mount in the session
+/// are still looked at (/proc/PID/status shows the view).
+static VIEWS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a module set a view of some process's ids in this session.
+pub fn views_exist() -> bool {
+    VIEWS.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Set the session's view of the ids of the process of thread `tid` (see `Creds::view`).
 pub fn set_view(tid: Pid, ids: Ids) -> Result<(), i32> {
     let shared = SHARED.read();
-    let creds = shared.as_ref().and_then(|m| m.get(&tid)).ok_or(libc::ESRCH)?;
+    let (creds, _) = shared.as_ref().and_then(|m| m.get(&tid)).ok_or(libc::ESRCH)?;
     creds.lock().view = Some(Arc::new(ids));
+    VIEWS.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(())
+}
+
+/// Change the root or virtual cwd of the process of thread `tid` (chroot, chdir).
+pub fn set_fs(tid: Pid, change: impl FnOnce(&mut FsView)) -> Result<(), i32> {
+    let shared = SHARED.read();
+    let (_, fs) = shared.as_ref().and_then(|m| m.get(&tid)).ok_or(libc::ESRCH)?;
+    let mut fs = fs.lock();
+    change(&mut fs);
+    if !fs.is_none() {
+        ANY_VIEW.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// The root and virtual cwd of the process of thread `tid`, if it has any (cheap while no
+/// process of the session ever had one).
+pub fn fs_of(tid: Pid) -> Option<FsView> {
+    if !ANY_VIEW.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    let shared = SHARED.read();
+    let fs = shared.as_ref()?.get(&tid)?.1.lock().clone();
+    (!fs.is_none()).then_some(fs)
+}
+
+/// The session's view of the ids of task `tid`'s process, if a module set one.
+pub fn view_of(tid: Pid) -> Option<Arc<Ids>> {
+    SHARED.read().as_ref()?.get(&tid)?.0.lock().view.clone()
 }
 
 impl Creds {
@@ -158,6 +194,7 @@ pub struct TaskView {
     pub tgid: Pid,
     pub fds: Arc<Mutex<FdTable>>,
     pub creds: Arc<Mutex<Creds>>,
+    pub fs: Arc<Mutex<FsView>>,
 }
 
 /// Thread id -> its task view.
@@ -166,7 +203,10 @@ pub struct TaskIndex(parking_lot::RwLock<rustc_hash::FxHashMap<Pid, Arc<TaskView
 
 impl TaskIndex {
     pub fn insert(&self, tid: Pid, view: Arc<TaskView>) {
-        SHARED.write().get_or_insert_with(Default::default).insert(tid, view.creds.clone());
+        SHARED
+            .write()
+            .get_or_insert_with(Default::default)
+            .insert(tid, (view.creds.clone(), view.fs.clone()));
         self.0.write().insert(tid, view);
     }
     pub fn remove(&self, tid: Pid) {
@@ -179,6 +219,7 @@ impl TaskIndex {
     pub fn caller(&self, tid: Pid) -> Option<Caller> {
         let v = self.0.read().get(&tid)?.clone();
         let creds = v.creds.lock().clone();
-        Some(Caller { tid, tgid: v.tgid, fds: v.fds.clone(), creds })
+        let fs = v.fs.lock().clone();
+        Some(Caller { tid, tgid: v.tgid, fds: v.fds.clone(), creds, fs })
     }
 }

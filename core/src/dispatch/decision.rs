@@ -20,6 +20,9 @@ pub enum Action {
     Return(i64),
     /// Run it with these arguments.
     Rewrite([u64; 6]),
+    /// Run call `nr` with these arguments instead (fchdir of a served directory becomes a
+    /// chdir to the parking directory). A ptrace stop only.
+    RewriteAs(i64, [u64; 6]),
     /// Scratch memory is needed first: map it, then decide again.
     NeedScratch,
     /// Put a copy of a virtual file at a real descriptor number (see tracer/materialize.rs).
@@ -143,13 +146,30 @@ impl Scratch {
     }
 }
 
-/// Prepared by the dispatcher: where the /proc path lies in the tracee, and the memfd.
+/// A shadow copy of a virtual file to put in the caller (vfd/shadow.rs), prepared by the
+/// dispatcher. The ptrace engine has the tracee open `path_addr` (/proc/<vurs>/fd/<memfd>)
+/// with `flags`, seek to `offset`, then do `then` with it and close it
+/// (tracer/materialize.rs); the notification engine installs `desc` with
+/// SECCOMP_IOCTL_NOTIF_ADDFD (only a dup2 is carried out over a notification).
 #[derive(Debug)]
 pub struct Plan {
     pub path_addr: u64,
-    pub newfd: i32,
-    pub cloexec: bool,
+    pub flags: i32,
+    pub offset: i64,
+    pub then: Then,
+    /// vurs's memfd, open until the tracee has its own description of it.
     pub memfd: OwnedFd,
+    /// The description to install (the notification engine).
+    pub desc: Option<OwnedFd>,
+}
+
+/// What the caller does with its description of a shadow copy.
+#[derive(Debug, Clone, Copy)]
+pub enum Then {
+    /// dup3 it onto `newfd` (the call was a dup2/dup3 onto a real number).
+    Dup { newfd: i32, cloexec: bool },
+    /// mmap it with these arguments (the descriptor argument replaced).
+    Mmap { args: [u64; 6] },
 }
 
 /// What to do at the exit stop of the current call.

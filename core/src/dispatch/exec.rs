@@ -1,6 +1,8 @@
-//! execve of a `#!` script whose interpreter lies in a mount: the kernel would look the
-//! interpreter up on the host, so vurs performs the kernel's rewrite itself: the call
-//! becomes execve(interpreter's host path, [interp, optarg?, script, argv[1..]], envp).
+//! execve of a `#!` script whose interpreter (or itself) lies in a mount: the kernel would
+//! look the interpreter up on the host, so vurs performs the kernel's rewrite itself: the
+//! call becomes execve(interpreter's host path, [interp, optarg?, script, argv[1..]], envp).
+//! A served script (no host path) is read through its module (dispatch/serve.rs
+//! `exec_call`); a served binary runs from a copy in a memfd.
 use crate::dispatch::{Outcome, Scratch};
 use crate::errno::Errno;
 use crate::path::mounts::subpath;
@@ -10,13 +12,18 @@ use std::io::Read;
 
 const MAX_ARGS: usize = 1024;
 
-/// The interpreter line of a script: (interpreter, optional argument).
+/// The interpreter line of a script on the host: (interpreter, optional argument).
 pub fn shebang(host_path: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     let path = std::ffi::OsStr::new(std::str::from_utf8(host_path).ok()?);
     let mut f = std::fs::File::open(path).ok()?;
     let mut buf = [0u8; 256];
     let n = f.read(&mut buf).ok()?;
-    let head = &buf[..n];
+    shebang_of(&buf[..n])
+}
+
+/// The interpreter line of a script whose first bytes are `head`.
+pub fn shebang_of(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let n = head.len();
     if !head.starts_with(b"#!") {
         return None;
     }
@@ -56,8 +63,30 @@ pub fn script_args(
     sc: &ScriptCall<'_>,
     scratch: &mut Scratch,
 ) -> Result<Option<(u64, u64)>, Outcome> {
+    let Some(line) = shebang(sc.script_host) else { return Ok(None) };
+    interpreter_call(r, cwd, line, sc, scratch)
+}
+
+/// New (path, argv) for an execve of a `#!` script, from its interpreter line: the
+/// interpreter's host path and [interp, optarg?, script as given, argv[1..]].
+pub fn interpreter_args(
+    r: &Resolver<'_>,
+    cwd: &dyn Fn() -> Vec<u8>,
+    line: (Vec<u8>, Option<Vec<u8>>),
+    sc: &ScriptCall<'_>,
+    scratch: &mut Scratch,
+) -> Result<(u64, u64), Outcome> {
+    interpreter_call(r, cwd, line, sc, scratch)?.ok_or(Outcome::Pass)
+}
+
+fn interpreter_call(
+    r: &Resolver<'_>,
+    cwd: &dyn Fn() -> Vec<u8>,
+    (interp, optarg): (Vec<u8>, Option<Vec<u8>>),
+    sc: &ScriptCall<'_>,
+    scratch: &mut Scratch,
+) -> Result<Option<(u64, u64)>, Outcome> {
     let fail = |e: i32| Outcome::Fail(Errno(e));
-    let Some((interp, optarg)) = shebang(sc.script_host) else { return Ok(None) };
     let start = if interp.first() == Some(&b'/') { b"/".to_vec() } else { cwd() };
     let res = r.resolve(&start, &interp, true).map_err(fail)?;
     if !res.crossed_mount && !sc.script_in_mount {

@@ -29,9 +29,11 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
     let p = &spec.paths[0];
     let addr = call.args[p.arg as usize];
     let virtual_dirfd = p.dirfd.is_some_and(|d| crate::vfd::is_virtual(call.args[d as usize] as i64));
-    // openat2 (its flags are in tracee memory), exec (its `#!` line), calls that change
-    // the tree, and calls on virtual descriptors take the full decision.
+    // openat2 (its flags are in tracee memory), exec (its `#!` line), chroot (followed by
+    // vurs), calls that change the tree, and calls on virtual descriptors take the full
+    // decision.
     if addr == 0
+        || call.nr == libc::SYS_chroot
         || virtual_dirfd
         || matches!(p.follow, Follow::OpenHow(_))
         || is_exec(call.nr)
@@ -42,8 +44,13 @@ pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
     let mut buf = [0u8; memory::SHORT_STRING];
     let Some(n) = memory::read_short_cstring(tid, addr, &mut buf) else { return Fast::Decide(None) };
     let raw = &buf[..n];
+    // A process with a root of its own or a cwd in a served mount: its absolute paths
+    // (and all of them, to keep this short) are resolved from its view.
+    if super::caller::fs_of(tid).is_some() {
+        return Fast::Decide(Some(raw.to_vec()));
+    }
     let mounts = s.mounts.read();
-    if mounts.is_empty() {
+    if mounts.is_empty() && !(super::views_exist() && raw.starts_with(b"/proc/")) {
         return Fast::Pass;
     }
     let passes = match raw.first() {

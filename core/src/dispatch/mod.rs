@@ -15,14 +15,16 @@ mod caller;
 mod decision;
 pub mod exec;
 pub mod fast;
+mod fsview;
 mod mounting;
 mod paths;
 pub mod serve;
 
-pub use caller::{set_view, Caller, Creds, Ids, TaskIndex, TaskView};
+pub use caller::{set_view, view_of, views_exist, Caller, Creds, Ids, TaskIndex, TaskView};
 pub use decision::{
-    Action, Decision, ExitHook, ModuleExit, Note, Outcome, Plan, Scratch, LOCAL_TAG, SLOT_SIZE,
+    Action, Decision, ExitHook, ModuleExit, Note, Outcome, Plan, Scratch, Then, LOCAL_TAG, SLOT_SIZE,
 };
+pub use fsview::shown_link;
 
 use mounting::{control_call, mount_call, umount_call};
 use paths::{getcwd, getdents, path_call, readlink, sockaddr_call, unsupported};
@@ -31,7 +33,12 @@ use vurs_abi::*;
 
 /// The caller's virtual cwd.
 pub fn cwd(mounts: &MountTable, c: &Caller) -> Option<Vec<u8>> {
-    cwd_of(mounts, c.tid)
+    cwd_of(mounts, c.tid, &c.fs)
+}
+
+/// The resolver of the caller's paths (its /proc/self, its root).
+pub(crate) fn resolver<'a>(mounts: &'a MountTable, c: &'a Caller) -> crate::path::resolve::Resolver<'a> {
+    crate::path::resolve::Resolver { mounts, tgid: c.tgid, tid: c.tid, view: &c.fs }
 }
 
 pub(crate) use crate::path::{cwd_of, readlink_host, to_virtual};
@@ -43,7 +50,7 @@ pub(crate) use crate::path::{cwd_of, readlink_host, to_virtual};
 /// if no module owned it (paths translated, virtual descriptors served); after a
 /// PASS_EXIT, the module's `syscall_exit` sees the result (`ExitHook::Module`).
 pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: Option<Vec<u8>>) -> Decision {
-    let _caller = crate::module::CallerScope::enter(c); // what vurs_services.caller answers
+    let _caller = crate::module::CallerScope::enter(c.abi(), c); // what vurs_services.caller answers
     if call.nr == CONTROL_NR {
         return control_call(s, c, call);
     }
@@ -77,7 +84,7 @@ pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: 
     }
     let hook = ModuleExit { module: m, nr: call.nr, args: call.args, then: d.exit.take() };
     match d.action {
-        Action::Pass | Action::Rewrite(_) => {
+        Action::Pass | Action::Rewrite(_) | Action::RewriteAs(..) => {
             d.exit = Some(ExitHook::Module(Box::new(hook)));
             d
         }
@@ -101,6 +108,10 @@ fn decide_core(
     pre: Option<Vec<u8>>,
 ) -> Decision {
     let path_kind = call.spec.is_some_and(|sp| sp.kind == Kind::Path);
+    // chroot, chdir, fchdir and getcwd where the process's own root or cwd are concerned.
+    if let Some(d) = fsview::decide(s, c, call, scratch) {
+        return d;
+    }
     if crate::syscall::table::is_state_call(call.nr) {
         return Decision { action: Action::Pass, exit: Some(ExitHook::RefreshCreds), note: "".into() };
     }
@@ -125,12 +136,15 @@ fn decide_core(
     Decision::pass()
 }
 
-/// A descriptor call whose descriptor argument is in the virtual range.
+/// A descriptor call whose descriptor argument is in the virtual range (or whose
+/// descriptors are in memory: `table::FD_IN_MEMORY_CALLS`).
 pub fn on_virtual_fd(call: &Call) -> bool {
     let (lo, hi) = crate::vfd::virtual_range();
     crate::syscall::table::FD_CALLS
         .iter()
         .any(|&(sys, fd)| sys as i64 == call.nr && fd.meets(&call.args, lo, hi))
+        || crate::syscall::table::sysno(call.nr)
+            .is_some_and(|s| crate::syscall::table::FD_IN_MEMORY_CALLS.contains(s))
 }
 
 /// What a syscall-service module's handler decided.
@@ -152,7 +166,7 @@ fn with_call_ctx<R>(
     f: impl FnOnce(&vurs_call, &CallCtx) -> R,
 ) -> R {
     let caller = c.abi();
-    let cwd = || cwd_of(&s.mounts.read(), c.tid);
+    let cwd = || cwd_of(&s.mounts.read(), c.tid, &c.fs);
     let stat = |dirfd: i32, path: &[u8], flags: i32| stat_at(s, c, dirfd, path, flags);
     let ctx = CallCtx {
         tid: c.tid,
@@ -161,6 +175,7 @@ fn with_call_ctx<R>(
         scratch_used: Cell::new(0),
         scratch_missing: Cell::new(false),
         stat_at: &stat,
+        set_ids: &|ids| set_view(c.tid, ids),
     };
     let raw = vurs_call {
         size: std::mem::size_of::<vurs_call>() as u32,
@@ -236,7 +251,6 @@ pub fn module_exit_of(
 /// like the caller's own path calls, through the mounts; a served file is the module's
 /// stat, anything else the host's.
 pub fn stat_at(s: &Session, c: &Caller, dirfd: i32, path: &[u8], flags: i32) -> Result<vurs_stat, i32> {
-    use crate::path::resolve::Resolver;
     if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
         return Err(libc::EINVAL);
     }
@@ -268,9 +282,12 @@ pub fn stat_at(s: &Session, c: &Caller, dirfd: i32, path: &[u8], flags: i32) -> 
             format!("/proc/{}/fd/{}", c.tid, dirfd)
         };
         let host = readlink_host(&link).ok_or(libc::EBADF)?;
-        mounts.reverse(&host).unwrap_or(host)
+        match c.fs.parked_cwd(&host).filter(|_| dirfd == libc::AT_FDCWD) {
+            Some(v) => v.to_vec(),
+            None => mounts.reverse(&host).unwrap_or(host),
+        }
     };
-    let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
+    let resolver = resolver(&mounts, c);
     let r = resolver.resolve(&start, path, follow)?;
     if let Some(m) = r.mount.as_ref().filter(|m| m.module.serves_paths()) {
         let sub = crate::path::mounts::subpath(&r.virt, m.target.as_bytes());

@@ -3,7 +3,6 @@
 use super::*;
 use crate::control;
 use crate::errno::Errno;
-use crate::path::resolve::Resolver;
 use crate::session::Session;
 use crate::syscall::Call;
 use crate::tracee::memory::{self, PATH_MAX};
@@ -19,7 +18,7 @@ pub(super) fn read_str(tid: Pid, addr: u64) -> Result<String, Outcome> {
 pub(super) fn canonical(s: &Session, c: &Caller, path: &str) -> Result<Vec<u8>, i32> {
     let mounts = s.mounts.read();
     let start = if path.starts_with('/') { b"/".to_vec() } else { cwd(&mounts, c).ok_or(libc::ENOENT)? };
-    let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
+    let resolver = crate::dispatch::resolver(&mounts, c);
     Ok(resolver.resolve(&start, path.as_bytes(), true)?.virt)
 }
 
@@ -27,7 +26,7 @@ pub(super) fn canonical(s: &Session, c: &Caller, path: &str) -> Result<Vec<u8>, 
 pub(super) fn host_path(s: &Session, c: &Caller, path: &str) -> Result<String, i32> {
     let virt = canonical(s, c, path)?;
     let mounts = s.mounts.read();
-    let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
+    let resolver = crate::dispatch::resolver(&mounts, c);
     let host = resolver.host_path(&virt, VURS_ACCESS_READ)?;
     Ok(String::from_utf8_lossy(&host).into_owned())
 }
@@ -41,7 +40,22 @@ pub(super) fn do_mount(
     opts: &str,
 ) -> Result<(), (i32, String)> {
     let target = canonical(s, c, target).map_err(|e| (e, format!("mount: {target}: {}", errstr(e))))?;
-    let source = host_path(s, c, source).map_err(|e| (e, format!("mount: {source}: {}", errstr(e))))?;
+    // A source is handed to the new mount's module as a host path: one inside a served
+    // mount has none (its files exist only in the serving module).
+    if let Ok(virt) = canonical(s, c, source) {
+        if let Some(m) = s.mounts.read().find(&virt).filter(|m| m.module.serves_paths()) {
+            let msg = format!(
+                "mount: {source}: lies in {} (served by module {}), which has no host path: a mount source must be a host file or directory",
+                m.target, m.module.name
+            );
+            return Err((libc::EINVAL, msg));
+        }
+    }
+    let source = host_path(s, c, source).map_err(|e| {
+        // ENOSYS would read as "not inside a vurs session" to the client.
+        let e = if e == libc::ENOSYS { libc::EINVAL } else { e };
+        (e, format!("mount: {source}: {}", errstr(e)))
+    })?;
     s.mount(fstype, &source, &String::from_utf8_lossy(&target), opts)
 }
 

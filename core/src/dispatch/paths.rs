@@ -57,6 +57,9 @@ fn start_dir_host(mounts: &MountTable, c: &Caller, call: &Call, p: &PathArg) -> 
     if host.first() != Some(&b'/') {
         return Err(Outcome::Pass);
     }
+    if let Some(v) = c.fs.parked_cwd(&host).filter(|_| dirfd == libc::AT_FDCWD) {
+        return Ok((v.to_vec(), false));
+    }
     Ok(match mounts.reverse(&host) {
         Some(v) => (v, true, Some(host)),
         None => (host.clone(), false, Some(host)),
@@ -205,6 +208,23 @@ fn open_how_resolve(tid: Pid, call: &Call, a: u8) -> Result<u64, Outcome> {
     Ok(u64::from_ne_bytes(b))
 }
 
+/// The virtual path of the served file behind `/proc/<pid>/fd/N` when N is one of the
+/// caller's virtual descriptors (pid: its process or thread).
+fn virtual_fd_link(c: &Caller, virt: &[u8]) -> Option<Vec<u8>> {
+    let rest = virt.strip_prefix(b"/proc/")?;
+    let s = std::str::from_utf8(rest).ok()?;
+    let parts: Vec<&str> = s.split('/').collect();
+    let (pid, fd) = match parts.as_slice() {
+        [pid, "fd", n] | [_, "task", pid, "fd", n] => (pid.parse::<i32>().ok()?, n.parse::<i64>().ok()?),
+        _ => return None,
+    };
+    if (pid != c.tgid && pid != c.tid) || !crate::vfd::is_virtual(fd) {
+        return None;
+    }
+    let fds = c.fds.lock();
+    Some(fds.get(fd as i32)?.file.path.as_bytes().to_vec())
+}
+
 /// Resolve path argument `p` (`pre`: its text, if already read) and translate it if it
 /// lies in a mount. `virt_out`, when given, receives the resolved virtual path (then the
 /// walk is always made: the caller needs the path it reached).
@@ -220,15 +240,19 @@ pub(super) fn translate(
     if addr == 0 && p.null_ok {
         return Ok(None);
     }
-    let raw = match pre {
+    let mut raw = match pre {
         Some(r) => r,
         None => memory::read_cstring(c.tid, addr, PATH_MAX).map_err(|e| Outcome::Fail(Errno(e.errno())))?,
     };
     if raw.is_empty() {
-        if p.empty.applies(&call.args) {
+        if !p.empty.applies(&call.args) {
+            return Err(Outcome::Fail(Errno(libc::ENOENT)));
+        }
+        // The cwd itself, when it is virtual: ".".
+        if start_fd(call, p) != libc::AT_FDCWD || c.fs.cwd.is_none() {
             return Ok(None);
         }
-        return Err(Outcome::Fail(Errno(libc::ENOENT)));
+        raw = b".".to_vec();
     }
     let follow = call.follows(c.tid, p);
     // The fast path: a plain name, not followed, read-only, relative to a real directory.
@@ -237,6 +261,7 @@ pub(super) fn translate(
     if single
         && !follow
         && raw[0] != b'/'
+        && c.fs.cwd.is_none()
         && mounts.plain_name_passes(&raw)
         && call.access(c.tid, p) == VURS_ACCESS_READ
     {
@@ -247,7 +272,7 @@ pub(super) fn translate(
     }
     // An absolute path seen before, that stayed out of every mount (and /proc). (A path
     // ending in "." or ".." is remembered too: `dot_final` answers the same each time.)
-    let cacheable = raw[0] == b'/' && virt_out.is_none();
+    let cacheable = raw[0] == b'/' && virt_out.is_none() && c.fs.root.is_none();
     if cacheable && mounts.nodecache.passes(&raw, follow) {
         return Ok(None);
     }
@@ -265,7 +290,7 @@ pub(super) fn translate(
     if resolve != 0 && confined_walk_passes(mounts, c, call, p, resolve, raw[0] == b'/')? {
         return Ok(None);
     }
-    let resolver = Resolver { mounts, tgid: c.tgid, tid: c.tid };
+    let resolver = crate::dispatch::resolver(mounts, c);
     if !follow {
         if let Some(t) = dot_final(&resolver, call, p, &start, &raw)? {
             return Ok(Some(t));
@@ -280,6 +305,13 @@ pub(super) fn translate(
         None => resolver.resolve(&start, &raw, follow),
     }
     .map_err(|e| Outcome::Fail(Errno(e)))?;
+    // /proc/<pid>/fd/N of the caller's own virtual descriptor N names its served file (as
+    // the magic link of a real descriptor names its file): glibc's fchmodat(...,
+    // AT_SYMLINK_NOFOLLOW) and `mkfifo -m` go through it.
+    let r = match virtual_fd_link(c, &r.virt) {
+        Some(file) => resolver.resolve(b"/", &file, false).map_err(|e| Outcome::Fail(Errno(e)))?,
+        None => r,
+    };
     if let (Some((dir, _)), None, Some((canonical, links))) = (split, &known, &r.dir_of_last) {
         if !mounts::under(canonical, b"/proc") {
             mounts.nodecache.note_dir(generation, dir, canonical, *links);
@@ -288,9 +320,20 @@ pub(super) fn translate(
     if let Some(v) = virt_out {
         *v = Some(r.virt.clone());
     }
-    if !r.crossed_mount {
+    // The kernel would not walk the same way: the walk depended on the caller's root, or
+    // started from its virtual cwd (`FsView::cwd`).
+    let from_view =
+        r.met_root || (raw[0] != b'/' && start_fd(call, p) == libc::AT_FDCWD && c.fs.cwd.is_some());
+    if !r.crossed_mount && !from_view {
         if is_open(call.nr) && crate::path::procfs::is_mounts_file(&r.virt) {
             if let Some(host) = crate::path::procfs::synth_mounts(mounts, c.tid) {
+                return Ok(Some(Translated { synthesized: true, ..Translated::rewritten(host, None) }));
+            }
+        }
+        // The ids a fakeroot module shows, in /proc/PID/status too.
+        if is_open(call.nr) {
+            let view = crate::path::procfs::status_file_with_view(&r.virt).and_then(crate::dispatch::view_of);
+            if let Some(host) = view.and_then(|ids| crate::path::procfs::synth_status(&r.virt, &ids)) {
                 return Ok(Some(Translated { synthesized: true, ..Translated::rewritten(host, None) }));
             }
         }
@@ -348,9 +391,7 @@ pub(super) fn translate(
                 r => r.map_err(|e| Outcome::Fail(Errno(e)))?,
             }
         }
-        None => Resolver { mounts, tgid: c.tgid, tid: c.tid }
-            .host_path(&r.virt, access)
-            .map_err(|e| Outcome::Fail(Errno(e)))?,
+        None => resolver.host_path(&r.virt, access).map_err(|e| Outcome::Fail(Errno(e)))?,
     };
     if r.trailing_slash && !host.ends_with(b"/") {
         host.push(b'/');
@@ -538,7 +579,7 @@ pub(super) fn path_call(
     mut pre: Option<Vec<u8>>,
 ) -> Result<Decision, Outcome> {
     let mounts = s.mounts.read();
-    if mounts.is_empty() {
+    if mounts.is_empty() && c.fs.is_none() && !crate::dispatch::views_exist() {
         return Ok(Decision::pass());
     }
     let mut args = call.args;
@@ -597,6 +638,9 @@ pub(super) fn path_call(
         {
             if paths.len() == 1 {
                 let sp = crate::dispatch::serve::ServedPath { m, virt: &virt, access, trailing_slash };
+                if let Some(raw) = &exec_raw {
+                    return Ok(crate::dispatch::serve::exec_call(&mounts, c, call, &sp, raw, scratch));
+                }
                 return Ok(crate::dispatch::serve::path_call(c, call, &sp));
             }
             served_sides.push((m.clone(), virt));
@@ -761,7 +805,7 @@ pub(super) fn sockaddr_call(
     const SUN_PATH: usize = 108;
     let mounts = s.mounts.read();
     let (addr, len) = (call.args[1], call.args[2] as usize);
-    if mounts.is_empty() || !(3..=2 + SUN_PATH).contains(&len) {
+    if (mounts.is_empty() && c.fs.is_none()) || !(3..=2 + SUN_PATH).contains(&len) {
         return Ok(Decision::pass());
     }
     let mut sa = vec![0u8; len];
@@ -773,19 +817,21 @@ pub(super) fn sockaddr_call(
         return Ok(Decision::pass()); // not a path (or an abstract name)
     }
     let raw: Vec<u8> = sa[2..].iter().copied().take_while(|&b| b != 0).collect();
-    let cwd_in_tree = |host: Vec<u8>| match mounts.reverse(&host) {
-        Some(v) => (v, true),
-        None => (host, false),
+    let cwd_in_tree = |host: Vec<u8>| match (c.fs.parked_cwd(&host), mounts.reverse(&host)) {
+        (Some(v), _) => (v.to_vec(), false),
+        (None, Some(v)) => (v, true),
+        (None, None) => (host, false),
     };
     let (start, start_in_tree) = if raw[0] == b'/' {
         (b"/".to_vec(), false)
     } else {
         readlink_host(&format!("/proc/{}/cwd", c.tid)).map(cwd_in_tree).ok_or(Outcome::Pass)?
     };
-    let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
+    let resolver = crate::dispatch::resolver(&mounts, c);
     let bind = call.nr == libc::SYS_bind;
     let r = resolver.resolve(&start, &raw, !bind).map_err(|e| Outcome::Fail(Errno(e)))?;
-    if !r.crossed_mount {
+    let from_view = r.met_root || (raw[0] != b'/' && c.fs.cwd.is_some());
+    if !r.crossed_mount && !from_view {
         return Ok(Decision::pass());
     }
     let access = if bind { VURS_ACCESS_WRITE | VURS_ACCESS_CREATE } else { VURS_ACCESS_READ };
@@ -874,7 +920,7 @@ pub(super) fn exec_script(
     if raw.is_empty() {
         return Ok(false);
     }
-    let resolver = Resolver { mounts, tgid: c.tgid, tid: c.tid };
+    let resolver = crate::dispatch::resolver(mounts, c);
     // An absolute path that passes names the same file for vurs as for the caller.
     let (host, in_mount) = if passed && raw[0] == b'/' {
         (raw.to_vec(), false)
@@ -886,7 +932,7 @@ pub(super) fn exec_script(
         let Ok(host) = resolver.host_path(&r.virt, VURS_ACCESS_EXEC) else {
             return Ok(false);
         };
-        (host, r.crossed_mount)
+        (host, r.crossed_mount || r.met_root)
     };
     let argv_arg = p.arg as usize + 1;
     let args_in = crate::dispatch::exec::ScriptCall {
@@ -973,7 +1019,7 @@ pub(super) fn readlink(
     pre: Option<Vec<u8>>,
 ) -> Result<Decision, Outcome> {
     let mounts = s.mounts.read();
-    if mounts.is_empty() {
+    if mounts.is_empty() && c.fs.is_none() {
         return Ok(Decision::pass());
     }
     let p = &paths[0];
@@ -988,11 +1034,13 @@ pub(super) fn readlink(
     let maybe_magic = raw.first() != Some(&b'/') || raw.starts_with(b"/proc/") || raw.starts_with(b"/dev/");
     let magic = if maybe_magic {
         let start = if raw.first() == Some(&b'/') { b"/".to_vec() } else { start_dir(&mounts, c, call, p)? };
-        let resolver = Resolver { mounts: &mounts, tgid: c.tgid, tid: c.tid };
+        // By its host path: /proc may be bound elsewhere (into a root the caller
+        // chroot'ed to).
+        let resolver = crate::dispatch::resolver(&mounts, c);
         resolver
             .resolve(&start, &raw, false)
             .ok()
-            .map(|r| r.virt)
+            .and_then(|r| resolver.host_path(&r.virt, VURS_ACCESS_READ).ok())
             .filter(|v| crate::path::procfs::is_magic_link(v))
     } else {
         None
@@ -1005,14 +1053,15 @@ pub(super) fn readlink(
     Ok(d)
 }
 
-/// At the exit of a readlink of a magic link: translate the host path back.
-pub fn reverse_link(s: &Session, tid: Pid, buf: u64, size: u64, ret: i64) -> Option<i64> {
+/// At the exit of a readlink of magic link `link`: translate the host path back.
+pub fn reverse_link(s: &Session, tid: Pid, link: &[u8], buf: u64, size: u64, ret: i64) -> Option<i64> {
     if ret <= 0 {
         return None;
     }
     let mut text = vec![0u8; ret as usize];
     memory::read(tid, buf, &mut text).ok()?;
-    let virt = s.mounts.read().reverse(&text)?;
+    let reader = crate::dispatch::caller::fs_of(tid);
+    let virt = crate::dispatch::shown_link(&s.mounts.read(), reader.as_ref(), link, text)?;
     let n = virt.len().min(size as usize);
     memory::write(tid, buf, &virt[..n]).ok()?;
     Some(n as i64)

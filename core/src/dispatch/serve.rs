@@ -4,14 +4,14 @@
 #![forbid(unsafe_code)]
 // Helpers here return Result<T, Outcome>, as everywhere in dispatch: `?` settles the call
 // (a failure, or the kernel's own answer).
-use crate::dispatch::Plan;
 use crate::dispatch::{Action, Caller, Decision, Outcome, Scratch};
+use crate::dispatch::{Plan, Then};
 use crate::errno::Errno;
 use crate::path::mounts::{self, Mount};
 use crate::syscall::Call;
 use crate::tracee::memory;
 use crate::vfd::fdtable::{Entry, OpenFile};
-use crate::vfd::vfd_base;
+use crate::vfd::{shadow, vfd_base};
 use std::sync::Arc;
 use syscalls::Sysno;
 use vurs_abi::{vurs_stat, vurs_timespec};
@@ -185,8 +185,23 @@ impl<'a> Op<'a> {
     }
 }
 
+/// chdir (or chroot) to `virt` in served mount `m`: search permission on the way and on
+/// the directory itself (ENOENT, ENOTDIR, EACCES, as the kernel's lookup and
+/// `inode_permission(MAY_EXEC)`). `trailing_slash` changes nothing: a directory is asked.
+pub fn enter_dir(c: &Caller, m: &Arc<Mount>, virt: &[u8]) -> Result<(), i32> {
+    let op = Op::new(c, m);
+    let sub = mounts::subpath(virt, m.target.as_bytes());
+    op.walk(sub)?;
+    let st = op.stat(sub)?;
+    if !is_dir(&st) {
+        return Err(libc::ENOTDIR);
+    }
+    op.may(&st, MAY_EXEC)
+}
+
 /// A path call whose path lies in a served mount.
 pub fn path_call(c: &Caller, call: &Call, sp: &ServedPath<'_>) -> Decision {
+    shadow::sync();
     match served(c, call, sp) {
         Ok(d) => d,
         Err(e) => err(e),
@@ -647,6 +662,19 @@ fn open_file(
     let mut flags = flags;
     let mut mode = mode;
     match op.stat(sub) {
+        // O_TMPFILE: an unnamed file in directory `sub`, made by the module (as the
+        // kernel: a writable access mode, write and search permission on the directory).
+        Ok(st) if flags & libc::O_TMPFILE == libc::O_TMPFILE => {
+            if !is_dir(&st) {
+                return Err(libc::ENOTDIR);
+            }
+            if acc == libc::O_RDONLY {
+                return Err(libc::EINVAL);
+            }
+            op.ro()?;
+            op.may_change_dir(sub)?;
+            mode = mode & 0o7777 & !c.creds.umask;
+        }
         Ok(st) => {
             if flags & libc::O_CREAT != 0 && flags & libc::O_EXCL != 0 {
                 return Err(libc::EEXIST);
@@ -707,6 +735,7 @@ fn open_file(
 /// rename and link with both paths in served mount `m` (`from`, `to`: canonical virtual
 /// paths). Two different mounts never reach here: that is EXDEV.
 pub fn two_path_call(c: &Caller, call: &Call, m: &Arc<Mount>, from: &[u8], to: &[u8]) -> Decision {
+    shadow::sync();
     let r = (|| -> Result<Decision, i32> {
         let op = Op::new(c, m);
         let (a, b) = (mounts::subpath(from, m.target.as_bytes()), mounts::subpath(to, m.target.as_bytes()));
@@ -786,6 +815,15 @@ fn entry(c: &Caller, fd: i32) -> Result<Entry, Outcome> {
 
 /// A call on a virtual descriptor (`fd` is in the virtual range).
 pub fn fd_call(c: &Caller, call: &Call, scratch: &mut Scratch) -> Decision {
+    // Calls whose descriptors are in memory trap in every process: most have none.
+    if fd_set_call(call.nr) {
+        return match fd_set_inner(c, call) {
+            Ok(d) => d,
+            Err(Outcome::Fail(e)) => err(e.0),
+            Err(o) => o.into(),
+        };
+    }
+    shadow::sync();
     match fd_call_inner(c, call, scratch) {
         Ok(d) => d,
         Err(Outcome::Fail(e)) => err(e.0),
@@ -861,7 +899,12 @@ fn fd_call_inner(c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decis
     match sys {
         Some(Sysno::dup2) => return dup2(c, a[0] as i32, a[1] as i32, 0, scratch),
         Some(Sysno::dup3) => return dup2(c, a[0] as i32, a[1] as i32, a[2], scratch),
-        Some(Sysno::mmap) => return Ok(err(libc::ENODEV)),
+        Some(Sysno::mmap) => return mmap(c, a, scratch),
+        Some(Sysno::epoll_ctl) => {
+            // What epoll says of a regular file (no poll operation): EPERM.
+            entry(c, a[2] as i32)?;
+            return Ok(err(libc::EPERM));
+        }
         Some(Sysno::close_range) => {
             let (lo, hi) = (a[0] as u32, a[1] as u32);
             let (lo, hi) = (lo.min(i32::MAX as u32) as i32, hi.min(i32::MAX as u32) as i32);
@@ -947,6 +990,8 @@ fn fd_call_inner(c: &Caller, call: &Call, scratch: &mut Scratch) -> Result<Decis
         Some(Sysno::fadvise64) | Some(Sysno::flock) => ok(0, "served"),
         Some(sys) if fd_meta_call(sys) => fd_meta(c, call, f, sys).unwrap_or_else(err),
         Some(Sysno::fchdir) => err(libc::EOPNOTSUPP),
+        // fexecve: execveat(fd, "", argv, envp, AT_EMPTY_PATH).
+        Some(Sysno::execveat) => exec_virtual(c, call, f, scratch)?,
         _ => err(libc::EROFS),
     };
     Ok(d)
@@ -1025,6 +1070,13 @@ fn fcntl(c: &Caller, fd: i32, e: &Entry, cmd: i32, arg: u64) -> Result<Decision,
         }
         libc::F_GETFL => ok(e.file.flags as i64, "served fcntl"),
         libc::F_SETFL => ok(0, "served fcntl"),
+        // Record locks are not kept for served files (documented in docs/modules.md).
+        libc::F_GETLK
+        | libc::F_SETLK
+        | libc::F_SETLKW
+        | libc::F_OFD_GETLK
+        | libc::F_OFD_SETLK
+        | libc::F_OFD_SETLKW => err(libc::ENOLCK),
         libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
             // A minimum below the virtual range still gives a virtual number (documented).
             let entry = Entry { file: e.file.clone(), cloexec: cmd == libc::F_DUPFD_CLOEXEC };
@@ -1054,50 +1106,171 @@ fn dup2(c: &Caller, old: i32, new: i32, flags: u64, scratch: &mut Scratch) -> Re
     Ok(ok(new as i64, "served dup2"))
 }
 
-/// Largest virtual file copied to a real descriptor by dup2.
-const MAX_MATERIALIZE: usize = 64 << 20;
-
-/// dup2 of a virtual file onto a real number: a snapshot of its contents from the current
-/// offset on, in a memfd of vurs's that the tracee opens there (tracer/materialize.rs).
+/// dup2 of a virtual file onto a real number: the caller gets its own description of a
+/// shadow copy there (vfd/shadow.rs, tracer/materialize.rs).
 fn materialize(
     c: &Caller,
-    f: &OpenFile,
+    f: &Arc<OpenFile>,
     newfd: i32,
     cloexec: bool,
     scratch: &mut Scratch,
 ) -> Result<Decision, Outcome> {
-    if f.flags & libc::O_ACCMODE != libc::O_RDONLY {
-        return Ok(err(libc::EOPNOTSUPP)); // a snapshot cannot take writes back
-    }
-    let Ok(memfd) = crate::tracee::sys::memfd(c"vurs-virtual-file") else {
-        return Ok(err(libc::EMFILE));
-    };
-    let mut file = std::fs::File::from(memfd);
-    let mut off = *f.offset.lock();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0usize;
-    loop {
-        let n = f.module.pread(f.handle, &mut buf, off).map_err(fail)?;
-        if n == 0 {
-            break;
-        }
-        total += n;
-        if total > MAX_MATERIALIZE {
-            return Ok(err(libc::EFBIG));
-        }
-        std::io::Write::write_all(&mut file, &buf[..n]).map_err(|_| fail(libc::EIO))?;
-        off += n as i64;
-    }
-    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(|_| fail(libc::EIO))?;
-    let path = format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(&file));
-    let path_addr = scratch.put_cstr(path.as_bytes())?;
-    let plan = Plan { path_addr, newfd, cloexec, memfd: file.into() };
     let _ = c;
+    let plan = shadow_plan(f, Then::Dup { newfd, cloexec }, scratch)?;
     Ok(Decision {
         action: Action::Materialize(std::sync::Arc::new(parking_lot::Mutex::new(Some(plan)))),
         exit: None,
-        note: crate::note!("virtual file copied to fd {newfd}"),
+        note: crate::note!("shadow copy of {} at fd {newfd}", f.path),
     })
+}
+
+/// A shadow copy of `f` for the caller to `then` (a writable one is tracked, so that its
+/// changes go back to the module).
+fn shadow_plan(f: &Arc<OpenFile>, then: Then, scratch: &mut Scratch) -> Result<Plan, Outcome> {
+    let memfd = shadow::copy(f).map_err(fail)?;
+    let offset = *f.offset.lock();
+    let flags = shadow::open_flags(f);
+    // The notification engine installs a description vurs opens; the ptrace engine has the
+    // tracee open one (vurs must not hold a writable one: its release is the signal).
+    let desc = match scratch.local.is_some() {
+        true => Some(shadow::reopen(&memfd, f, offset).map_err(fail)?),
+        false => None,
+    };
+    if flags & libc::O_ACCMODE != libc::O_RDONLY {
+        let copy = memfd.try_clone().map_err(|_| fail(libc::EMFILE))?;
+        shadow::track(f.clone(), copy).map_err(fail)?;
+    }
+    let path_addr = scratch.put_cstr(shadow::proc_path(&memfd).as_bytes())?;
+    Ok(Plan { path_addr, flags, offset, then, memfd: memfd.into(), desc })
+}
+
+/// mmap of a virtual descriptor: of a shadow copy, which the caller opens with the
+/// virtual file's access mode (so the kernel's EACCES rules hold). A shared writable
+/// mapping writes the copy, which goes back to the module (vfd/shadow.rs).
+fn mmap(c: &Caller, a: [u64; 6], scratch: &mut Scratch) -> Result<Decision, Outcome> {
+    if a[3] & libc::MAP_ANONYMOUS as u64 != 0 {
+        return Err(Outcome::Pass); // the descriptor is ignored
+    }
+    let e = entry(c, a[4] as i32)?;
+    let st = e.file.module.fstat(e.file.handle).map_err(fail)?;
+    if st.mode & libc::S_IFMT != libc::S_IFREG {
+        return Ok(err(libc::ENODEV));
+    }
+    let plan = shadow_plan(&e.file, Then::Mmap { args: a }, scratch)?;
+    Ok(Decision {
+        action: Action::Materialize(std::sync::Arc::new(parking_lot::Mutex::new(Some(plan)))),
+        exit: None,
+        note: crate::note!("mmap of a shadow copy of {}", e.file.path),
+    })
+}
+
+/// Executing a served file: the kernel needs a real file, so the program is copied into
+/// a memfd and the call names /proc/<vurs>/fd/<memfd> instead (kept open until the process
+/// execs again). `check` is the module's answer for the file and the caller's permission.
+fn exec_image(
+    c: &Caller,
+    module: &crate::module::Module,
+    handle: usize,
+    virt: &str,
+    scratch: &mut Scratch,
+) -> Result<u64, Outcome> {
+    let image = shadow::copy_handle(module, handle, virt).map_err(fail)?;
+    let path = scratch.put_cstr(shadow::proc_path(&image).as_bytes())?;
+    shadow::keep_exec_image(c.tgid, image);
+    Ok(path)
+}
+
+/// Whether the object may be executed by the caller: a regular file with permission.
+fn may_exec(op: &Op<'_>, st: &vurs_stat) -> Result<(), i32> {
+    if st.mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(libc::EACCES);
+    }
+    // Root too needs an x bit somewhere (`check` says so).
+    if op.own {
+        return Ok(());
+    }
+    check(op.c, &Who::fs(op.c), st, MAY_EXEC).map_err(|_| libc::EACCES)
+}
+
+/// fexecve of a virtual descriptor: execveat of its image.
+fn exec_virtual(c: &Caller, call: &Call, f: &OpenFile, scratch: &mut Scratch) -> Result<Decision, Outcome> {
+    let st = f.module.fstat(f.handle).map_err(fail)?;
+    let op = Op::new(c, &f.mount);
+    may_exec(&op, &st).map_err(fail)?;
+    let mut args = call.args;
+    args[0] = libc::AT_FDCWD as u64;
+    args[1] = exec_image(c, &f.module, f.handle, &f.path, scratch)?;
+    args[4] &= !(libc::AT_EMPTY_PATH as u64);
+    Ok(Decision {
+        action: Action::Rewrite(args),
+        exit: None,
+        note: crate::note!("exec of a copy of {}", f.path),
+    })
+}
+
+/// execve/execveat of a path in a served mount (`raw`: the path as the caller gave it).
+/// A `#!` script runs its interpreter with the script's path as given (the interpreter
+/// then reads it through the mount); a binary runs from a copy (`exec_image`).
+pub fn exec_call(
+    mounts: &crate::path::mounts::MountTable,
+    c: &Caller,
+    call: &Call,
+    sp: &ServedPath<'_>,
+    raw: &[u8],
+    scratch: &mut Scratch,
+) -> Decision {
+    shadow::sync();
+    let r = (|| -> Result<Decision, Outcome> {
+        let m = sp.m;
+        let sub = mounts::subpath(sp.virt, m.target.as_bytes());
+        let op = Op::new(c, m);
+        op.walk(sub).map_err(fail)?;
+        let st = op.stat(sub).map_err(fail)?;
+        if sp.trailing_slash {
+            return Err(fail(if is_dir(&st) { libc::EACCES } else { libc::ENOTDIR }));
+        }
+        may_exec(&op, &st).map_err(fail)?;
+        let h = m.module.open(m.mnt, sub, libc::O_RDONLY, 0).map_err(fail)?;
+        struct Close<'a>(&'a crate::module::Module, usize);
+        impl Drop for Close<'_> {
+            fn drop(&mut self) {
+                self.0.close(self.1);
+            }
+        }
+        let _close = Close(&m.module, h);
+        let mut head = [0u8; 256];
+        let n = m.module.pread(h, &mut head, 0).map_err(fail)?;
+        let path_arg = if call.nr == libc::SYS_execveat { 1 } else { 0 };
+        let mut args = call.args;
+        if let Some(sb) = crate::dispatch::exec::shebang_of(&head[..n]) {
+            let resolver = crate::dispatch::resolver(mounts, c);
+            let cwd = || crate::dispatch::cwd(mounts, c).unwrap_or_else(|| b"/".to_vec());
+            let sc = crate::dispatch::exec::ScriptCall {
+                script_host: b"",
+                script_arg: raw,
+                script_in_mount: true,
+                argv: call.args[path_arg + 1],
+                tid: c.tid,
+            };
+            let (path, argv) = crate::dispatch::exec::interpreter_args(&resolver, &cwd, sb, &sc, scratch)?;
+            args[path_arg] = path;
+            args[path_arg + 1] = argv;
+            let note = crate::note!("script {} run by its interpreter", String::from_utf8_lossy(sp.virt));
+            return Ok(Decision { action: Action::Rewrite(args), exit: None, note });
+        }
+        let virt = String::from_utf8_lossy(sp.virt).into_owned();
+        args[path_arg] = exec_image(c, &m.module, h, &virt, scratch)?;
+        Ok(Decision {
+            action: Action::Rewrite(args),
+            exit: None,
+            note: crate::note!("exec of a copy of {virt}"),
+        })
+    })();
+    match r {
+        Ok(d) => d,
+        Err(Outcome::Fail(e)) => err(e.0),
+        Err(o) => o.into(),
+    }
 }
 
 fn getdents(c: &Caller, f: &OpenFile, buf: u64, cap: usize) -> Result<Decision, Outcome> {
@@ -1123,4 +1296,250 @@ fn getdents(c: &Caller, f: &OpenFile, buf: u64, cap: usize) -> Result<Decision, 
     }
     memory::write(c.tid, buf, &out).map_err(|e| fail(e.errno()))?;
     Ok(ok(out.len() as i64, "served getdents64"))
+}
+
+/// Calls whose descriptors are in the caller's memory (pollfd arrays, fd_sets, SCM_RIGHTS):
+/// the filter cannot see them, so poll, ppoll and sendmsg trap in every process once a
+/// serving module is loaded (select and pselect6 only when nfds reaches the virtual range),
+/// and pass at once when the caller has no virtual descriptor.
+fn fd_set_call(nr: i64) -> bool {
+    matches!(nr, libc::SYS_poll | libc::SYS_ppoll | libc::SYS_select | libc::SYS_pselect6 | libc::SYS_sendmsg)
+}
+
+fn fd_set_inner(c: &Caller, call: &Call) -> Result<Decision, Outcome> {
+    if c.fds.lock().is_empty() {
+        return Err(Outcome::Pass);
+    }
+    match call.nr {
+        libc::SYS_poll | libc::SYS_ppoll => poll(c, call.args[0], call.args[1]),
+        libc::SYS_select | libc::SYS_pselect6 => select(c, call.args),
+        _ => {
+            shadow::sync();
+            send_rights(c, call.args)
+        }
+    }
+}
+
+/// What poll says of a served file: ready for reading and writing, as a regular file (and
+/// a FUSE file without a poll operation); None for a number the caller does not have.
+fn virtual_revents(c: &Caller, fd: i32, events: i16) -> i16 {
+    const READY: i16 = libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM;
+    match c.fds.lock().get(fd) {
+        Some(_) => events & READY,
+        None => libc::POLLNVAL,
+    }
+}
+
+/// The caller's real descriptors polled now (timeout 0) from copies in vurs: revents per
+/// descriptor (POLLNVAL for one the caller does not have).
+fn poll_real(c: &Caller, fds: &[(i32, i16)]) -> Vec<i16> {
+    let mut copies = Vec::with_capacity(fds.len());
+    let mut pfds = Vec::with_capacity(fds.len());
+    for &(fd, events) in fds {
+        match crate::tracee::seccomp::caller_fd(c.tgid, fd) {
+            Ok(copy) => {
+                pfds.push(libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&copy), events, revents: 0 });
+                copies.push(copy);
+            }
+            Err(_) => pfds.push(libc::pollfd { fd: -1, events: 0, revents: libc::POLLNVAL }),
+        }
+    }
+    let nval: Vec<bool> = pfds.iter().map(|p| p.fd < 0).collect();
+    let _ = crate::tracee::sys::poll_now(&mut pfds);
+    pfds.iter().zip(nval).map(|(p, bad)| if bad { libc::POLLNVAL } else { p.revents }).collect()
+}
+
+/// poll/ppoll with virtual descriptors in the set. A served file is always ready for
+/// what it is asked (as a regular file), so such a call returns at once: the real
+/// descriptors are polled with a timeout of 0 and every revents written back. When no
+/// virtual entry asks for reading or writing, the kernel runs the call (virtual entries
+/// then report POLLNVAL: documented).
+fn poll(c: &Caller, addr: u64, n: u64) -> Result<Decision, Outcome> {
+    if n == 0 || n > 1 << 20 {
+        return Err(Outcome::Pass);
+    }
+    let mut raw = vec![0u8; n as usize * 8];
+    memory::read(c.tid, addr, &mut raw).map_err(|e| fail(e.errno()))?;
+    let entries: Vec<(i32, i16)> = raw
+        .chunks(8)
+        .map(|e| {
+            (
+                i32::from_ne_bytes(e[..4].try_into().expect("4")),
+                i16::from_ne_bytes(e[4..6].try_into().expect("2")),
+            )
+        })
+        .collect();
+    let mut revents = vec![0i16; entries.len()];
+    let mut ready = false;
+    let mut real = Vec::new();
+    for (i, &(fd, events)) in entries.iter().enumerate() {
+        if crate::vfd::is_virtual(fd as i64) {
+            revents[i] = virtual_revents(c, fd, events);
+            ready |= revents[i] != 0;
+        } else if fd >= 0 {
+            real.push((i, fd, events));
+        }
+    }
+    if !ready {
+        return Err(Outcome::Pass);
+    }
+    let asked: Vec<(i32, i16)> = real.iter().map(|&(_, fd, ev)| (fd, ev)).collect();
+    for (&(i, _, ev), r) in real.iter().zip(poll_real(c, &asked)) {
+        // POLLERR, POLLHUP and POLLNVAL are reported whatever was asked.
+        revents[i] = r & (ev | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL);
+    }
+    for (i, r) in revents.iter().enumerate() {
+        raw[i * 8 + 6..i * 8 + 8].copy_from_slice(&r.to_ne_bytes());
+    }
+    memory::write(c.tid, addr, &raw).map_err(|e| fail(e.errno()))?;
+    Ok(ok(revents.iter().filter(|&&r| r != 0).count() as i64, "served poll"))
+}
+
+/// select/pselect6 whose nfds reaches the virtual range (fd_sets of nfds bits, as the
+/// kernel reads them): as poll, virtual descriptors in the read and write sets are ready,
+/// the call returns at once with the real ones polled now.
+fn select(c: &Caller, a: [u64; 6]) -> Result<Decision, Outcome> {
+    let nfds = a[0] as i32;
+    if nfds <= vfd_base() {
+        return Err(Outcome::Pass);
+    }
+    let words = (nfds as usize).div_ceil(64);
+    let read_set = |addr: u64| -> Result<Option<Vec<u64>>, Outcome> {
+        if addr == 0 {
+            return Ok(None);
+        }
+        let mut b = vec![0u8; words * 8];
+        memory::read(c.tid, addr, &mut b).map_err(|e| fail(e.errno()))?;
+        Ok(Some(b.chunks(8).map(|w| u64::from_ne_bytes(w.try_into().expect("8"))).collect()))
+    };
+    let sets = [read_set(a[1])?, read_set(a[2])?, read_set(a[3])?];
+    // The descriptors named in any set, with the poll events each set asks.
+    let asks = [libc::POLLIN, libc::POLLOUT, libc::POLLPRI];
+    let mut named: std::collections::BTreeMap<i32, i16> = Default::default();
+    for (set, ask) in sets.iter().zip(asks) {
+        let Some(set) = set else { continue };
+        for (w, &bits) in set.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let fd = (w * 64) as i32 + bits.trailing_zeros() as i32;
+                bits &= bits - 1;
+                if fd < nfds {
+                    *named.entry(fd).or_default() |= ask;
+                }
+            }
+        }
+    }
+    let mut result: std::collections::BTreeMap<i32, i16> = Default::default();
+    let mut ready = false;
+    let mut real = Vec::new();
+    for (&fd, &ev) in &named {
+        if crate::vfd::is_virtual(fd as i64) {
+            let r = virtual_revents(c, fd, ev);
+            if r == libc::POLLNVAL {
+                return Ok(err(libc::EBADF));
+            }
+            ready |= r != 0;
+            result.insert(fd, r);
+        } else {
+            real.push((fd, libc::POLLIN | libc::POLLOUT | libc::POLLPRI));
+        }
+    }
+    if !ready {
+        return Err(Outcome::Pass);
+    }
+    for (&(fd, _), r) in real.iter().zip(poll_real(c, &real)) {
+        if r & libc::POLLNVAL != 0 {
+            return Ok(err(libc::EBADF));
+        }
+        result.insert(fd, r);
+    }
+    // The kernel's mapping of poll bits to the three sets (fs/select.c POLL*_SET).
+    let in_set = libc::POLLIN | libc::POLLRDNORM | libc::POLLRDBAND | libc::POLLHUP | libc::POLLERR;
+    let out_set = libc::POLLOUT | libc::POLLWRNORM | libc::POLLWRBAND | libc::POLLERR;
+    let masks = [in_set, out_set, libc::POLLPRI];
+    let mut count = 0i64;
+    for ((set, addr), mask) in sets.iter().zip([a[1], a[2], a[3]]).zip(masks) {
+        let Some(set) = set else { continue };
+        let mut out = vec![0u64; set.len()];
+        for (&fd, &r) in &result {
+            let (w, b) = (fd as usize / 64, fd as usize % 64);
+            if set[w] & (1 << b) != 0 && r & mask != 0 {
+                out[w] |= 1 << b;
+                count += 1;
+            }
+        }
+        let bytes: Vec<u8> = out.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        memory::write(c.tid, addr, &bytes).map_err(|e| fail(e.errno()))?;
+    }
+    Ok(ok(count, "served select"))
+}
+
+/// sendmsg with a virtual descriptor in SCM_RIGHTS: vurs sends the message itself, from a
+/// copy of the caller's socket, with the caller's description of a shadow copy
+/// (vfd/shadow.rs) in place of each virtual descriptor: the receiver gets a real
+/// descriptor of the file's contents. Sent with MSG_DONTWAIT | MSG_NOSIGNAL (a full socket
+/// buffer is EAGAIN, a closed peer EPIPE without SIGPIPE); other control messages go.
+fn send_rights(c: &Caller, a: [u64; 6]) -> Result<Decision, Outcome> {
+    let mut h = [0u8; 56];
+    memory::read(c.tid, a[1], &mut h).map_err(|e| fail(e.errno()))?;
+    let w = |i: usize| u64::from_ne_bytes(h[i..i + 8].try_into().expect("8"));
+    let (name, namelen, iov, iovlen, control, controllen) = (w(0), w(8) as u32, w(16), w(24), w(32), w(40));
+    if control == 0 || !(16..=1 << 16).contains(&controllen) {
+        return Err(Outcome::Pass);
+    }
+    let mut ctl = vec![0u8; controllen as usize];
+    memory::read(c.tid, control, &mut ctl).map_err(|e| fail(e.errno()))?;
+    let mut fds = Vec::new();
+    let mut i = 0usize;
+    while i + 16 <= ctl.len() {
+        let len = u64::from_ne_bytes(ctl[i..i + 8].try_into().expect("8")) as usize;
+        let level = i32::from_ne_bytes(ctl[i + 8..i + 12].try_into().expect("4"));
+        let kind = i32::from_ne_bytes(ctl[i + 12..i + 16].try_into().expect("4"));
+        if len < 16 || i + len > ctl.len() {
+            break;
+        }
+        if level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS {
+            fds.extend(
+                ctl[i + 16..i + len].chunks_exact(4).map(|b| i32::from_ne_bytes(b.try_into().expect("4"))),
+            );
+        }
+        i += (len + 7) & !7;
+    }
+    if !fds.iter().any(|&fd| crate::vfd::is_virtual(fd as i64)) {
+        return Err(Outcome::Pass);
+    }
+    // What goes in the message: a description per descriptor, held until it is sent.
+    let mut held: Vec<std::os::fd::OwnedFd> = Vec::new();
+    for &fd in &fds {
+        let d = if crate::vfd::is_virtual(fd as i64) {
+            let e = entry(c, fd)?;
+            let f = &e.file;
+            let memfd = shadow::copy(f).map_err(fail)?;
+            let desc = shadow::reopen(&memfd, f, *f.offset.lock()).map_err(fail)?;
+            if shadow::open_flags(f) & libc::O_ACCMODE != libc::O_RDONLY {
+                shadow::track(f.clone(), memfd).map_err(fail)?;
+            }
+            desc
+        } else {
+            crate::tracee::seccomp::caller_fd(c.tgid, fd).map_err(|_| fail(libc::EBADF))?
+        };
+        held.push(d);
+    }
+    let mut data = Vec::new();
+    for (b, l) in iovecs(c, iov, iovlen)? {
+        let mut chunk = vec![0u8; l.min(MAX_IO.saturating_sub(data.len()))];
+        memory::read(c.tid, b, &mut chunk).map_err(|e| fail(e.errno()))?;
+        data.extend_from_slice(&chunk);
+    }
+    let mut addr = vec![0u8; if name != 0 { namelen.min(128) as usize } else { 0 }];
+    if !addr.is_empty() {
+        memory::read(c.tid, name, &mut addr).map_err(|e| fail(e.errno()))?;
+    }
+    let sock = crate::tracee::seccomp::caller_fd(c.tgid, a[0] as i32).map_err(|_| fail(libc::EBADF))?;
+    let raw: Vec<i32> = held.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+    let flags = a[2] as i32 | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    match crate::tracee::sys::sendmsg_rights(&sock, &data, &addr, &raw, flags) {
+        Ok(n) => Ok(ok(n as i64, "served sendmsg (shadow copies passed)")),
+        Err(e) => Ok(err(e.raw_os_error().unwrap_or(libc::EIO))),
+    }
 }

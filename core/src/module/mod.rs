@@ -6,7 +6,7 @@ mod loader;
 mod services;
 
 pub use loader::{caller_module_path, find_module_file, load};
-pub use services::{CallCtx, CallerScope};
+pub use services::{CallCtx, CallerScope, Ids};
 
 use crate::errno::Errno;
 use guard::Kind;

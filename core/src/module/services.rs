@@ -10,6 +10,20 @@ use vurs_abi::*;
 /// fstatat of the caller's (dirfd, path, flags), as `vurs_services.stat_at` answers.
 pub type StatAt<'a> = dyn Fn(i32, &[u8], i32) -> Result<vurs_stat, i32> + 'a;
 
+/// A process's user and group ids, as `struct vurs_ids` gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ids {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    pub groups: std::sync::Arc<[u32]>,
+}
+
 /// Per-call context behind the opaque `ctx` pointer.
 pub struct CallCtx<'a> {
     pub tid: Pid,
@@ -23,6 +37,8 @@ pub struct CallCtx<'a> {
     pub scratch_missing: Cell<bool>,
     /// fstatat as the caller sees it (`vurs_services.stat_at`): (dirfd, path, flags).
     pub stat_at: &'a StatAt<'a>,
+    /// Sets the session's view of the caller's ids (`vurs_services.set_ids`).
+    pub set_ids: &'a dyn Fn(Ids) -> Result<(), i32>,
 }
 
 // Each service runs vurs's own code inside a module's callback: it leaves the fault guard
@@ -147,15 +163,16 @@ thread_local! {
 pub struct CallerScope<'a> {
     raw: Box<vurs_caller>,
     prev: *const vurs_caller,
-    _caller: std::marker::PhantomData<&'a crate::dispatch::Caller>,
+    _owner: std::marker::PhantomData<&'a ()>,
 }
 
 impl<'a> CallerScope<'a> {
-    pub fn enter(c: &'a crate::dispatch::Caller) -> CallerScope<'a> {
+    /// `caller` points into `owner` (its supplementary groups), borrowed for the scope.
+    pub fn enter<T>(caller: vurs_caller, _owner: &'a T) -> CallerScope<'a> {
         // Boxed: the address handed to modules must not move with the scope.
-        let raw = Box::new(c.abi());
+        let raw = Box::new(caller);
         let prev = CURRENT_CALLER.with(|cur| cur.replace(&*raw));
-        CallerScope { raw, prev, _caller: std::marker::PhantomData }
+        CallerScope { raw, prev, _owner: std::marker::PhantomData }
     }
     /// The caller as modules see it.
     pub fn raw(&self) -> &vurs_caller {
@@ -269,7 +286,7 @@ unsafe extern "C" fn set_ids(ctx: *mut c_void, ids: *const vurs_ids) -> c_int {
             return Errno(e).neg() as c_int;
         }
     }
-    let view = crate::dispatch::Ids {
+    let view = Ids {
         uid: raw.uid,
         euid: raw.euid,
         suid: raw.suid,
@@ -280,7 +297,7 @@ unsafe extern "C" fn set_ids(ctx: *mut c_void, ids: *const vurs_ids) -> c_int {
         fsgid: raw.fsgid,
         groups: groups.into(),
     };
-    match crate::dispatch::set_view(ctx.tid, view) {
+    match (ctx.set_ids)(view) {
         Ok(()) => 0,
         Err(e) => Errno(e).neg() as c_int,
     }

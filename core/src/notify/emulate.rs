@@ -76,14 +76,19 @@ pub fn carry_out(
             if !sv.listener.id_valid(id) {
                 return Answer::Sent;
             }
-            let fd = plan.memfd.as_raw_fd();
-            match sv.listener.add_fd(id, fd, Some(plan.newfd), plan.cloexec, true) {
+            // Only a dup2 is carried out here (mmap of a virtual descriptor is a ptrace
+            // stop): the caller's own description of the shadow goes at `newfd`.
+            let (crate::dispatch::Then::Dup { newfd, cloexec }, Some(desc)) = (plan.then, &plan.desc) else {
+                return errno(libc::EIO);
+            };
+            match sv.listener.add_fd(id, desc.as_raw_fd(), Some(newfd), cloexec, true) {
                 Ok(_) => Answer::Sent,
                 Err(e) => errno(e.raw_os_error().unwrap_or(libc::EIO)),
             }
         }
-        // Scratch in vurs is never missing.
-        (Action::NeedScratch, _) => errno(libc::EIO),
+        // Scratch in vurs is never missing; a call that changes its number stays a
+        // ptrace stop (the filter traces fchdir).
+        (Action::NeedScratch | Action::RewriteAs(..), _) => errno(libc::EIO),
     }
 }
 
@@ -93,7 +98,10 @@ fn reverse_link(sv: &Supervisor, c: &Caller, buf: u64, size: u64, path: &[u8]) -
         Ok(t) => std::os::unix::ffi::OsStringExt::into_vec(t.into_os_string()),
         Err(e) => return errno(e.raw_os_error().unwrap_or(libc::EINVAL)),
     };
-    let text = sv.session.mounts.read().reverse(&text).unwrap_or(text);
+    let text = match crate::dispatch::shown_link(&sv.session.mounts.read(), Some(&c.fs), path, text.clone()) {
+        Some(shown) => shown,
+        None => text,
+    };
     if (size as i64) <= 0 {
         return errno(libc::EINVAL);
     }

@@ -191,6 +191,7 @@ impl Supervisor {
                 .unwrap_or(n.tid),
             fds: Default::default(),
             creds: Creds::read(n.tid).unwrap_or_else(|| self.own.clone()),
+            fs: Default::default(),
         });
         if let Some(slow) = self.slow.lock().as_ref() {
             if self.may_block(&call, &caller) {

@@ -62,6 +62,46 @@ fn proc_tail(p: &[u8]) -> Option<Vec<&str>> {
     Some(tail.to_vec())
 }
 
+/// /proc/<pid>/status (also under task/<tid>/): the pid it names, when a module set the
+/// session's view of that process's ids (fakeroot), for `synth_status`.
+pub fn status_file_with_view(p: &[u8]) -> Option<i32> {
+    match proc_tail(p).as_deref() {
+        Some(["status"]) => {}
+        _ => return None,
+    }
+    let s = std::str::from_utf8(p).ok()?;
+    let parts: Vec<&str> = s.trim_start_matches('/').split('/').collect();
+    // /proc/<pid>/status or /proc/<pid>/task/<tid>/status: the last number names the task.
+    let tid: i32 = parts.iter().rev().find_map(|x| x.parse().ok())?;
+    Some(tid)
+}
+
+/// A copy of /proc/<tid>/status whose Uid, Gid and Groups lines show `ids` (real,
+/// effective, saved, fs), written to a private file; returns its path (opened instead of
+/// the real file and unlinked at the open's exit, as the mount lists are).
+pub fn synth_status(real_path: &[u8], ids: &crate::module::Ids) -> Option<Vec<u8>> {
+    let text = std::fs::read_to_string(std::ffi::OsStr::from_bytes(real_path)).ok()?;
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line.starts_with("Uid:") {
+            out += &format!("Uid:\t{}\t{}\t{}\t{}\n", ids.uid, ids.euid, ids.suid, ids.fsuid);
+        } else if line.starts_with("Gid:") {
+            out += &format!("Gid:\t{}\t{}\t{}\t{}\n", ids.gid, ids.egid, ids.sgid, ids.fsgid);
+        } else if line.starts_with("Groups:") {
+            // As the kernel writes it: each group followed by a space.
+            let g: String = ids.groups.iter().map(|g| format!("{g} ")).collect();
+            out += &format!("Groups:\t{g}\n");
+        } else {
+            out += line;
+            out.push('\n');
+        }
+    }
+    let dir = make_session_dir();
+    let path = dir.join(format!("status.{}", SERIAL.fetch_add(1, Ordering::Relaxed)));
+    std::fs::write(&path, out).ok()?;
+    Some(path.as_os_str().as_bytes().to_vec())
+}
+
 /// The text of /proc/<pid>/status.
 pub fn status(pid: i32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/status")).ok()
@@ -189,6 +229,28 @@ pub fn private_dir() -> Option<Vec<u8>> {
     std::fs::create_dir(&path).ok()?;
     let _ = std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o555));
     Some(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec())
+}
+
+/// The parking directory: an empty directory of the session's private directory, where
+/// the kernel's cwd of a process stays while its virtual cwd lies in a served mount (the
+/// kernel cannot be there). Made at the first need, searchable by every user (a root
+/// vurs's tracees may run as others), canonical (as /proc/TID/cwd reads it); None until
+/// then, or if it cannot be made.
+pub fn parking_dir() -> Option<&'static [u8]> {
+    PARKING.get().and_then(|p| p.as_deref())
+}
+
+static PARKING: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+
+/// The parking directory, made if need be.
+pub fn make_parking_dir() -> Option<&'static [u8]> {
+    PARKING
+        .get_or_init(|| {
+            let dir = private_dir()?;
+            let canonical = std::fs::canonicalize(std::ffi::OsStr::from_bytes(&dir)).ok()?;
+            Some(std::os::unix::ffi::OsStringExt::into_vec(canonical.into_os_string()))
+        })
+        .as_deref()
 }
 
 /// Remove the private directory of synthesized files (at the end of the session), if

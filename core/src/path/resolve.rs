@@ -8,6 +8,7 @@
 //! errno (ENOENT, ENOTDIR, EACCES) itself.
 #![forbid(unsafe_code)]
 use crate::path::mounts::{subpath, Mount, MountTable};
+use crate::path::FsView;
 use crate::tracee::memory::PATH_MAX;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
@@ -39,6 +40,10 @@ pub struct Resolved {
     /// For a relative path: the walk never left the start directory (no `..` above it, no
     /// absolute symlink): what openat2's RESOLVE_BENEATH asks.
     pub stayed_beneath_start: bool,
+    /// The walk depended on the caller's root (`FsView::root`, not `/`): it started there
+    /// (an absolute path), restarted there (an absolute symlink) or stopped a `..` there.
+    /// The kernel, which does not know that root, would walk elsewhere.
+    pub met_root: bool,
 }
 
 /// What lstat of a virtual path found.
@@ -215,6 +220,8 @@ pub struct Resolver<'a> {
     /// The caller, for /proc/self and /proc/thread-self.
     pub tgid: i32,
     pub tid: i32,
+    /// The caller's root and cwd (`FsView::NONE` for the session's).
+    pub view: &'a FsView,
 }
 
 fn host_of(mounts: &MountTable, virt: &[u8], access: u32) -> Result<(Vec<u8>, bool), i32> {
@@ -275,7 +282,7 @@ impl<'a> Resolver<'a> {
             return Node::Symlink(format!("{}/task/{}", self.tgid, self.tid).into_bytes());
         }
         if crate::path::procfs::is_magic_link(virt) {
-            return Node::Missing;
+            return self.own_magic_link(virt).unwrap_or(Node::Missing);
         }
         if let Some(c) = self.mounts.nodecache.get(virt) {
             *crossed |= self.in_mount(virt);
@@ -294,6 +301,13 @@ impl<'a> Resolver<'a> {
             return Node::Missing;
         };
         *crossed |= in_mount;
+        // The host's /proc seen under another name (bound into a root the caller chroot'ed
+        // to): /proc/self is still the caller's, its magic links still the kernel's.
+        if in_mount && host.starts_with(b"/proc/") {
+            if let Some(node) = self.proc_node(&host) {
+                return node;
+            }
+        }
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(&host));
         let Ok(md) = std::fs::symlink_metadata(path) else {
             // A mount target need not exist on the host: it is a directory here.
@@ -321,6 +335,44 @@ impl<'a> Resolver<'a> {
                 Node::Other
             }
         }
+    }
+
+    /// What a host path under /proc is for the walk, when it is not a plain file: None
+    /// when it is.
+    fn proc_node(&self, host: &[u8]) -> Option<Node> {
+        if host == b"/proc/self" {
+            return Some(Node::Symlink(self.tgid.to_string().into_bytes()));
+        }
+        if host == b"/proc/thread-self" {
+            return Some(Node::Symlink(format!("{}/task/{}", self.tgid, self.tid).into_bytes()));
+        }
+        if crate::path::procfs::is_magic_link(host) {
+            return Some(self.own_magic_link(host).unwrap_or(Node::Missing));
+        }
+        None
+    }
+
+    /// The caller's own /proc/PID/root and /proc/PID/cwd (`p`, a host path) when its view
+    /// differs from the kernel's: a symlink to its root, to its virtual cwd. Other magic
+    /// links are the kernel's to follow (None).
+    fn own_magic_link(&self, p: &[u8]) -> Option<Node> {
+        if self.view.is_none() {
+            return None;
+        }
+        let s = std::str::from_utf8(p).ok()?;
+        let own = |name: &str| {
+            s == format!("/proc/{}/{name}", self.tgid)
+                || s == format!("/proc/{}/task/{}/{name}", self.tgid, self.tid)
+        };
+        if own("root") && self.view.root.is_some() {
+            return Some(Node::Symlink(b"/".to_vec()));
+        }
+        if own("cwd") {
+            let host = crate::path::readlink_host(&format!("/proc/{}/cwd", self.tid))?;
+            let cwd = self.view.parked_cwd(&host)?;
+            return Some(Node::Symlink(self.view.shown(cwd, false)));
+        }
+        None
     }
 
     /// A mount target lies at or below `virt`.
@@ -354,6 +406,8 @@ impl<'a> Resolver<'a> {
         }
         let mut trailing_slash = names_dir(path);
         let mut crossed = false;
+        let root = self.view.root();
+        let mut met_root = false;
         let mut links = links;
         let generation = self.mounts.nodecache.generation();
         // Where the last component of `path` itself starts (it is the one ending there).
@@ -381,7 +435,10 @@ impl<'a> Resolver<'a> {
         push_components(&mut todo, 0, path);
         // A relative walk is watched for leaving its start directory and its start mount.
         let mut watch = None;
-        if path[0] != b'/' {
+        if path[0] == b'/' && !root.is_empty() {
+            cur.extend_from_slice(root);
+            met_root = true;
+        } else if path[0] != b'/' {
             // The start directory comes from the kernel (/proc/<tid>/cwd or fd/N, translated
             // back): already canonical, so its components need no walk. Starting inside a
             // mount means the kernel's own walk would not match ours.
@@ -402,7 +459,10 @@ impl<'a> Resolver<'a> {
                 dir_of_last = Some((if cur.is_empty() { b"/".to_vec() } else { cur.clone() }, links));
             }
             if comp == b".." {
-                if let Some(i) = cur.iter().rposition(|&b| b == b'/') {
+                if !root.is_empty() && cur == root {
+                    // `..` of the root is the root.
+                    met_root = true;
+                } else if let Some(i) = cur.iter().rposition(|&b| b == b'/') {
                     cur.truncate(i);
                 }
                 if let Some(w) = &mut watch {
@@ -432,6 +492,8 @@ impl<'a> Resolver<'a> {
                     }
                     if target.first() == Some(&b'/') {
                         cur.clear();
+                        cur.extend_from_slice(root);
+                        met_root |= !root.is_empty();
                         if let Some(w) = &mut watch {
                             w.beneath = false;
                             w.in_mount = false;
@@ -475,6 +537,7 @@ impl<'a> Resolver<'a> {
             links,
             stayed_in_start_mount,
             stayed_beneath_start,
+            met_root,
         })
     }
 }

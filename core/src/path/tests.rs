@@ -224,7 +224,7 @@ fn answer(r: &Result<Resolved, i32>) -> Result<Answer, i32> {
 
 fn resolver(mounts: &MountTable) -> Resolver<'_> {
     let pid = std::process::id() as i32;
-    Resolver { mounts, tgid: pid, tid: pid }
+    Resolver { mounts, tgid: pid, tid: pid, view: &crate::path::FsView::NONE }
 }
 
 /// The directory part and the last name of an absolute path, as dispatch/paths.rs splits

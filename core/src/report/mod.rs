@@ -24,7 +24,7 @@ pub fn call_line(
     let decision = match &d.action {
         crate::dispatch::Action::Pass => "passed".to_string(),
         crate::dispatch::Action::Return(_) => format!("virtualized ({})", d.note),
-        crate::dispatch::Action::Rewrite(_) => d.note.to_string(),
+        crate::dispatch::Action::Rewrite(_) | crate::dispatch::Action::RewriteAs(..) => d.note.to_string(),
         crate::dispatch::Action::NeedScratch => "needs scratch".to_string(),
         crate::dispatch::Action::Materialize(_) => d.note.to_string(),
     };

@@ -100,7 +100,7 @@ fn decided_slow(tid: i32, call: &Call, d: &Decision) {
             r.emulated += 1;
             r.failed += u64::from(v < 0);
         }),
-        Action::Rewrite(_) => record(tid, call.nr, &module, |r| r.rewritten += 1),
+        Action::Rewrite(_) | Action::RewriteAs(..) => record(tid, call.nr, &module, |r| r.rewritten += 1),
         // Scratch first: the call traps again and is counted then.
         Action::NeedScratch => {}
         Action::Materialize(_) => record(tid, call.nr, &module, |r| r.emulated += 1),

@@ -281,7 +281,20 @@ pub static FD_CALLS: &[(Sysno, FdArg)] = &[
     (Sysno::close_range, Range(0, 1)),
     (Sysno::newfstatat, At(0)),
     (Sysno::statx, At(0)),
+    (Sysno::epoll_ctl, At(2)),
+    // nfds reaching the virtual range: some fd_set bit may name a virtual descriptor.
+    (Sysno::select, At(0)),
+    (Sysno::pselect6, At(0)),
 ];
+
+/// Descriptor calls that need the caller's registers (a shadow copy is opened and used
+/// by injected calls, tracer/materialize.rs): ptrace stops under both engines.
+pub const FD_CALLS_TRACED: SysnoSet = SysnoSet::new(&[Sysno::mmap]);
+
+/// Calls whose descriptors are in the caller's memory (pollfd arrays, SCM_RIGHTS), which
+/// the filter cannot read: trapped in every process whenever a serving module is loaded;
+/// passed at once for a process without virtual descriptors (dispatch/serve.rs).
+pub const FD_IN_MEMORY_CALLS: SysnoSet = SysnoSet::new(&[Sysno::poll, Sysno::ppoll, Sysno::sendmsg]);
 
 /// Calls that change a process's credentials, which vurs keeps per process (`Creds`):
 /// trapped when someone reads them (a module with VURS_F_CREDS; the notification engine of

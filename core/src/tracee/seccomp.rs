@@ -181,53 +181,6 @@ pub fn set_thread_identity(fsuid: u32, fsgid: u32, groups: &[u32]) {
 pub const LISTENER_FLAGS: u64 =
     libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
 
-/// Send descriptor `fd` over the Unix socket `sock` (SCM_RIGHTS). Async-signal-safe: the
-/// first child calls it between fork and exec. Returns false on failure.
-pub fn send_fd(sock: RawFd, fd: RawFd) -> bool {
-    // Room for one cmsghdr carrying one int (CMSG_SPACE(sizeof(int)) on 64-bit).
-    let mut control = [0u64; 3];
-    let mut byte = 0u8;
-    let mut iov = libc::iovec { iov_base: (&mut byte as *mut u8).cast(), iov_len: 1 };
-    // SAFETY: msghdr is plain data; the buffers it points at live on this stack frame, and
-    // CMSG_* compute offsets inside `control`, which has room for one descriptor.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
-        let cm = libc::CMSG_FIRSTHDR(&msg);
-        (*cm).cmsg_level = libc::SOL_SOCKET;
-        (*cm).cmsg_type = libc::SCM_RIGHTS;
-        (*cm).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cm).cast::<RawFd>(), fd);
-        libc::sendmsg(sock, &msg, 0) == 1
-    }
-}
-
-/// Receive a descriptor sent with `send_fd`.
-pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
-    let mut control = [0u64; 3];
-    let mut byte = 0u8;
-    let mut iov = libc::iovec { iov_base: (&mut byte as *mut u8).cast(), iov_len: 1 };
-    // SAFETY: as in `send_fd`; the descriptor read from the message is new and ours.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control);
-        if libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) != 1 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no listener from the first child"));
-        }
-        let cm = libc::CMSG_FIRSTHDR(&msg);
-        if cm.is_null() || (*cm).cmsg_type != libc::SCM_RIGHTS {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "no descriptor in the message"));
-        }
-        Ok(OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(cm).cast::<RawFd>())))
-    }
-}
-
 /// The signal that interrupts a supervisor thread waiting in RECV at the end of the
 /// session (its handler does nothing; the wait fails with EINTR).
 pub const WAKE_SUPERVISOR: i32 = libc::SIGUSR2;

@@ -92,3 +92,81 @@ pub fn exists_at(dir: &std::fs::File, name: &std::ffi::CStr, follow: bool) -> bo
     // SAFETY: a valid descriptor, a NUL-terminated name and a buffer the size of `stat`.
     unsafe { libc::fstatat(std::os::fd::AsRawFd::as_raw_fd(dir), name.as_ptr(), st.as_mut_ptr(), flags) == 0 }
 }
+
+/// A non-blocking, close-on-exec inotify instance (shadow copies of virtual files watch
+/// their memfds for the release of a caller's descriptor: vfd/shadow.rs).
+pub fn inotify() -> io::Result<OwnedFd> {
+    // SAFETY: inotify_init1 with flags only; the descriptor is owned right away.
+    let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor from the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// inotify_add_watch(ino, path, mask): the watch descriptor.
+pub fn inotify_watch(ino: &OwnedFd, path: &std::ffi::CStr, mask: u32) -> io::Result<i32> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid inotify descriptor and a NUL-terminated path.
+    let wd = unsafe { libc::inotify_add_watch(ino.as_raw_fd(), path.as_ptr(), mask) };
+    if wd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(wd)
+}
+
+/// poll(2) on vurs's own descriptors with a timeout of zero: how many are ready (revents
+/// are filled in).
+pub fn poll_now(fds: &mut [libc::pollfd]) -> io::Result<usize> {
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// sendmsg(sock, ...) with `data` as the one buffer, an optional address (`name`, a raw
+/// sockaddr) and the descriptors `fds` as SCM_RIGHTS; the bytes sent.
+pub fn sendmsg_rights(
+    sock: &OwnedFd,
+    data: &[u8],
+    name: &[u8],
+    fds: &[std::os::fd::RawFd],
+    flags: i32,
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let fd_bytes = std::mem::size_of_val(fds) as u32;
+    // SAFETY: CMSG_SPACE/CMSG_LEN are arithmetic.
+    let space = unsafe { libc::CMSG_SPACE(fd_bytes) } as usize;
+    let mut control = vec![0u64; space.div_ceil(8)];
+    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+    // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !name.is_empty() {
+        msg.msg_name = name.as_ptr() as *mut libc::c_void;
+        msg.msg_namelen = name.len() as u32;
+    }
+    if !fds.is_empty() {
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = space;
+        // SAFETY: the control buffer has CMSG_SPACE(fd_bytes) bytes, so the first header
+        // and its data fit in it.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes) as usize;
+            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg) as *mut i32, fds.len());
+        }
+    }
+    // SAFETY: a valid socket and a msghdr whose buffers are alive.
+    let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, flags) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}

@@ -28,6 +28,7 @@ use tasks::{Injected, Mm, Pending, Proc, Thread, REGION_SIZE};
 const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
 const CLONE_VM: u64 = libc::CLONE_VM as u64;
 const CLONE_FILES: u64 = libc::CLONE_FILES as u64;
+const CLONE_FS: u64 = libc::CLONE_FS as u64;
 
 pub struct Tracer {
     session: Arc<Session>,
@@ -73,7 +74,7 @@ impl Tracer {
             layers_requested: 0,
         };
         t.session.live.lock().insert(root);
-        t.procs.insert(root, Proc::new(Default::default(), Creds::own()));
+        t.procs.insert(root, Proc::new(Default::default(), Creds::own(), Default::default()));
         t.enter(root, root, 0);
         t
     }
@@ -83,7 +84,8 @@ impl Tracer {
     fn enter(&mut self, tid: Pid, tgid: Pid, layers: usize) {
         self.threads.insert(tid, Thread::new(tgid, layers));
         if let Some(p) = self.procs.get(&tgid) {
-            self.tasks.insert(tid, Arc::new(TaskView { tgid, fds: p.fds.clone(), creds: p.creds.clone() }));
+            let view = TaskView { tgid, fds: p.fds.clone(), creds: p.creds.clone(), fs: p.fs.clone() };
+            self.tasks.insert(tid, Arc::new(view));
         }
     }
 
@@ -268,7 +270,10 @@ impl Tracer {
             if p.threads == 0 {
                 self.procs.remove(&t.tgid);
                 self.session.live.lock().remove(&t.tgid);
-                crate::module::hooks::proc_exit(&self.session, t.tgid);
+                crate::module::hooks::proc_exit(&self.session.modules.read().clone(), t.tgid);
+                // Its descriptors are released: shadow copies it wrote go back now, while
+                // the session (and its clock) is alive.
+                crate::vfd::shadow::sync();
             }
         }
         if tid == self.root {
@@ -304,7 +309,7 @@ impl Tracer {
             let Some(status) = self.parked.remove(&pid) else { continue };
             let tgid = if tgid != pid && self.procs.contains_key(&tgid) { tgid } else { pid };
             if tgid == pid {
-                self.procs.insert(pid, Proc::new(Default::default(), Creds::own()));
+                self.procs.insert(pid, Proc::new(Default::default(), Creds::own(), Default::default()));
                 self.session.live.lock().insert(pid);
             } else if let Some(p) = self.procs.get_mut(&tgid) {
                 p.threads += 1;
@@ -350,9 +355,14 @@ impl Tracer {
                 Arc::new(Mutex::new(pp.fds.lock().clone()))
             };
             let creds = Arc::new(Mutex::new(pp.creds.lock().clone()));
-            self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds });
+            let fs = if flags & CLONE_FS != 0 {
+                pp.fs.clone()
+            } else {
+                Arc::new(Mutex::new(pp.fs.lock().clone()))
+            };
+            self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds, fs });
             self.session.live.lock().insert(tgid);
-            crate::module::hooks::proc_fork(&self.session, ptgid, tgid);
+            crate::module::hooks::proc_fork(&self.session.modules.read().clone(), ptgid, tgid);
         }
         let layers = self.threads[&parent].layers;
         self.enter(child, tgid, layers);
@@ -375,6 +385,8 @@ impl Tracer {
             self.leave(k);
         }
         let creds = self.procs.get(&tgid).map(|p| p.creds.lock().clone()).unwrap_or_else(Creds::own);
+        // exec keeps the root and the cwd.
+        let fs = self.procs.get(&tgid).map(|p| p.fs.clone()).unwrap_or_default();
         let fds = self.procs.get(&tgid).map(|p| {
             let mut t = p.fds.lock().clone();
             t.exec();
@@ -386,9 +398,9 @@ impl Tracer {
             live.remove(&tgid);
             live.insert(pid);
         }
-        self.procs.insert(pid, Proc::new(fds.unwrap_or_default(), creds));
+        self.procs.insert(pid, Proc::new(fds.unwrap_or_default(), creds, fs));
         self.enter(pid, pid, layers);
-        crate::module::hooks::proc_exec(&self.session, pid);
+        crate::module::hooks::proc_exec(&self.session.modules.read().clone(), pid);
         if self.session.hide_vdso() {
             crate::tracee::vdso::hide(pid);
         }
@@ -406,6 +418,13 @@ impl Tracer {
             Ok(c) => c,
             Err(_) => return resume(stopped, 0),
         };
+        // A chroot in a session that does not trap path calls: they trap from now on (the
+        // process's paths resolve from its root), and its caller gets the new filter layer
+        // right here, before the chroot is decided (it restarts through the layer).
+        if call.nr == libc::SYS_chroot && !self.session.traps_paths() {
+            self.session.trap_paths();
+            self.request_layers();
+        }
         if self.lacks_layers(tid)
             && self.threads.get(&tid).is_some_and(|t| matches!(t.pending, Pending::Idle))
         {
@@ -437,15 +456,15 @@ impl Tracer {
         if t.slot.is_none() {
             t.slot = p.mm.lock().free.pop();
         }
-        let (slot, fds, creds) = (t.slot, p.fds.clone(), p.creds.lock().clone());
+        let (slot, fds, creds, fs) = (t.slot, p.fds.clone(), p.creds.lock().clone(), p.fs.lock().clone());
         if self.for_worker(&call, &fds) {
-            let job = Job { stopped, tgid, call, fds, slot, creds };
+            let job = Job { stopped, tgid, call, fds, slot, creds, fs };
             self.workers.as_ref().expect("workers").submit(job);
             self.outstanding += 1;
             return;
         }
         let mut scratch = Scratch::in_tracee(tid, slot);
-        let caller = Caller { tid, tgid, fds, creds };
+        let caller = Caller { tid, tgid, fds, creds, fs };
         // A bug here is caught by `on_status_guarded`: the call fails with EIO.
         let d = dispatch::decide(&self.session, &caller, &call, &mut scratch, pre);
         self.apply(stopped, &call, d);
@@ -472,6 +491,7 @@ impl Tracer {
                 return;
             }
             Action::Rewrite(args) => apply::set_call(&stopped, call, call.nr, &args),
+            Action::RewriteAs(nr, args) => apply::set_call(&stopped, call, nr, &args),
             Action::NeedScratch => return self.inject_mmap(stopped, call),
             Action::Materialize(plan) => {
                 if let Some(l) = line {
@@ -583,8 +603,8 @@ impl Tracer {
         if let ExitHook::Unlink(path) = &hook {
             let _ = std::fs::remove_file(std::ffi::OsStr::from_bytes(path));
         }
-        if let ExitHook::ReverseLink { buf, size, .. } = hook {
-            if let Some(n) = dispatch::reverse_link(&self.session, tid, buf, size, ret) {
+        if let ExitHook::ReverseLink { buf, size, path } = hook {
+            if let Some(n) = dispatch::reverse_link(&self.session, tid, &path, buf, size, ret) {
                 if apply::set_result(&stopped, n).is_ok() {
                     ret = n;
                 }

@@ -1,6 +1,7 @@
 //! Tracee bookkeeping: threads, the processes they belong to, and what processes share
 //! (address space for scratch memory, virtual descriptor table).
 use crate::dispatch::{Creds, ExitHook, SLOT_SIZE};
+use crate::path::FsView;
 use crate::tracee::ptrace::Pid;
 use crate::vfd::fdtable::FdTable;
 use parking_lot::Mutex;
@@ -31,16 +32,20 @@ pub struct Proc {
     pub threads: usize,
     /// Credentials and umask, refreshed when the process changes them.
     pub creds: Arc<Mutex<Creds>>,
+    /// Its root and virtual cwd (chroot, chdir into a served mount): shared by its
+    /// threads and by processes created with CLONE_FS, copied by fork, kept by exec.
+    pub fs: Arc<Mutex<FsView>>,
 }
 
 impl Proc {
     /// A process with one thread, fresh scratch, these virtual descriptors and creds.
-    pub fn new(fds: FdTable, creds: Creds) -> Proc {
+    pub fn new(fds: FdTable, creds: Creds, fs: Arc<Mutex<FsView>>) -> Proc {
         Proc {
             mm: Default::default(),
             fds: Arc::new(Mutex::new(fds)),
             threads: 1,
             creds: Arc::new(Mutex::new(creds)),
+            fs,
         }
     }
 }

@@ -23,6 +23,7 @@ pub struct Job {
     pub fds: Arc<Mutex<FdTable>>,
     pub slot: Option<u64>,
     pub creds: crate::dispatch::Creds,
+    pub fs: crate::path::FsView,
 }
 
 pub struct Done {
@@ -62,8 +63,13 @@ impl Workers {
                 .name(format!("vurs-worker-{i}"))
                 .spawn(move || {
                     for job in jobs {
-                        let caller =
-                            Caller { tid: job.stopped.tid(), tgid: job.tgid, fds: job.fds, creds: job.creds };
+                        let caller = Caller {
+                            tid: job.stopped.tid(),
+                            tgid: job.tgid,
+                            fds: job.fds,
+                            creds: job.creds,
+                            fs: job.fs,
+                        };
                         let mut scratch = Scratch::in_tracee(job.stopped.tid(), job.slot);
                         let decision = catch_unwind(AssertUnwindSafe(|| {
                             dispatch::decide(&session, &caller, &job.call, &mut scratch, None)

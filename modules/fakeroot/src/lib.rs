@@ -922,7 +922,8 @@ pub static vurs_module_v1: ModuleExport = ModuleExport(vurs_module {
     abi_major: VURS_ABI_MAJOR,
     abi_minor: VURS_ABI_MINOR,
     size: std::mem::size_of::<vurs_module>() as u32,
-    flags: 0,
+    // VURS_F_CREDS: /proc/PID/status shows the fake ids too (vurs traps its open).
+    flags: VURS_F_CREDS,
     name: c"fakeroot".as_ptr(),
     description: c"fake root: ownership, modes and devices remembered, not done".as_ptr(),
     syscalls: SYSCALLS.as_ptr(),

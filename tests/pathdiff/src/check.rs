@@ -124,7 +124,7 @@ pub fn vurs_answer(t: &MountTable, start: &[u8], raw: &[u8], follow: bool, model
         return Err(libc::ENOENT);
     }
     let pid = std::process::id() as i32;
-    let resolver = Resolver { mounts: t, tgid: pid, tid: pid };
+    let resolver = Resolver { mounts: t, tgid: pid, tid: pid, view: &vurs::path::FsView::NONE };
     let real_start = || -> Fd {
         let host = resolver.host_path(start, VURS_ACCESS_READ).expect("host path of the start directory");
         open_dir(&host).unwrap_or_else(|e| panic!("start {:?}: errno {e}", String::from_utf8_lossy(&host)))
