@@ -58,7 +58,7 @@ fn start_dir_host(mounts: &MountTable, c: &Caller, call: &Call, p: &PathArg) -> 
         return Err(Outcome::Pass);
     }
     if let Some(v) = c.fs.parked_cwd(&host).filter(|_| dirfd == libc::AT_FDCWD) {
-        return Ok((v.to_vec(), false));
+        return Ok((v.to_vec(), false, None)); // the kernel's cwd stands in for another
     }
     Ok(match mounts.reverse(&host) {
         Some(v) => (v, true, Some(host)),
