@@ -651,6 +651,21 @@ pub trait Module: Sized + Send + Sync + 'static {
     fn clock(&self, _clockid: i32) -> Result<vurs_timespec, Errno> {
         Err(Errno(libc::ENOSYS))
     }
+
+    /// Redirecting modules: set to export [`Module::list`] (a merged view, as a
+    /// copy-on-write module shows). Without it `list` is NULL and vurs never asks.
+    const PROVIDES_LIST: bool = false;
+    /// Entry `index` (0, 1, ...) of directory `subpath` as the view lists it: (inode,
+    /// d_type, name), or None at the end; `ENOSYS` when the host directory `redirect`
+    /// names lists itself. vurs answers getdents64 from it with `index` as the offset.
+    fn list(
+        &self,
+        _mnt: &Self::Mount,
+        _subpath: &Path,
+        _index: u64,
+    ) -> Result<Option<(u64, u8, Vec<u8>)>, Errno> {
+        Err(Errno(libc::ENOSYS))
+    }
 }
 
 /// An open file of a serving module: whatever the module wants to keep per open.
@@ -1017,6 +1032,41 @@ pub mod trampolines {
             let inst = &*inst.cast::<Instance<M>>();
             let h = &*h.cast::<Handle>();
             match guarded(inst, "readdir", Err(Errno(libc::EIO)), || inst.module.readdir(h, index)) {
+                Ok(Some((ino, kind, name))) => {
+                    let d = &mut *out;
+                    d.ino = ino;
+                    d.type_ = kind;
+                    let n = name.len().min(255);
+                    for (i, b) in name[..n].iter().enumerate() {
+                        d.name[i] = *b as c_char;
+                    }
+                    d.name[n] = 0;
+                    1
+                }
+                Ok(None) => 0,
+                Err(Errno(e)) => -e,
+            }
+        }
+    }
+    /// `list`: calls [`Module::list`] and fills `out` (names cut at 255 bytes; exported
+    /// only when [`Module::PROVIDES_LIST`]).
+    ///
+    /// # Safety
+    /// Valid pointers per the header.
+    pub unsafe extern "C" fn list<M: Module>(
+        inst: *mut c_void,
+        mnt: *mut c_void,
+        subpath: *const c_char,
+        index: u64,
+        out: *mut vurs_dirent,
+    ) -> c_int {
+        // SAFETY: `inst` came from init, `mnt` from mount; `subpath` is NUL-terminated and `out` a valid out-pointer (at most 255 name bytes and a NUL are written).
+        unsafe {
+            let inst = &*inst.cast::<Instance<M>>();
+            let m = &*mnt.cast::<M::Mount>();
+            let r =
+                guarded(inst, "list", Err(Errno(libc::EIO)), || inst.module.list(m, sub(subpath)?, index));
+            match r {
                 Ok(Some((ino, kind, name))) => {
                     let d = &mut *out;
                     d.ino = ino;
@@ -1605,8 +1655,12 @@ macro_rules! export_module {
                 } else {
                     None
                 },
-                // merged directory listings: not in the SDK yet (a C module sets `list`)
-                list: None,
+                // only a module with merged listings answers them (see PROVIDES_LIST)
+                list: if <$m as $crate::sdk::Module>::PROVIDES_LIST {
+                    Some(t::list::<$m>)
+                } else {
+                    None
+                },
             });
         };
     };

@@ -35,7 +35,7 @@ enum vurs_guard_kind {
     VG_MKDIR, VG_RMDIR, VG_UNLINK, VG_RENAME, VG_LINK, VG_SYMLINK, VG_MKNOD, VG_CHMOD,
     VG_CHOWN, VG_TRUNCATE, VG_UTIMENS, VG_STATFS, VG_FSYNC, VG_GETXATTR, VG_SETXATTR,
     VG_LISTXATTR, VG_REMOVEXATTR, VG_ACCESS, VG_PROC_FORK, VG_PROC_EXEC, VG_PROC_EXIT,
-    VG_SYSCALL_EXIT, VG_CLOCK,
+    VG_SYSCALL_EXIT, VG_CLOCK, VG_LIST,
 };
 
 /* One callback invocation: the function pointer, its arguments as machine words (in the
@@ -231,6 +231,10 @@ static void invoke(struct vurs_guard_call *c) {
         break;
     case VG_CLOCK:
         c->ret = ((int (*)(void *, int32_t, struct vurs_timespec *))c->fn)(P(0), (int32_t)a[1], P(2));
+        break;
+    case VG_LIST:
+        c->ret = ((int (*)(void *, void *, const char *, uint64_t, struct vurs_dirent *))c->fn)(
+            P(0), P(1), P(2), a[3], P(4));
         break;
     default:
         c->ret = -ENOSYS;

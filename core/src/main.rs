@@ -104,6 +104,12 @@ fn vurs_main() -> ! {
             std::process::exit(0);
         }
         Some(Control::Status { quiet }) => std::process::exit(status(quiet)),
+        Some(Control::CowDiff { lower, upper }) => {
+            match cli::cowdiff::diff(&upper, &lower, &mut std::io::stdout().lock()) {
+                Ok(()) => std::process::exit(0),
+                Err(e) => die(EXIT_FAILURE, format!("cow-diff: {e}")),
+            }
+        }
         Some(Control::Proot { args: rest }) => {
             let mut a: Vec<OsString> = vec!["vurs proot".into()];
             a.extend(rest);
@@ -268,7 +274,11 @@ fn run_control(ctl: Control) -> i32 {
         Control::Rmmod { name } => vec!["rmmod".into(), name],
         Control::Lsmod => vec!["lsmod".into()],
         Control::Mounts => vec!["mounts".into()],
-        Control::Status { .. } | Control::Completions { .. } | Control::Man | Control::Proot { .. } => {
+        Control::Status { .. }
+        | Control::CowDiff { .. }
+        | Control::Completions { .. }
+        | Control::Man
+        | Control::Proot { .. } => {
             unreachable!("handled before")
         }
     };
@@ -326,7 +336,10 @@ fn run_session(plan: Plan) -> i32 {
     }
     // Listing mount points that are missing on the host costs a stop per getdents64: trap
     // it only if a start mount needs it, or if mounts may come at run time.
-    session.filter.get_mut().dirents = mounts.is_empty() || !session.mounts.read().synthetic.is_empty();
+    // (A module with merged listings, cow, needs every one of them.)
+    let merged = session.modules.read().iter().any(|m| m.has_list());
+    session.filter.get_mut().dirents =
+        mounts.is_empty() || !session.mounts.read().synthetic.is_empty() || merged;
     let engine = vurs::notify::Engine::choose().unwrap_or_else(|e| die(EXIT_FAILURE, e));
     session.filter.get_mut().notify = engine == vurs::notify::Engine::Notify;
     // The notification engine carries path calls out for their callers: creating ones with

@@ -5,6 +5,7 @@
 use clap::{CommandFactory, Parser, Subcommand};
 use std::ffi::OsString;
 
+pub mod cowdiff;
 pub mod proot;
 
 const EXAMPLES: &str = "\
@@ -162,6 +163,25 @@ programs already running keep reading the host clock through their vDSO until th
         /// Print nothing; only the exit status tells
         #[arg(short = 'q', long = "quiet")]
         quiet: bool,
+    },
+    /// List what a cow layer changed: A (added), M (modified), D (deleted), one path a line
+    #[command(
+        name = "cow-diff",
+        after_help = "Examples:
+  vurs --mount type=cow,source=$HOME/layer,target=/ -- make install
+  vurs cow-diff $HOME/layer                     what the installer did to /
+  vurs cow-diff --lower ~/src/proj ~/proj-layer  a layer mounted on ~/src/proj
+
+Paths are those of the lower tree, sorted; nothing is printed when the view equals it. Runs
+outside a session (it only reads UPPER and the lower tree)."
+    )]
+    CowDiff {
+        /// The lower tree the layer was mounted over (its TARGET)
+        #[arg(long = "lower", value_name = "DIR", default_value = "/")]
+        lower: std::path::PathBuf,
+        /// The cow layer (the mount's source)
+        #[arg(value_name = "UPPER")]
+        upper: std::path::PathBuf,
     },
     /// Print a completion script for SHELL on stdout
     #[command(after_help = "Examples:

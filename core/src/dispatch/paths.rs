@@ -33,10 +33,19 @@ pub(super) fn start_dir_real(
     call: &Call,
     p: &PathArg,
 ) -> Result<(Vec<u8>, bool), Outcome> {
+    start_dir_host(mounts, c, call, p).map(|(v, in_tree, _)| (v, in_tree))
+}
+
+/// A start directory: its virtual path, whether the kernel's directory lies in a mount's
+/// host tree, and that host directory (none for a virtual descriptor).
+type StartDir = (Vec<u8>, bool, Option<Vec<u8>>);
+
+/// As `start_dir_real`, and the kernel's directory behind it (none for a virtual one).
+fn start_dir_host(mounts: &MountTable, c: &Caller, call: &Call, p: &PathArg) -> Result<StartDir, Outcome> {
     let dirfd = start_fd(call, p);
     if crate::vfd::is_virtual(dirfd as i64) {
         let v = crate::dispatch::serve::fd_path(c, dirfd).ok_or(Outcome::Fail(Errno(libc::EBADF)))?;
-        return Ok((v, false));
+        return Ok((v, false, None));
     }
     let link = if dirfd == libc::AT_FDCWD {
         format!("/proc/{}/cwd", c.tid)
@@ -49,12 +58,115 @@ pub(super) fn start_dir_real(
         return Err(Outcome::Pass);
     }
     if let Some(v) = c.fs.parked_cwd(&host).filter(|_| dirfd == libc::AT_FDCWD) {
-        return Ok((v.to_vec(), false));
+        return Ok((v.to_vec(), false, None)); // the kernel's cwd stands in for another
     }
     Ok(match mounts.reverse(&host) {
-        Some(v) => (v, true),
-        None => (host, false),
+        Some(v) => (v, true, Some(host)),
+        None => (host.clone(), false, Some(host)),
     })
+}
+
+/// Whether host path `host` is what the kernel reaches from the path `raw` as given: the
+/// same text when absolute, the start directory's host path `start` and `raw` when
+/// relative (a canonical directory joined with a path without `.`, `..` or repeated `/`).
+fn names_same(raw: &[u8], host: &[u8], start: Option<&[u8]>) -> bool {
+    if raw[0] == b'/' {
+        return raw == host;
+    }
+    let Some(start) = start else { return false };
+    let plain = raw.split(|&b| b == b'/').enumerate().all(|(i, c)| {
+        let last = i == raw.iter().filter(|&&b| b == b'/').count();
+        (!c.is_empty() || last) && c != b"." && c != b".."
+    });
+    plain
+        && host.len() == start.len() + 1 + raw.len()
+        && host.starts_with(start)
+        && host[start.len()] == b'/'
+        && &host[start.len() + 1..] == raw
+}
+
+/// VURS_ACCESS_* of path argument `p`: the table's intent, with VURS_ACCESS_REMOVE for
+/// the name an unlink, rmdir or rename takes away, and READ too for a rename's source
+/// (the object lives on under its new name; both names of RENAME_EXCHANGE are sources).
+pub(super) fn access_of(tid: Pid, call: &Call, p: &PathArg) -> u32 {
+    use crate::syscall::table::Access;
+    let a = call.access(tid, p);
+    match call.nr {
+        libc::SYS_unlink | libc::SYS_unlinkat | libc::SYS_rmdir => a | VURS_ACCESS_REMOVE,
+        libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2 => {
+            let exchange = call.nr == libc::SYS_renameat2 && call.args[4] & libc::RENAME_EXCHANGE as u64 != 0;
+            if p.access == Access::Write || exchange {
+                a | VURS_ACCESS_REMOVE | VURS_ACCESS_READ
+            } else {
+                a
+            }
+        }
+        _ => a,
+    }
+}
+
+/// A path in a mount whose module lists directories itself (a merged view, as the cow
+/// module's): the kernel only sees one layer of it, so what depends on the whole view is
+/// decided here. unlink of a directory is EISDIR, rmdir of a non-directory ENOTDIR, rmdir
+/// of a directory the view lists entries in ENOTEMPTY (the module is then asked to remove
+/// an empty name only); access(W_OK) and opening a socket or device for writing only
+/// read, opening a fifo writes it; the source of a link is written (a copy-on-write module copies
+/// it up: a hard link to a lower file would let writes through the new name reach it).
+fn merged_view_access(
+    m: &mounts::Mount,
+    sub: &[u8],
+    call: &Call,
+    p: &PathArg,
+    access: u32,
+    trailing_slash: bool,
+) -> Result<u32, Outcome> {
+    use crate::syscall::table::Access;
+    let is_link = call.nr == libc::SYS_link || call.nr == libc::SYS_linkat;
+    if is_link && p.access == Access::Read {
+        return Ok(access | VURS_ACCESS_WRITE);
+    }
+    if matches!(call.nr, libc::SYS_access | libc::SYS_faccessat | libc::SYS_faccessat2) {
+        return Ok(VURS_ACCESS_READ); // a question, not a write: nothing to copy up
+    }
+    // Opening a fifo, in either direction, writes to it (its times change): both ends
+    // must meet in one copy. Opening a socket or device for writing writes to what it
+    // stands for, not to the file: it is opened where it is (as overlayfs does).
+    if is_open(call.nr) || call.nr == libc::SYS_creat {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = m
+            .module
+            .redirect(m.mnt, sub, VURS_ACCESS_READ)
+            .ok()
+            .and_then(|h| std::fs::metadata(std::ffi::OsStr::from_bytes(&h)).ok())
+            .map(|md| md.file_type());
+        match kind {
+            Some(t) if t.is_fifo() => return Ok(access | VURS_ACCESS_WRITE),
+            Some(t) if t.is_socket() || t.is_char_device() || t.is_block_device() => {
+                return Ok(VURS_ACCESS_READ)
+            }
+            _ => {}
+        }
+    }
+    let rmdir = call.nr == libc::SYS_rmdir
+        || (call.nr == libc::SYS_unlinkat && call.args[2] & libc::AT_REMOVEDIR as u64 != 0);
+    let unlink = !rmdir && (call.nr == libc::SYS_unlink || call.nr == libc::SYS_unlinkat);
+    if !rmdir && !unlink {
+        return Ok(access);
+    }
+    let Ok(host) = m.module.redirect(m.mnt, sub, VURS_ACCESS_READ) else {
+        return Ok(access);
+    };
+    let Ok(md) = std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(&host)) else {
+        return Ok(access); // missing: the kernel says so
+    };
+    let fail = |e| Err(Outcome::Fail(Errno(e)));
+    match (md.is_dir(), rmdir) {
+        (true, false) => fail(libc::EISDIR),
+        (false, true) => fail(libc::ENOTDIR),
+        (false, false) if trailing_slash => fail(libc::ENOTDIR),
+        (true, true) if lists_entries(m, sub, &host) => fail(libc::ENOTEMPTY),
+        _ => Ok(access),
+    }
 }
 
 /// Resolution of one path argument: None when the kernel may see it unchanged.
@@ -164,8 +276,12 @@ pub(super) fn translate(
     if cacheable && mounts.nodecache.passes(&raw, follow) {
         return Ok(None);
     }
-    let (start, start_in_tree) =
-        if raw[0] == b'/' { (b"/".to_vec(), false) } else { start_dir_real(mounts, c, call, p)? };
+    let (start, start_in_tree, start_host) = if raw[0] == b'/' {
+        (b"/".to_vec(), false, None)
+    } else {
+        let (v, in_tree, host) = start_dir_host(mounts, c, call, p)?;
+        (v, in_tree, host)
+    };
     // openat2's RESOLVE_* flags (read once: the struct is in the caller's memory).
     let resolve = match p.follow {
         Follow::OpenHow(a) => open_how_resolve(c.tid, call, a)?,
@@ -227,7 +343,7 @@ pub(super) fn translate(
         }
         return Ok(None);
     }
-    let access = call.access(c.tid, p);
+    let mut access = access_of(c.tid, call, p);
     if let Some(m) = r.mount.as_ref().filter(|m| m.module.serves_paths()) {
         return Ok(Some(Translated {
             served: Some((r.virt, access, r.trailing_slash)),
@@ -255,6 +371,10 @@ pub(super) fn translate(
             resolve_checked = resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT);
         }
     }
+    if let Some(m) = r.mount.as_ref().filter(|m| m.module.has_list()) {
+        let sub = mounts::subpath(&r.virt, m.target.as_bytes());
+        access = merged_view_access(m, sub, call, p, access, r.trailing_slash)?;
+    }
     let mut host = match &r.mount {
         Some(m) => {
             let sub = mounts::subpath(&r.virt, m.target.as_bytes());
@@ -276,6 +396,9 @@ pub(super) fn translate(
     if r.trailing_slash && !host.ends_with(b"/") {
         host.push(b'/');
     }
+    // The host path is the path as given (from the root, or from the caller's real start
+    // directory): the kernel's own walk reaches it, so the call need not be rewritten.
+    let keep = keep || (resolve_checked == 0 && names_same(&raw, &host, start_host.as_deref()));
     Ok(Some(Translated { keep, resolve_checked, ..Translated::rewritten(host, r.mount) }))
 }
 
@@ -316,7 +439,7 @@ fn confined_walk_passes(
     // this access holds for it. On a read-only mount, a write is EROFS; whether a
     // creation is one depends on the object, which the full translation looks at.
     if let Some(m) = mounts.find(&dir) {
-        let access = call.access(c.tid, p);
+        let access = access_of(c.tid, call, p);
         if m.read_only && access & VURS_ACCESS_CREATE != 0 && access & VURS_ACCESS_WRITE == 0 {
             return Ok(false);
         }
@@ -375,7 +498,7 @@ pub(super) fn dot_final(
         return Ok(None);
     }
     let mounts = r.mounts;
-    let access = call.access(r.tid, p);
+    let access = access_of(r.tid, call, p);
     let parent_of = |v: &[u8]| match v.iter().rposition(|&b| b == b'/') {
         Some(0) | None => b"/".to_vec(),
         Some(i) => v[..i].to_vec(),
@@ -405,8 +528,11 @@ pub(super) fn dot_final(
     // host's `..` of the directory is the virtual one; outside every mount the paths are
     // the host's), and the kernel then also gives its errors for a directory that is
     // missing or not one.
+    // In a merged view (cow) the host's `..` is the parent in one layer, not the view's.
+    let merged = res.mount.as_ref().is_some_and(|m| m.module.has_list());
     let at_mount_point = mounts.mounts.iter().any(|m| m.target.as_bytes() == res.virt.as_slice())
-        || mounts.implicit.iter().any(|(v, _)| v == &res.virt);
+        || mounts.implicit.iter().any(|(v, _)| v == &res.virt)
+        || merged;
     if last == b"." || !at_mount_point {
         let host = with_name(host_of(&res.virt)?, last);
         return Ok(Some(Translated::rewritten(host, res.mount)));
@@ -836,15 +962,26 @@ pub(super) fn is_empty_path(c: &Caller, call: &Call, p: &PathArg) -> bool {
     memory::read(c.tid, addr, &mut b).is_ok() && b[0] == 0
 }
 
-/// getdents64 on a real directory that has mount points missing on the host.
+/// getdents64 on a real directory: of a merged view (a mount whose module lists it), or
+/// one that has mount points missing on the host.
 pub(super) fn getdents(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Outcome> {
     let mounts = s.mounts.read();
-    if mounts.synthetic.is_empty() {
+    let merged = mounts.mounts.iter().any(|m| m.module.has_list());
+    if mounts.synthetic.is_empty() && !merged {
         return Ok(Decision::pass());
     }
     let fd = call.fd_arg(0);
     let host = readlink_host(&format!("/proc/{}/fd/{}", c.tid, fd)).ok_or(Outcome::Pass)?;
     let dir = to_virtual(&mounts, host);
+    if let Some(m) = mounts.find(&dir).filter(|m| merged && m.module.has_list()) {
+        let sub = mounts::subpath(&dir, m.target.as_bytes());
+        if let Some(d) = merged_getdents(m, sub, c, call)? {
+            return Ok(d);
+        }
+    }
+    if mounts.synthetic.is_empty() {
+        return Ok(Decision::pass());
+    }
     let entries: Vec<(Vec<u8>, u8)> =
         mounts.synthetic.iter().filter(|(p, _, _)| *p == dir).map(|(_, n, k)| (n.clone(), *k)).collect();
     if entries.is_empty() {
@@ -960,4 +1097,64 @@ pub fn synthetic_dirents(entries: &[(Vec<u8>, u8)], cap: usize) -> Vec<u8> {
         out.resize(start + reclen, 0);
     }
     out
+}
+
+/// Whether the view lists a name other than "." and ".." in directory `sub` (`host`: the
+/// directory `redirect` names, which lists itself when the module says so).
+fn lists_entries(m: &mounts::Mount, sub: &[u8], host: &[u8]) -> bool {
+    if let Err(libc::ENOSYS) = m.module.list(m.mnt, sub, 0) {
+        return std::fs::read_dir(std::ffi::OsStr::from_bytes(host)).is_ok_and(|mut d| d.next().is_some());
+    }
+    (0..).map_while(|i| m.module.list(m.mnt, sub, i).ok().flatten()).any(|(_, _, n)| n != b"." && n != b"..")
+}
+
+/// getdents64 on a directory of a merged view: the module's entries from the one at the
+/// descriptor's offset on, each with the number of the next as its `d_off`, and the
+/// offset moved past them (a copy of the caller's descriptor shares its offset, so
+/// lseek, telldir, seekdir and rewinddir work on entry numbers). None when the module
+/// says the host directory lists itself.
+fn merged_getdents(
+    m: &mounts::Mount,
+    sub: &[u8],
+    c: &Caller,
+    call: &Call,
+) -> Result<Option<Decision>, Outcome> {
+    use std::io::{Seek, SeekFrom};
+    let (buf, cap) = (call.args[1], call.args[2] as usize);
+    let mut dir = match crate::tracee::seccomp::caller_fd(c.tgid, call.fd_arg(0)) {
+        Ok(d) => std::fs::File::from(d),
+        Err(_) => return Err(Outcome::Pass), // the kernel gives the caller its own error
+    };
+    let start = dir.stream_position().map_err(|_| Outcome::Pass)?;
+    let mut out = Vec::with_capacity(cap.min(64 * 1024));
+    let mut index = start;
+    loop {
+        let (ino, kind, name) = match m.module.list(m.mnt, sub, index) {
+            Ok(Some(e)) => e,
+            Ok(None) => break,
+            Err(libc::ENOSYS) if index == start => return Ok(None),
+            Err(e) if out.is_empty() => return Ok(Some(Decision::err(e, "merged listing"))),
+            Err(_) => break,
+        };
+        let reclen = (8 + 8 + 2 + 1 + name.len() + 1 + 7) & !7;
+        if out.len() + reclen > cap {
+            if out.is_empty() {
+                return Ok(Some(Decision::err(libc::EINVAL, "merged listing: buffer too small")));
+            }
+            break;
+        }
+        let at = out.len();
+        out.extend_from_slice(&ino.to_ne_bytes());
+        out.extend_from_slice(&(index as i64 + 1).to_ne_bytes());
+        out.extend_from_slice(&(reclen as u16).to_ne_bytes());
+        out.push(kind);
+        out.extend_from_slice(&name);
+        out.resize(at + reclen, 0);
+        index += 1;
+    }
+    if memory::write(c.tid, buf, &out).is_err() {
+        return Ok(Some(Decision::err(libc::EFAULT, "merged listing")));
+    }
+    let _ = dir.seek(SeekFrom::Start(index));
+    Ok(Some(Decision::ret(out.len() as i64, "merged listing")))
 }

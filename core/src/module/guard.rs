@@ -51,6 +51,7 @@ pub enum Kind {
     ProcExit,
     SyscallExit,
     Clock,
+    List,
 }
 
 impl Kind {
@@ -93,6 +94,7 @@ impl Kind {
             Kind::ProcExit => "proc_exit",
             Kind::SyscallExit => "syscall_exit",
             Kind::Clock => "clock",
+            Kind::List => "list",
         }
     }
 }

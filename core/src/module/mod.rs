@@ -420,6 +420,31 @@ impl Module {
         Ok(Some((d.ino, d.type_, name)))
     }
 
+    /// Whether a redirecting module lists some directories itself (merged views).
+    pub fn has_list(&self) -> bool {
+        self.d().list.is_some()
+    }
+
+    /// Entry `index` of directory `subpath` of mount `mnt` as the module lists it: None at
+    /// the end, Err(ENOSYS) when the host directory's own listing holds.
+    pub fn list(&self, mnt: usize, subpath: &[u8], index: u64) -> Result<Option<(u64, u8, Vec<u8>)>, i32> {
+        let f = self.d().list.ok_or(libc::ENOSYS)?;
+        let sub = Self::sub(subpath)?;
+        let mut d = vurs_dirent { ino: 0, type_: 0, name: [0; 256] };
+        let args = [self.inst(), mnt as u64, sub.as_ptr() as u64, index, &mut d as *mut vurs_dirent as u64];
+        // SAFETY: `list` has the ListFn signature (csrc/guard.c); a NUL-terminated string
+        // and an out-pointer, both alive for the call; mnt came from mount.
+        let r = unsafe { self.invoke(Kind::List, f as *const c_void, &args) }?.value;
+        if r < 0 {
+            return Err(-r as i32);
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        let name: Vec<u8> = d.name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        Ok(Some((d.ino, d.type_, name)))
+    }
+
     // ---- ABI 1.1: the rest of the file-system operation set ----
 
     /// Call an int-returning 1.1 callback `f` (or answer `absent` if the module lacks it):
