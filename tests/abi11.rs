@@ -169,3 +169,19 @@ t('statvfs', lambda: os.statvfs('/m'))
     let o = vurs_run(&["-m", &so, "--mount", "type=memfs,source=none,target=/m", "--", "python3", "-c", py]);
     assert_eq!(stdout(&o), "mkdir ENOSYS\nmknod EPERM\ngetxattr ENOTSUP\nstatvfs ENOSYS\n", "{}", stderr(&o));
 }
+
+/// syscall_exit: allops answers getppid with VURS_PASS_EXIT and adds 4242 to the kernel's
+/// result at the exit (the parent is the shell, whose pid `$$` tells the real value).
+#[test]
+fn syscall_exit_changes_the_kernels_result() {
+    let d = TempDir::new("abi11-exit");
+    let so = allops(&d);
+    std::fs::create_dir(d.join("src")).unwrap();
+    let py = format!("{} -c 'import os; print(os.getppid())'", python());
+    let o = under(&so, &d.join("src"), false, &[], &["sh", "-c", &format!("echo $$; {py}")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let v: Vec<i64> = out.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(v.len(), 2, "{out}");
+    assert_eq!(v[1], v[0] + 4242, "{out}");
+}

@@ -224,3 +224,29 @@ fn bad_options_fail_clearly() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("not a vurs fakeroot database"), "{}", stderr(&o));
 }
+
+/// setcap's xattr (security.capability) and trusted.* are remembered by the fake root and
+/// listed with the others; the host file gets none of them.
+#[test]
+fn security_and_trusted_xattrs_are_remembered() {
+    let d = tree("xattr");
+    let f = d.join("prog");
+    std::fs::write(&f, "x").unwrap();
+    let (u, g) = user();
+    std::os::unix::fs::chown(&f, Some(u), Some(g)).unwrap();
+    let script = format!(
+        "{py} -c 'import os\nf=\"{f}\"\ncap=bytes([0,0,0,2, 0,4,0,0, 0,0,0,0, 0,0,0,0, 0,0,0,0])\nos.setxattr(f, \"security.capability\", cap)\nos.setxattr(f, \"trusted.note\", b\"kept\")\nprint(os.getxattr(f, \"security.capability\") == cap, os.getxattr(f, \"trusted.note\"))\nprint(sorted(n for n in os.listxattr(f) if not n.startswith(\"user.\")))\nos.removexattr(f, \"trusted.note\")\nprint(sorted(os.listxattr(f)))'",
+        py = python(),
+        f = f.display()
+    );
+    let out = ok(&sh(d.path(), "fakeroot", &script));
+    assert_eq!(
+        out, "True b'kept'\n['security.capability', 'trusted.note']\n['security.capability']\n",
+        "{out}"
+    );
+    let host = Command::new(python())
+        .args(["-c", &format!("import os; print(sorted(os.listxattr('{}')))", f.display())])
+        .output()
+        .unwrap();
+    assert!(!stdout(&host).contains("security.capability"), "{}", stdout(&host));
+}
