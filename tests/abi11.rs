@@ -185,3 +185,27 @@ fn syscall_exit_changes_the_kernels_result() {
     assert_eq!(v.len(), 2, "{out}");
     assert_eq!(v[1], v[0] + 4242, "{out}");
 }
+
+/// `list` (ABI 1.1, redirecting modules): tests/modules/listdir.c lists its mount's top
+/// directory itself (the host entries in reverse order, then one that exists nowhere); a
+/// subdirectory it declines (-ENOSYS) lists as the host's.
+#[test]
+fn list_callback_gives_a_redirected_directory_its_listing() {
+    let d = TempDir::new("abi11-list");
+    let so = build_so(&d, "listdir", &repo().join("tests/modules/listdir.c"), &[]).display().to_string();
+    std::fs::create_dir_all(d.join("src/sub")).unwrap();
+    for f in ["a", "b", "c", "sub/s1", "sub/s2"] {
+        std::fs::write(d.join(&format!("src/{f}")), f).unwrap();
+    }
+    let mut host: Vec<String> = std::fs::read_dir(d.join("src"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    host.sort_by(|a, b| b.cmp(a));
+    host.push("listed-only".into());
+    let m = format!("type=listdir,source={},target=/opt/vurs-listdir", d.join("src").display());
+    let py = "import os\nprint(' '.join(e.name for e in os.scandir('/opt/vurs-listdir')))\nprint(' '.join(sorted(os.listdir('/opt/vurs-listdir/sub'))))\nprint(open('/opt/vurs-listdir/a').read())";
+    let o = vurs_run(&["-m", &so, "--mount", &m, "--", &python(), "-c", py]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("{}\ns1 s2\na\n", host.join(" ")), "{}", stderr(&o));
+}

@@ -51,11 +51,19 @@ pub(super) fn do_mount(
             return Err((libc::EINVAL, msg));
         }
     }
-    let source = host_path(s, c, source).map_err(|e| {
+    let host = host_path(s, c, source).map_err(|e| {
         // ENOSYS would read as "not inside a vurs session" to the client.
         let e = if e == libc::ENOSYS { libc::EINVAL } else { e };
         (e, format!("mount: {source}: {}", errstr(e)))
-    })?;
+    });
+    // A source that names no host file is passed as given: a name for modules that need
+    // no source (`vurs mount -t tmpfs none /scratch`), an error for those that do.
+    let source = match host {
+        Ok(h) if std::path::Path::new(&h).symlink_metadata().is_ok() => h,
+        Ok(_) => source.to_string(),
+        Err(_) if !source.contains('/') => source.to_string(),
+        Err(e) => return Err(e),
+    };
     s.mount(fstype, &source, &String::from_utf8_lossy(&target), opts)
 }
 
