@@ -88,15 +88,7 @@ impl Tracer {
                 None
             }
             None if !p.mm.lock().failed => {
-                let args = [
-                    0,
-                    REGION_SIZE,
-                    (libc::PROT_READ | libc::PROT_WRITE) as u64,
-                    (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64,
-                    u64::MAX,
-                    0,
-                ];
-                if apply::replace_call(&t, libc::SYS_mmap, &args).is_err() {
+                if apply::replace_call(&t, libc::SYS_mmap, &SCRATCH_MMAP_ARGS).is_err() {
                     return None; // gone
                 }
                 th.pending = Pending::Layering(Layering::MmapExit(saved));
@@ -131,16 +123,7 @@ impl Tracer {
                 }
             }
             Layering::MmapExit(saved) => {
-                let ret = apply::result(&t).unwrap_or(-1);
-                let tgid = self.threads[&tid].tgid;
-                if let Some(p) = self.procs.get(&tgid) {
-                    let mut mm = p.mm.lock();
-                    if (-4095..0).contains(&ret) {
-                        mm.failed = true;
-                    } else {
-                        mm.add_region(ret as u64);
-                    }
-                }
+                self.take_scratch_region(&t);
                 // The call runs again from its entry, where the layer goes in.
                 if apply::restart(&t, saved.nr, &saved.args, saved.ip).is_ok() {
                     self.threads.get_mut(&tid).expect("known thread").pending =

@@ -23,7 +23,7 @@ use crate::dispatch::{Creds, ExitHook, TaskIndex, TaskView};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
-use tasks::{Injected, Mm, Pending, Proc, Thread, REGION_SIZE};
+use tasks::{Injected, Mm, Pending, Proc, Thread, SCRATCH_MMAP_ARGS};
 
 const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
 const CLONE_VM: u64 = libc::CLONE_VM as u64;
@@ -527,15 +527,7 @@ impl Tracer {
             let _ = apply::skip(&stopped, Errno(libc::ENOMEM).neg());
             return resume(stopped, 0);
         }
-        let args = [
-            0,
-            REGION_SIZE,
-            (libc::PROT_READ | libc::PROT_WRITE) as u64,
-            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64,
-            u64::MAX,
-            0,
-        ];
-        if apply::set_call(&stopped, call, libc::SYS_mmap, &args).is_err() {
+        if apply::set_call(&stopped, call, libc::SYS_mmap, &SCRATCH_MMAP_ARGS).is_err() {
             return;
         }
         self.threads.get_mut(&tid).expect("known thread").pending =
@@ -546,8 +538,17 @@ impl Tracer {
     /// The exit of an injected mmap: the new region's slots are free; the original call
     /// restarts (and traps again).
     fn after_injected_mmap(&mut self, stopped: Stopped, inj: Injected) {
+        self.take_scratch_region(&stopped);
+        if apply::restart(&stopped, inj.nr, &inj.args, inj.ip).is_ok() {
+            resume(stopped, 0);
+        }
+    }
+
+    /// At the exit of an injected mmap of scratch memory: its slots are free now (or the
+    /// process is marked as unable to get any).
+    fn take_scratch_region(&mut self, stopped: &Stopped) {
         let tgid = self.threads[&stopped.tid()].tgid;
-        let ret = apply::result(&stopped).unwrap_or(-1);
+        let ret = apply::result(stopped).unwrap_or(-1);
         if let Some(p) = self.procs.get(&tgid) {
             let mut mm = p.mm.lock();
             if (-4095..0).contains(&ret) {
@@ -555,9 +556,6 @@ impl Tracer {
             } else {
                 mm.add_region(ret as u64);
             }
-        }
-        if apply::restart(&stopped, inj.nr, &inj.args, inj.ip).is_ok() {
-            resume(stopped, 0);
         }
     }
 

@@ -10,6 +10,16 @@ use std::sync::Arc;
 pub const SLOTS_PER_REGION: u64 = 64;
 pub const REGION_SIZE: u64 = SLOT_SIZE * SLOTS_PER_REGION;
 
+/// The arguments of the mmap vurs injects to give a process a scratch region.
+pub const SCRATCH_MMAP_ARGS: [u64; 6] = [
+    0,
+    REGION_SIZE,
+    (libc::PROT_READ | libc::PROT_WRITE) as u64,
+    (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64,
+    u64::MAX,
+    0,
+];
+
 #[derive(Default)]
 pub struct Mm {
     pub free: Vec<u64>,
