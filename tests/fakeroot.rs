@@ -250,3 +250,34 @@ fn security_and_trusted_xattrs_are_remembered() {
         .unwrap();
     assert!(!stdout(&host).contains("security.capability"), "{}", stdout(&host));
 }
+
+/// A static Go program (system calls made by the Go runtime, no libc, no LD_PRELOAD
+/// possible) sees the fake root: its chown is remembered and its stat shows it; the host
+/// file keeps the user as owner.
+#[test]
+fn static_go_program_sees_the_fake_root() {
+    let d = tree("go");
+    let exe = d.join("gochown");
+    let mut go = Command::new("go");
+    go.args(["build", "-o"])
+        .arg(&exe)
+        .arg("main.go")
+        .current_dir(repo().join("tests/progs/gochown"))
+        .env("CGO_ENABLED", "0")
+        .env("GO111MODULE", "off")
+        .env("GOCACHE", d.join("gocache"))
+        .env("GOPATH", d.join("gopath"))
+        .env("HOME", d.path());
+    let o = run_with_timeout(go, 240);
+    assert!(o.status.success(), "go build (package golang-go): {}", stderr(&o));
+    let f = d.join("f");
+    std::fs::write(&f, "").unwrap();
+    let (u, g) = user();
+    std::os::unix::fs::chown(&f, Some(u), Some(g)).unwrap();
+    let out = ok(&run_with_timeout(
+        vurs_cmd(d.path(), &["-m", "fakeroot", "--", exe.to_str().unwrap(), f.to_str().unwrap()]),
+        TIMEOUT,
+    ));
+    assert_eq!(out, "uid=1234 gid=5678 euid=0\n");
+    assert_eq!(std::fs::metadata(&f).unwrap().uid(), u);
+}
