@@ -113,7 +113,7 @@ unsafe impl Sync for Services {}
 /// fakeroot set others): what [`Services::caller`] reports and [`Call::set_ids`] sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ids {
-    /// Real, effective, saved and file-system user ids.
+    /// Real user id.
     pub uid: u32,
     /// Effective user id.
     pub euid: u32,

@@ -22,6 +22,8 @@ pub struct Session {
     /// with k layers traps what `layers[k]` says. The tracer adds the missing layers to
     /// every task (tracer/layers.rs).
     layers: RwLock<Vec<FilterSpec>>,
+    /// `layers.len() - 1`, read by the tracer at every turn of its loop without a lock.
+    layer_count: std::sync::atomic::AtomicUsize,
     /// Copies of `filter.paths` and `filter.virtual_fds` for the hot path.
     traps_paths: std::sync::atomic::AtomicBool,
     traps_virtual_fds: std::sync::atomic::AtomicBool,
@@ -70,6 +72,7 @@ impl Session {
             traps_virtual_fds: filter.virtual_fds.into(),
             filter: RwLock::new(filter),
             layers: RwLock::new(Vec::new()),
+            layer_count: 0.into(),
             live: Default::default(),
             blocking: modules_block.into(),
         }
@@ -81,6 +84,7 @@ impl Session {
         self.traps_paths.store(f.paths, Ordering::Relaxed);
         self.traps_virtual_fds.store(f.virtual_fds, Ordering::Relaxed);
         *self.layers.write() = vec![f];
+        self.layer_count.store(0, Ordering::Release);
     }
 
     /// Whether path calls trap (a path module is or was loaded).
@@ -95,7 +99,7 @@ impl Session {
 
     /// How many layers `insmod` added to the filter installed at start.
     pub fn layer_count(&self) -> usize {
-        self.layers.read().len().saturating_sub(1)
+        self.layer_count.load(Ordering::Acquire)
     }
 
     /// The program that brings a task with `from` layers to `to` (None: nothing to trap).
@@ -122,7 +126,9 @@ impl Session {
         let mut filter = self.filter.write();
         let wider = wider(&filter);
         if wider.layer_over(&filter).is_some() {
-            self.layers.write().push(wider.clone());
+            let mut layers = self.layers.write();
+            layers.push(wider.clone());
+            self.layer_count.store(layers.len() - 1, Ordering::Release);
         }
         self.traps_paths.store(wider.paths, Ordering::Relaxed);
         self.traps_virtual_fds.store(wider.virtual_fds, Ordering::Relaxed);

@@ -48,8 +48,8 @@ impl Caller {
     pub fn abi(&self) -> vurs_abi::vurs_caller {
         let cr = &self.creds;
         let ids = match &cr.view {
-            Some(v) => (v.uid, v.euid, v.suid, v.fsuid, v.gid, v.egid, v.sgid, v.fsgid, &v.groups),
-            None => (cr.uid, cr.euid, cr.suid, cr.fsuid, cr.gid, cr.egid, cr.sgid, cr.fsgid, &cr.groups),
+            Some(v) => (v.uid, v.euid, v.suid, v.fsuid, v.gid, v.egid, v.sgid, v.fsgid, &v.groups[..]),
+            None => (cr.uid, cr.euid, cr.suid, cr.fsuid, cr.gid, cr.egid, cr.sgid, cr.fsgid, &cr.groups[..]),
         };
         let (uid, euid, suid, fsuid, gid, egid, sgid, fsgid, groups) = ids;
         vurs_abi::vurs_caller {
@@ -150,7 +150,7 @@ impl Creds {
                 egid: self.egid,
                 sgid: self.sgid,
                 fsgid: self.fsgid,
-                groups: self.groups.clone(),
+                groups: self.groups.to_vec(),
             },
         }
     }

@@ -50,7 +50,9 @@ pub(crate) use crate::path::{cwd_of, readlink_host, to_virtual};
 /// if no module owned it (paths translated, virtual descriptors served); after a
 /// PASS_EXIT, the module's `syscall_exit` sees the result (`ExitHook::Module`).
 pub fn decide(s: &Session, c: &Caller, call: &Call, scratch: &mut Scratch, pre: Option<Vec<u8>>) -> Decision {
-    let _caller = crate::module::CallerScope::enter(c.abi(), c); // what vurs_services.caller answers
+    // What vurs_services.caller answers while the call is decided.
+    let abi = c.abi();
+    let _caller = crate::module::CallerScope::enter(&abi);
     if call.nr == CONTROL_NR {
         return control_call(s, c, call);
     }

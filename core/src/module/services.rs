@@ -12,19 +12,8 @@ pub type StatAt<'a> = dyn Fn(i32, &[u8], i32) -> Result<vurs_stat, i32> + 'a;
 /// The host path of the caller's (dirfd, path, flags), as `vurs_services.host_path` answers.
 pub type HostPathAt<'a> = dyn Fn(i32, &[u8], i32) -> Result<Vec<u8>, i32> + 'a;
 
-/// A process's user and group ids, as `struct vurs_ids` gives them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ids {
-    pub uid: u32,
-    pub euid: u32,
-    pub suid: u32,
-    pub fsuid: u32,
-    pub gid: u32,
-    pub egid: u32,
-    pub sgid: u32,
-    pub fsgid: u32,
-    pub groups: std::sync::Arc<[u32]>,
-}
+/// A process's user and group ids, as `struct vurs_ids` gives them (the SDK's type).
+pub use vurs_abi::sdk::Ids;
 
 /// Per-call context behind the opaque `ctx` pointer.
 pub struct CallCtx<'a> {
@@ -165,22 +154,16 @@ thread_local! {
 /// the handling of one trapped call (serving, redirect, syscall callbacks). Scopes nest;
 /// dropping one gives back the outer caller.
 pub struct CallerScope<'a> {
-    raw: Box<vurs_caller>,
     prev: *const vurs_caller,
-    _owner: std::marker::PhantomData<&'a ()>,
+    _caller: std::marker::PhantomData<&'a vurs_caller>,
 }
 
 impl<'a> CallerScope<'a> {
-    /// `caller` points into `owner` (its supplementary groups), borrowed for the scope.
-    pub fn enter<T>(caller: vurs_caller, _owner: &'a T) -> CallerScope<'a> {
-        // Boxed: the address handed to modules must not move with the scope.
-        let raw = Box::new(caller);
-        let prev = CURRENT_CALLER.with(|cur| cur.replace(&*raw));
-        CallerScope { raw, prev, _owner: std::marker::PhantomData }
-    }
-    /// The caller as modules see it.
-    pub fn raw(&self) -> &vurs_caller {
-        &self.raw
+    /// `caller` (which points into the `Caller` it was made from, for its groups) is what
+    /// `vurs_services.caller` answers until the scope ends; both outlive it.
+    pub fn enter(caller: &'a vurs_caller) -> CallerScope<'a> {
+        let prev = CURRENT_CALLER.with(|cur| cur.replace(caller));
+        CallerScope { prev, _caller: std::marker::PhantomData }
     }
 }
 
@@ -327,7 +310,7 @@ unsafe extern "C" fn set_ids(ctx: *mut c_void, ids: *const vurs_ids) -> c_int {
         egid: raw.egid,
         sgid: raw.sgid,
         fsgid: raw.fsgid,
-        groups: groups.into(),
+        groups,
     };
     match (ctx.set_ids)(view) {
         Ok(()) => 0,

@@ -270,7 +270,7 @@ impl Tracer {
             if p.threads == 0 {
                 self.procs.remove(&t.tgid);
                 self.session.live.lock().remove(&t.tgid);
-                crate::module::hooks::proc_exit(&self.session.modules.read().clone(), t.tgid);
+                crate::module::hooks::proc_exit(&self.session.modules, t.tgid);
                 // Its descriptors are released: shadow copies it wrote go back now, while
                 // the session (and its clock) is alive.
                 crate::vfd::shadow::sync();
@@ -362,7 +362,7 @@ impl Tracer {
             };
             self.procs.insert(tgid, Proc { mm, fds, threads: 1, creds, fs });
             self.session.live.lock().insert(tgid);
-            crate::module::hooks::proc_fork(&self.session.modules.read().clone(), ptgid, tgid);
+            crate::module::hooks::proc_fork(&self.session.modules, ptgid, tgid);
         }
         let layers = self.threads[&parent].layers;
         self.enter(child, tgid, layers);
@@ -400,7 +400,7 @@ impl Tracer {
         }
         self.procs.insert(pid, Proc::new(fds.unwrap_or_default(), creds, fs));
         self.enter(pid, pid, layers);
-        crate::module::hooks::proc_exec(&self.session.modules.read().clone(), pid);
+        crate::module::hooks::proc_exec(&self.session.modules, pid);
         if self.session.hide_vdso() {
             crate::tracee::vdso::hide(pid);
         }
