@@ -60,7 +60,13 @@ impl Tracer {
         let to = self.session.layer_count();
         let th = self.threads.get_mut(&tid).expect("known thread");
         let from = th.layers;
-        let Some(prog) = self.session.layer_program(from, to) else {
+        let session = &self.session;
+        let image = self
+            .layer_images
+            .entry((from, to))
+            .or_insert_with(|| session.layer_program(from, to).map(|p| Arc::new(Image::of(&p))))
+            .clone();
+        let Some(image) = image else {
             th.layers = to;
             return Some(t);
         };
@@ -68,13 +74,12 @@ impl Tracer {
         if th.slot.is_none() {
             th.slot = p.mm.lock().free.pop();
         }
-        let image = fprog_image(&prog);
         match th.slot {
-            Some(slot) if image.len() as u64 + 16 <= crate::dispatch::SLOT_SIZE => {
+            Some(slot) if image.bytes.len() as u64 + 16 <= crate::dispatch::SLOT_SIZE => {
                 // struct sock_fprog: unsigned short len, padding, then the pointer.
-                let mut bytes = (prog.len() as u64).to_ne_bytes().to_vec();
+                let mut bytes = (image.insns as u64).to_ne_bytes().to_vec();
                 bytes.extend_from_slice(&(slot + 16).to_ne_bytes());
-                bytes.extend_from_slice(&image);
+                bytes.extend_from_slice(&image.bytes);
                 let args = [libc::SECCOMP_SET_MODE_FILTER as u64, 0, slot, 0, 0, 0];
                 if crate::tracee::memory::write(tid, slot, &bytes).is_err()
                     || apply::replace_call(&t, libc::SYS_seccomp, &args).is_err()
@@ -100,7 +105,7 @@ impl Tracer {
                 tracelog::internal_error(&format!(
                     "[{tid}] could not add a filter layer (no scratch memory, or a program of {} \
                      instructions): calls of modules inserted at run time are not seen there",
-                    prog.len()
+                    image.insns
                 ));
                 Some(t)
             }
@@ -156,14 +161,23 @@ impl Tracer {
     }
 }
 
-/// The program's instructions as the kernel reads them (struct sock_filter, 8 bytes each).
-fn fprog_image(prog: &[libc::sock_filter]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(prog.len() * 8);
-    for i in prog {
-        out.extend_from_slice(&i.code.to_ne_bytes());
-        out.push(i.jt);
-        out.push(i.jf);
-        out.extend_from_slice(&i.k.to_ne_bytes());
+/// A layer program as the kernel reads it from a task's memory.
+pub struct Image {
+    /// Number of instructions.
+    insns: usize,
+    /// The instructions (struct sock_filter, 8 bytes each).
+    bytes: Vec<u8>,
+}
+
+impl Image {
+    fn of(prog: &[libc::sock_filter]) -> Image {
+        let mut bytes = Vec::with_capacity(prog.len() * 8);
+        for i in prog {
+            bytes.extend_from_slice(&i.code.to_ne_bytes());
+            bytes.push(i.jt);
+            bytes.push(i.jf);
+            bytes.extend_from_slice(&i.k.to_ne_bytes());
+        }
+        Image { insns: prog.len(), bytes }
     }
-    out
 }

@@ -49,6 +49,9 @@ pub struct Tracer {
     tasks: Arc<TaskIndex>,
     /// Filter layers added at run time that every task was asked to get (layers.rs).
     layers_requested: usize,
+    /// Layer programs as tasks read them (`struct sock_filter` bytes), by (from, to) layers:
+    /// built once however many tasks get them (None: nothing to trap).
+    layer_images: HashMap<(usize, usize), Option<Arc<layers::Image>>>,
 }
 
 impl Tracer {
@@ -72,6 +75,7 @@ impl Tracer {
             force_workers,
             tasks,
             layers_requested: 0,
+            layer_images: HashMap::default(),
         };
         t.session.live.lock().insert(root);
         t.procs.insert(root, Proc::new(Default::default(), Creds::own(), Default::default()));
