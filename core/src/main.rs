@@ -335,11 +335,10 @@ fn run_session(plan: Plan) -> i32 {
         }
     }
     // Listing mount points that are missing on the host costs a stop per getdents64: trap
-    // it only if a start mount needs it, or if mounts may come at run time.
-    // (A module with merged listings, cow, needs every one of them.)
-    let merged = session.modules.read().iter().any(|m| m.has_list());
-    session.filter.get_mut().dirents =
-        mounts.is_empty() || !session.mounts.read().synthetic.is_empty() || merged;
+    // it only if a start mount needs it, or if mounts may come at run time. A module with
+    // merged listings (cow) gets it at the first open of a merged directory
+    // (dispatch/paths.rs: trap_dirents_if_merged).
+    session.filter.get_mut().dirents = mounts.is_empty() || !session.mounts.read().synthetic.is_empty();
     let engine = vurs::notify::Engine::choose().unwrap_or_else(|e| die(EXIT_FAILURE, e));
     session.filter.get_mut().notify = engine == vurs::notify::Engine::Notify;
     // The notification engine carries path calls out for their callers: creating ones with

@@ -24,9 +24,15 @@ pub struct Session {
     layers: RwLock<Vec<FilterSpec>>,
     /// `layers.len() - 1`, read by the tracer at every turn of its loop without a lock.
     layer_count: std::sync::atomic::AtomicUsize,
-    /// Copies of `filter.paths` and `filter.virtual_fds` for the hot path.
+    /// Copies of `filter.paths`, `filter.virtual_fds` and `filter.dirents` for the hot path.
     traps_paths: std::sync::atomic::AtomicBool,
     traps_virtual_fds: std::sync::atomic::AtomicBool,
+    traps_dirents: std::sync::atomic::AtomicBool,
+    /// Layers the tracer has asked every task to get (it publishes this after its
+    /// interrupts are sent; see `await_layers`).
+    layers_requested: std::sync::atomic::AtomicUsize,
+    /// The tracer thread (process, thread), to wake it from its wait.
+    tracer_thread: std::sync::OnceLock<(i32, i32)>,
     /// A loaded module has VURS_F_MAY_BLOCK.
     blocking: std::sync::atomic::AtomicBool,
     /// Thread-group ids of the live tracees (kept by the tracer).
@@ -70,6 +76,9 @@ impl Session {
             syscall_owner: RwLock::new(owner),
             traps_paths: filter.paths.into(),
             traps_virtual_fds: filter.virtual_fds.into(),
+            traps_dirents: filter.dirents.into(),
+            layers_requested: 0.into(),
+            tracer_thread: Default::default(),
             filter: RwLock::new(filter),
             layers: RwLock::new(Vec::new()),
             layer_count: 0.into(),
@@ -83,6 +92,7 @@ impl Session {
         let f = self.filter.read().clone();
         self.traps_paths.store(f.paths, Ordering::Relaxed);
         self.traps_virtual_fds.store(f.virtual_fds, Ordering::Relaxed);
+        self.traps_dirents.store(f.dirents, Ordering::Relaxed);
         *self.layers.write() = vec![f];
         self.layer_count.store(0, Ordering::Release);
     }
@@ -95,6 +105,52 @@ impl Session {
     /// Whether calls on virtual descriptors trap (a serving module is or was loaded).
     pub fn traps_virtual_fds(&self) -> bool {
         self.traps_virtual_fds.load(Ordering::Relaxed)
+    }
+
+    /// Whether getdents64 traps (mount points missing on the host are listed, or a merged
+    /// directory was opened).
+    pub fn traps_dirents(&self) -> bool {
+        self.traps_dirents.load(Ordering::Relaxed)
+    }
+
+    /// Trap getdents64 from now on: a directory whose listing a module merges was opened
+    /// (until then every directory lists itself, and getdents64 runs at full speed). The
+    /// caller must not get the descriptor before it has the new layer: the tracer thread
+    /// applies it before resuming the call; a supervisor thread calls `await_layers`.
+    pub fn trap_dirents(&self) {
+        if !self.traps_dirents() {
+            self.widen(|f| crate::filter::FilterSpec { dirents: true, ..f.clone() });
+        }
+    }
+
+    /// The tracer thread is the one calling this (it is woken by `await_layers`).
+    pub fn set_tracer_thread(&self, pid: i32, tid: i32) {
+        let _ = self.tracer_thread.set((pid, tid));
+    }
+
+    /// The tracer has interrupted every task that lacks one of the first `n` layers.
+    pub fn layers_requested_by_tracer(&self, n: usize) {
+        self.layers_requested.fetch_max(n, Ordering::AcqRel);
+    }
+
+    /// On a thread other than the tracer's, after a decision added a layer: wait until the
+    /// tracer has interrupted every task that lacks it (then each gets it before its next
+    /// call, the caller of this decision included, whose call has not been answered yet).
+    /// The tracer may sleep in waitpid: it is woken with a signal until it has done so.
+    pub fn await_layers(&self) {
+        let want = self.layer_count();
+        let mut round = 0u32;
+        while self.layers_requested.load(Ordering::Acquire) < want {
+            if let Some(&(pid, tid)) = self.tracer_thread.get() {
+                crate::tracee::sys::interrupt_wait(pid, tid);
+            }
+            std::thread::sleep(std::time::Duration::from_micros(20 << round.min(8)));
+            round += 1;
+            if round > 2000 {
+                crate::tracelog::internal_error("the tracer did not take a new filter layer");
+                return;
+            }
+        }
     }
 
     /// How many layers `insmod` added to the filter installed at start.
@@ -132,6 +188,7 @@ impl Session {
         }
         self.traps_paths.store(wider.paths, Ordering::Relaxed);
         self.traps_virtual_fds.store(wider.virtual_fds, Ordering::Relaxed);
+        self.traps_dirents.store(wider.dirents, Ordering::Relaxed);
         *filter = wider;
     }
 

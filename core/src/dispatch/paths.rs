@@ -187,11 +187,21 @@ pub(super) struct Translated {
     /// openat2: RESOLVE_* bits vurs checked itself, to clear in the `struct open_how` the
     /// kernel gets with the rewritten (absolute) path.
     resolve_checked: u64,
+    /// An open in a mount whose module merges listings (`list`): the subpath opened.
+    opened_in_merged_view: Option<Vec<u8>>,
 }
 
 impl Translated {
     fn rewritten(host: Vec<u8>, mount: Option<std::sync::Arc<mounts::Mount>>) -> Translated {
-        Translated { host, mount, served: None, synthesized: false, keep: false, resolve_checked: 0 }
+        Translated {
+            host,
+            mount,
+            served: None,
+            synthesized: false,
+            keep: false,
+            resolve_checked: 0,
+            opened_in_merged_view: None,
+        }
     }
 }
 
@@ -371,9 +381,13 @@ pub(super) fn translate(
             resolve_checked = resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT);
         }
     }
+    let mut opened_in_merged_view = None;
     if let Some(m) = r.mount.as_ref().filter(|m| m.module.has_list()) {
         let sub = mounts::subpath(&r.virt, m.target.as_bytes());
         access = merged_view_access(m, sub, call, p, access, r.trailing_slash)?;
+        if is_open(call.nr) {
+            opened_in_merged_view = Some(sub.to_vec());
+        }
     }
     let mut host = match &r.mount {
         Some(m) => {
@@ -399,7 +413,7 @@ pub(super) fn translate(
     // The host path is the path as given (from the root, or from the caller's real start
     // directory): the kernel's own walk reaches it, so the call need not be rewritten.
     let keep = keep || (resolve_checked == 0 && names_same(&raw, &host, start_host.as_deref()));
-    Ok(Some(Translated { keep, resolve_checked, ..Translated::rewritten(host, r.mount) }))
+    Ok(Some(Translated { keep, resolve_checked, opened_in_merged_view, ..Translated::rewritten(host, r.mount) }))
 }
 
 /// openat2 with RESOLVE_BENEATH or RESOLVE_IN_ROOT: the kernel's walk never leaves the
@@ -654,6 +668,9 @@ pub(super) fn path_call(
             sides.push(Side::of(&mounts, c, call, p, t.as_ref(), virt));
         }
         let Some(t) = t else { continue };
+        if let (Some(sub), Some(m)) = (&t.opened_in_merged_view, &t.mount) {
+            trap_dirents_if_merged(s, m, sub);
+        }
         if t.synthesized {
             exit = Some(ExitHook::Unlink(t.host.clone()));
         }
@@ -1097,6 +1114,17 @@ pub fn synthetic_dirents(entries: &[(Vec<u8>, u8)], cap: usize) -> Vec<u8> {
         out.resize(start + reclen, 0);
     }
     out
+}
+
+/// An open of `sub` in mount `m`, whose module merges listings: when that directory's
+/// listing is the module's (not the host directory's own), getdents64 traps from now on.
+/// Until the first such open, getdents64 runs at full speed in every process (a view
+/// no one wrote to lists itself). A descriptor opened before then on a directory that
+/// becomes merged later keeps listing the host directory (docs/architecture.md).
+fn trap_dirents_if_merged(s: &Session, m: &mounts::Mount, sub: &[u8]) {
+    if !s.traps_dirents() && !matches!(m.module.list(m.mnt, sub, 0), Err(libc::ENOSYS)) {
+        s.trap_dirents();
+    }
 }
 
 /// Whether the view lists a name other than "." and ".." in directory `sub` (`host`: the

@@ -215,6 +215,8 @@ impl Supervisor {
         let mut scratch = Scratch::local(n.tid);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let d = dispatch::decide(&self.session, c, call, &mut scratch, pre);
+            // The decision added a filter layer: the caller gets it before its answer.
+            self.session.await_layers();
             crate::report::summary::decided(n.tid, call, &d);
             let line = tracelog::enabled().then(|| crate::report::call_line(n.tid, call, &d));
             let answer = emulate::carry_out(self, n.id, c, call, d, &scratch);

@@ -59,6 +59,14 @@ pub fn wake(pid: Pid, tid: Pid) {
     unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, WAKE_SIGNAL) };
 }
 
+/// Interrupt thread `tid` of our own process `pid` in a blocking wait (waitpid, a
+/// sigtimedwait): the supervisor's wake signal, whose handler does nothing
+/// (`seccomp::install_wake_handler`), which the tracer thread does not block.
+pub fn interrupt_wait(pid: Pid, tid: Pid) {
+    // SAFETY: tgkill of a thread of this process with a signal whose handler does nothing.
+    unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, crate::tracee::seccomp::WAKE_SUPERVISOR) };
+}
+
 /// A new memfd (close-on-exec).
 pub fn memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
     // SAFETY: memfd_create with a valid name; the descriptor is owned right away.

@@ -33,6 +33,7 @@ impl Tracer {
                 let _ = ptrace::interrupt(tid);
             }
         }
+        self.session.layers_requested_by_tracer(n);
     }
 
     /// Whether thread `tid` lacks a layer the session has.

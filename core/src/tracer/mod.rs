@@ -58,6 +58,8 @@ impl Tracer {
     pub fn new(session: Arc<Session>, root: Pid, tasks: Arc<TaskIndex>) -> Tracer {
         tracelog::one_line_panics();
         workers::block_wake_signals();
+        let (pid, tid) = crate::tracee::sys::this_thread();
+        session.set_tracer_thread(pid, tid);
         // VURS_FORCE_WORKERS=1 (a benchmark knob): decide every call on a worker thread, to
         // measure the thread hop against inline decisions (docs/benchmarks.md).
         let force_workers = std::env::var_os("VURS_FORCE_WORKERS").is_some_and(|v| v == "1");
@@ -475,6 +477,11 @@ impl Tracer {
     }
 
     fn apply(&mut self, stopped: Stopped, call: &Call, d: Decision) {
+        // The decision added a filter layer (getdents64 trapped once a merged directory
+        // is opened): every task, this caller first, is interrupted before it runs on.
+        if self.session.layer_count() > self.layers_requested {
+            self.request_layers();
+        }
         let tid = stopped.tid();
         crate::report::summary::decided(tid, call, &d);
         let tracing = tracelog::enabled();
