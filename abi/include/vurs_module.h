@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define VURS_ABI_MAJOR 1
-#define VURS_ABI_MINOR 1
+#define VURS_ABI_MINOR 2
 #define VURS_MODULE_SYMBOL "vurs_module_v1"
 
 /* vurs_module.flags: what a module serves and how it may be called */
@@ -209,6 +209,17 @@ struct vurs_services {
      * a file a module serves (no host path), or another -errno. Only from a syscall or
      * syscall_exit handler. */
     int64_t (*host_path)(void *ctx, int32_t dirfd, const char *path, int32_t flags, char *buf, size_t cap);
+
+    /* ---- since ABI 1.2 (present when size covers it) ---- */
+    /* Mount `mnt` (the pointer this module's mount() returned) is a plain subtree from now
+     * on (plain = 1), or no longer (plain = 0). Plain means what VURS_F_SUBTREE says of
+     * every mount of a module, for this mount and for now: redirect(sub) is
+     * redirect("") + "/" + sub for reads, and each directory lists itself (list answers
+     * -ENOSYS). vurs then lets the kernel resolve a plain name relative to a directory
+     * inside the mount without asking the module. A copy-on-write module whose upper layer
+     * is empty is plain; it withdraws that (plain = 0) before it answers the first call
+     * that changes the view. Callable from any callback after mount() returned. 0. */
+    int (*set_plain)(void *mnt, int32_t plain);
 };
 
 /* The module descriptor exported as VURS_MODULE_SYMBOL. Callbacks a module does not

@@ -12,7 +12,7 @@ use std::ffi::{c_char, c_int, c_void};
 /// symbol name).
 pub const VURS_ABI_MAJOR: u32 = 1;
 /// Minor version of the ABI: a new minor only appends struct fields and adds constants.
-pub const VURS_ABI_MINOR: u32 = 1;
+pub const VURS_ABI_MINOR: u32 = 2;
 /// Name of the exported descriptor symbol (without the trailing NUL).
 pub const VURS_MODULE_SYMBOL: &str = "vurs_module_v1";
 
@@ -287,6 +287,8 @@ pub type SetIdsFn = unsafe extern "C" fn(*mut c_void, *const vurs_ids) -> c_int;
 /// [`vurs_services::host_path`]: `(ctx, dirfd, path, flags, buf, cap)`, the host path of
 /// what the caller names.
 pub type HostPathFn = unsafe extern "C" fn(*mut c_void, i32, *const c_char, i32, *mut c_char, usize) -> i64;
+/// [`vurs_services::set_plain`]: `(mnt, plain)`, whether a mount is a plain subtree now.
+pub type SetPlainFn = unsafe extern "C" fn(*mut c_void, i32) -> c_int;
 
 /// Services vurs offers to a module; valid from `init` until `fini`.
 #[repr(C)]
@@ -334,6 +336,12 @@ pub struct vurs_services {
     /// -EXDEV for a file a module serves, or another -errno. Only from a syscall or
     /// syscall_exit handler. Since 1.1.
     pub host_path: Option<HostPathFn>,
+    /// Mount `mnt` (the pointer the module's `mount` returned) is a plain subtree from now
+    /// on (1) or no longer (0): for this mount and for now, what [`VURS_F_SUBTREE`] says of
+    /// every mount of a module (`redirect(sub)` is `redirect("") + "/" + sub` for reads,
+    /// and each directory lists itself). Withdraw it before answering the call that changes
+    /// the view. Returns 0. Since 1.2.
+    pub set_plain: Option<SetPlainFn>,
 }
 
 /// [`vurs_module::init`]: `(svc, options, err, errlen)`, returns an instance or NULL with
@@ -609,7 +617,7 @@ pub fn layout_report() -> Vec<(String, usize)> {
                     mtime_sec, ctime_sec, atime_nsec, mtime_nsec, ctime_nsec, reserved }
         vurs_dirent { ino, name }
         vurs_services { size, abi_minor, read_mem, write_mem, read_string, scratch, log, cwd,
-                        caller, clock_gettime, stat_at, set_ids, host_path }
+                        caller, clock_gettime, stat_at, set_ids, host_path, set_plain }
         vurs_module { abi_major, abi_minor, size, flags, name, description, syscalls, nsyscalls,
                       reserved, init, fini, mount, umount, redirect, open, stat, readlink,
                       pread, pwrite, fstat, readdir, close, syscall, auto_mounts, mkdir, rmdir,

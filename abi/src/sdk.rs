@@ -222,6 +222,19 @@ impl Services {
     pub fn abi_minor(&self) -> u32 {
         self.table().abi_minor
     }
+    /// Mount `mnt` (the module's own mount object, as its callbacks get it) is a plain
+    /// subtree from now on, or no longer (`vurs_services.set_plain`). `ENOSYS` from a vurs
+    /// without the service (before ABI 1.2): the mount is then never taken for plain.
+    pub fn set_plain<T>(&self, mnt: &T, plain: bool) -> Result<(), Errno> {
+        let f = service!(self.table(), set_plain).ok_or(Errno(libc::ENOSYS))?;
+        // The SDK gave vurs this object's address as the mount pointer (`Box::into_raw`).
+        let ptr = mnt as *const T as *mut c_void;
+        // SAFETY: the service only compares the pointer with those of mounts.
+        match unsafe { f(ptr, plain as i32) } {
+            0 => Ok(()),
+            e => Err(Errno(-e)),
+        }
+    }
     /// The process the callback running on this thread acts for (as `fuse_get_context()`):
     /// `ENOSYS` from a vurs without the service (ABI 1.0), `ESRCH` outside such a callback
     /// (init, a mount from the command line, a lifecycle hook).

@@ -440,7 +440,7 @@ fn confined_walk_passes(
     // The kernel's directory must be the one vurs sees: in the mount's tree, or outside
     // every mount.
     let plain = match mounts.find(&dir) {
-        Some(m) => in_tree && m.module.flags & VURS_F_SUBTREE != 0,
+        Some(m) => in_tree && m.is_subtree(),
         None => !in_tree,
     };
     let below = |t: &[u8]| t != dir.as_slice() && mounts::under(t, &dir);

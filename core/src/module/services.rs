@@ -318,6 +318,12 @@ unsafe extern "C" fn set_ids(ctx: *mut c_void, ids: *const vurs_ids) -> c_int {
     }
 }
 
+unsafe extern "C" fn set_plain(mnt: *mut c_void, plain: i32) -> c_int {
+    let _vurs = guard::Paused::new();
+    crate::path::mounts::set_plain(mnt as usize, plain != 0);
+    0
+}
+
 static SERVICES: vurs_services = vurs_services {
     size: std::mem::size_of::<vurs_services>() as u32,
     abi_minor: VURS_ABI_MINOR,
@@ -332,6 +338,7 @@ static SERVICES: vurs_services = vurs_services {
     stat_at: Some(stat_at),
     set_ids: Some(set_ids),
     host_path: Some(host_path),
+    set_plain: Some(set_plain),
 };
 
 pub fn table() -> *const vurs_services {

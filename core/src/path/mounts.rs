@@ -20,9 +20,32 @@ pub struct Mount {
     /// Option `ro` (and not `rw`): the core answers EROFS to a write, whatever the module
     /// (as the kernel does for a mount with MNT_READONLY).
     pub read_only: bool,
+    /// The module says the mount is a plain subtree for now (`vurs_services.set_plain`).
+    plain: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Mounts whose modules said whether they are plain subtrees (`vurs_services.set_plain`),
+/// by mount pointer. A module may say it from any callback: the flag is shared with the
+/// mount's entry in every mount table (`Mount::plain`).
+static PLAIN: parking_lot::Mutex<Option<std::collections::HashMap<usize, Arc<std::sync::atomic::AtomicBool>>>> =
+    parking_lot::Mutex::new(None);
+
+fn plain_flag(mnt: usize) -> Arc<std::sync::atomic::AtomicBool> {
+    PLAIN.lock().get_or_insert_with(Default::default).entry(mnt).or_default().clone()
+}
+
+/// `vurs_services.set_plain`: mount pointer `mnt` is a plain subtree now, or no longer.
+pub fn set_plain(mnt: usize, plain: bool) {
+    plain_flag(mnt).store(plain, std::sync::atomic::Ordering::SeqCst);
 }
 
 impl Mount {
+    /// The module maps this mount one-to-one onto a host tree for reads: always
+    /// (VURS_F_SUBTREE), or for now (`set_plain`, a cow view nobody wrote to).
+    pub fn is_subtree(&self) -> bool {
+        self.module.flags & vurs_abi::VURS_F_SUBTREE != 0 || self.plain.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// What a read-only mount says to a call with access intent `access` (VURS_ACCESS_*)
     /// on an object: a write is EROFS; a creation without write access (open with
     /// O_CREAT, no O_EXCL) is a write only when the object does not exist (`exists`).
@@ -58,6 +81,9 @@ pub fn read_only_options(options: &str) -> bool {
 
 impl Drop for Mount {
     fn drop(&mut self) {
+        if let Some(map) = PLAIN.lock().as_mut() {
+            map.remove(&self.mnt);
+        }
         self.module.umount(self.mnt);
         self.module.users.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
@@ -169,6 +195,7 @@ impl MountTable {
             host_root,
             open_files: Default::default(),
             read_only: read_only_options(&options),
+            plain: plain_flag(mnt),
             options,
         }));
         self.next_id
@@ -228,7 +255,7 @@ impl MountTable {
     /// when every mount is a plain subtree and `name` is not the name of a mount point or
     /// virtual-only directory. Then the directory's path need not be read at all.
     pub fn plain_name_passes(&self, name: &[u8]) -> bool {
-        self.all_subtrees
+        (self.all_subtrees || self.mounts.iter().all(|m| m.is_subtree()))
             && !name.is_empty()
             && name != b"."
             && name != b".."

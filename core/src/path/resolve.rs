@@ -445,7 +445,7 @@ impl<'a> Resolver<'a> {
             cur.extend_from_slice(start.strip_suffix(b"/").unwrap_or(start));
             crossed = self.in_mount(&cur);
             let start_mount =
-                self.mounts.find(&cur).filter(|m| m.module.flags & vurs_abi::VURS_F_SUBTREE != 0);
+                self.mounts.find(&cur).filter(|m| m.is_subtree());
             watch = Some(Watch {
                 start_len: cur.len(),
                 mount: start_mount.cloned(),
