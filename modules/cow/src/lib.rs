@@ -17,7 +17,9 @@ use std::sync::Arc;
 use vurs_abi::sdk::{Errno, Ids, Module, Options, Services};
 use vurs_abi::*;
 
+mod cache;
 mod copyup;
+mod index;
 mod layers;
 mod listing;
 mod perms;
@@ -173,7 +175,7 @@ impl Cow {
         let st = l.state(sub);
         if !st.hidden && lstat(&l.lower(sub)).is_some() {
             if let Some(w) = whiteout_of(&up) {
-                Layers::touch(&w).map_err(errno)?;
+                l.touch(&w).map_err(errno)?;
             }
         }
         Ok(true)
@@ -210,11 +212,11 @@ impl Cow {
         } else if st.upper.is_none() {
             // a disposable stand-in for the kernel to unlink
             l.copy_up_parents(sub).map_err(errno)?;
-            Layers::touch(&up).map_err(errno)?;
+            l.touch(&up).map_err(errno)?;
         }
         if lower_md.is_some() {
             if let Some(w) = whiteout_of(&up) {
-                Layers::touch(&w).map_err(errno)?;
+                l.touch(&w).map_err(errno)?;
             }
         }
         Ok(up)
@@ -285,7 +287,7 @@ impl Module for Cow {
                 vec![]
             }
         });
-        Ok(Mnt { layers: Layers { upper, lower }, skip, listings: Mutex::new(HashMap::new()) })
+        Ok(Mnt { layers: Layers::new(upper, lower), skip, listings: Mutex::new(HashMap::new()) })
     }
 
     fn redirect(&self, m: &Mnt, sub: &Path, access: u32) -> Result<PathBuf, Errno> {
@@ -297,14 +299,34 @@ impl Module for Cow {
         if low.starts_with(&m.layers.upper) {
             return Err(Errno(libc::ENOENT));
         }
+        let l = &m.layers;
+        let mut st = l.state(sub);
+        // a name of a hard-linked lower object already copied up: linked to the copy
+        if st.upper.is_none() && !st.hidden && l.link_indexed(sub) {
+            st = l.state(sub);
+        }
+        let (write, create) = (access & VURS_ACCESS_WRITE != 0, access & VURS_ACCESS_CREATE != 0);
+        // The kernel creates, removes or replaces a name after these answers.
         if access & VURS_ACCESS_REMOVE != 0 {
-            return self.remove(m, sub, access & VURS_ACCESS_READ != 0);
+            let r = self.remove(m, sub, access & VURS_ACCESS_READ != 0);
+            l.cache.volatile(sub);
+            return r;
         }
-        if access & VURS_ACCESS_WRITE != 0 {
-            return self.write(m, sub, access & VURS_ACCESS_CREATE != 0);
+        if create && write {
+            let r = self.write(m, sub, true);
+            l.cache.volatile(sub);
+            return r;
         }
-        let st = m.layers.state(sub);
-        Ok(if st.upper.is_some() || st.hidden { m.layers.upper(sub) } else { low })
+        // O_CREAT without writing: a creation only if the view has no such name
+        if create && st.upper.is_none() && l.visible_lower(sub, &st).is_none() {
+            let r = self.new_name(m, sub, &st);
+            l.cache.volatile(sub);
+            return r;
+        }
+        if write {
+            return self.write(m, sub, false);
+        }
+        Ok(if st.upper.is_some() || st.hidden { l.upper(sub) } else { low })
     }
 
     fn list(&self, m: &Mnt, sub: &Path, index: u64) -> Result<Option<(u64, u8, Vec<u8>)>, Errno> {
@@ -313,6 +335,12 @@ impl Module for Cow {
         }
         let l = &m.layers;
         let holds_upper = m.layers.upper.parent() == Some(l.lower(sub).as_path());
+        // A directory with no upper part (and not holding UPPER) lists itself: ENOSYS,
+        // answered from the cache of UPPER's directories without a system call.
+        let st = l.state(sub);
+        if !holds_upper && !st.upper.as_ref().is_some_and(|u| u.is_dir()) {
+            return Err(Errno(libc::ENOSYS));
+        }
         let stamp = match l.listing_stamp(sub) {
             Some(s) => s,
             None if holds_upper => Default::default(),
