@@ -252,7 +252,9 @@ fn chdir_exec_sockets() {
          mkdir -p newdir && cd newdir && pwd && echo inner > i && cat ../a i && cd ../.. && ls d
          {py} -c \"import socket,os; s=socket.socket(socket.AF_UNIX); s.bind('d/sock'); print(os.path.exists('d/sock'))\"
          ls -l d/sock | cut -c1; rm d/sock
-         (echo through-fifo > fifo &) ; cat fifo",
+         (echo through-fifo > fifo &) ; cat fifo
+         {py} -c \"import os; [os.close(os.open(p, os.O_CREAT | os.O_RDONLY, 0o640)) for p in ('d/rdcreat', 'f')]\"
+         ls -l d/rdcreat f | cut -c1-10; cat f",
         py = python()
     );
     f.same(&script);
@@ -332,6 +334,24 @@ fn hard_links_stay_together() {
         "{same}
          cat h2 d/sub/h3; echo again >> d/sub/h3; cat h4; same h2 h4; same t1 d/t4; ls -a; ls -a d"
     ));
+    f.check_end();
+}
+
+/// Lookups stay right while UPPER changes under them (the module caches UPPER's
+/// directories): names read, then renamed away, recreated, replaced, removed, each looked
+/// up again at once, from several processes.
+#[test]
+fn lookups_after_renames_and_recreations() {
+    let f = Fixture::new("cache");
+    f.same(
+        "cat d/sub/b keep/y; ls d/sub keep; mv d e; cat d/sub/b 2>&1; ls e/sub; mkdir d; ls d; mkdir d/sub
+         cat d/sub/b 2>&1; echo n > d/sub/b; cat d/sub/b e/sub/b; rm -r e; mv d e; cat e/sub/b; ls -R e
+         mv keep/inner/x keep/x2; cat keep/x2 keep/inner/x 2>&1; mv keep/x2 keep/inner/x; cat keep/inner/x
+         rm keep/y; ln -s inner keep/y; ls keep/y/; rm keep/y; mkdir keep/y; ls -a keep/y; rmdir keep/y; cat keep/y 2>&1
+         (for i in 1 2 3 4 5; do mkdir -p p$i/q && echo $i > p$i/q/f && cat p1/q/f >/dev/null; done) &
+         (for i in 1 2 3 4 5; do cat p$i/q/f >/dev/null 2>&1; ls p$i >/dev/null 2>&1; done; true) &
+         wait; cat p*/q/f; ls",
+    );
     f.check_end();
 }
 
