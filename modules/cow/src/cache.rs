@@ -71,9 +71,9 @@ pub struct DirCache {
 }
 
 impl DirCache {
-    /// The names of upper directory `sub` (at `path`), from the cache or read now; None
+    /// The names of upper directory `sub` (at `path()`), from the cache or read now; None
     /// when it is volatile (the caller asks the file system itself) or cannot be read.
-    pub fn dir(&self, sub: &Path, path: &Path) -> Option<Arc<UpperDir>> {
+    pub fn dir(&self, sub: &Path, path: impl FnOnce() -> PathBuf) -> Option<Arc<UpperDir>> {
         let generation = {
             let c = self.inner.lock();
             if let Some(d) = c.dirs.get(sub) {
@@ -84,7 +84,7 @@ impl DirCache {
             }
             c.generation
         };
-        let d = Arc::new(UpperDir::read(path)?);
+        let d = Arc::new(UpperDir::read(&path())?);
         let mut c = self.inner.lock();
         if c.generation == generation && !c.volatile.contains(sub) {
             if c.dirs.len() >= MAX_DIRS {

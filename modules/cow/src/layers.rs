@@ -94,7 +94,7 @@ impl Layers {
         let mut hidden = false;
         for (i, c) in sub.components().enumerate() {
             let name = c.as_os_str();
-            let (whiteout, entry) = match self.cache.dir(&dir, &self.upper(&dir)) {
+            let (whiteout, entry) = match self.cache.dir(&dir, || self.upper(&dir)) {
                 Some(d) => d.get(name),
                 None => {
                     let up = self.upper(&dir);

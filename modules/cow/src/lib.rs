@@ -40,6 +40,8 @@ type Listing = (Stamp, Arc<Vec<Entry>>);
 pub struct Mnt {
     layers: Layers,
     skip: Vec<PathBuf>,
+    /// UPPER lies in the lower tree (then it is hidden from the view).
+    upper_in_lower: bool,
     /// Recent merged listings, while both directories are unchanged.
     listings: Mutex<HashMap<PathBuf, Listing>>,
 }
@@ -287,7 +289,13 @@ impl Module for Cow {
                 vec![]
             }
         });
-        Ok(Mnt { layers: Layers::new(upper, lower), skip, listings: Mutex::new(HashMap::new()) })
+        let upper_in_lower = upper.starts_with(&lower);
+        Ok(Mnt {
+            layers: Layers::new(upper, lower),
+            upper_in_lower,
+            skip,
+            listings: Mutex::new(HashMap::new()),
+        })
     }
 
     fn redirect(&self, m: &Mnt, sub: &Path, access: u32) -> Result<PathBuf, Errno> {
@@ -296,7 +304,7 @@ impl Module for Cow {
             return Ok(low);
         }
         // UPPER itself, when it lies in the lower tree, is not part of the view.
-        if low.starts_with(&m.layers.upper) {
+        if m.upper_in_lower && low.starts_with(&m.layers.upper) {
             return Err(Errno(libc::ENOENT));
         }
         let l = &m.layers;
@@ -334,7 +342,7 @@ impl Module for Cow {
             return Err(Errno(libc::ENOSYS));
         }
         let l = &m.layers;
-        let holds_upper = m.layers.upper.parent() == Some(l.lower(sub).as_path());
+        let holds_upper = m.upper_in_lower && m.layers.upper.parent() == Some(l.lower(sub).as_path());
         // A directory with no upper part (and not holding UPPER) lists itself: ENOSYS,
         // answered from the cache of UPPER's directories without a system call.
         let st = l.state(sub);
