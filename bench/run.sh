@@ -211,7 +211,8 @@ if [ "$macro" = 1 ]; then
   tree=$work/include
   cp -a /usr/include "$tree"
   target=/opt/vurs-bench-include
-  cow_upper=$work/cow-upper
+  cow_upper=$work/cow-upper # stays empty: the jobs only read
+  mkdir -p "$cow_upper"
   for job in "find $target -name '*.h' | wc -l" "tar cf - $target 2>/dev/null | wc -c"; do
     echo
     echo "=== remapped tree: $job  (native: the same on the copy itself)"
@@ -221,8 +222,8 @@ if [ "$macro" = 1 ]; then
     args+=(-n vurs-ptrace "env VURS_ENGINE=ptrace $vurs -b $tree:$target -- bash -c \"$job\"")
     # the copy seen through a cow view with an empty upper layer (the module's cost for a
     # tree nobody changed), side by side with the remap above
-    args+=(-n vurs-cow "rm -rf $cow_upper && $vurs --mount type=cow,source=$cow_upper,target=$tree -- bash -c \"$native_job\"")
-    args+=(-n vurs-cow-ptrace "rm -rf $cow_upper && env VURS_ENGINE=ptrace $vurs --mount type=cow,source=$cow_upper,target=$tree -- bash -c \"$native_job\"")
+    args+=(-n vurs-cow "$vurs --mount type=cow,source=$cow_upper,target=$tree -- bash -c \"$native_job\"")
+    args+=(-n vurs-cow-ptrace "env VURS_ENGINE=ptrace $vurs --mount type=cow,source=$cow_upper,target=$tree -- bash -c \"$native_job\"")
     command -v proot >/dev/null && args+=(-n proot "proot -b $tree:$target bash -c \"$job\"")
     hyperfine "${args[@]}" || status=$?
   done
