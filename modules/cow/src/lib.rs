@@ -341,6 +341,14 @@ impl Module for Cow {
         if Self::skipped(m, sub) {
             return Err(Errno(libc::ENOSYS));
         }
+        // Past the first entry, the listing read (and checked) at entry 0 holds: the
+        // core asks once per entry, and a listing may change between reads of one
+        // directory stream anyway (readdir(3)).
+        if index > 0 {
+            if let Some((_, e)) = m.listings.lock().get(sub) {
+                return Ok(e.get(index as usize).cloned());
+            }
+        }
         let l = &m.layers;
         let holds_upper = m.upper_in_lower && m.layers.upper.parent() == Some(l.lower(sub).as_path());
         // A directory with no upper part (and not holding UPPER) lists itself: ENOSYS,
