@@ -15,7 +15,8 @@
 #     then workload e once more, interleaved (bench/interleaved.py, E_ROUNDS rounds, default
 #     30): median and minimum of native | floor | vurs | vurs -b;
 #  4. a remapped tree: find and tar over a copy of /usr/include shown at another path,
-#     native (on the copy) | vurs -b | proot -b.
+#     native (on the copy) | vurs -b | proot -b; and the copy through a cow view with an
+#     empty upper layer (--mount type=cow, vurs-cow rows).
 #
 # usage: bench/run.sh [OPTIONS] [LETTERS]       LETTERS: macro workloads, default abcde
 #   --native-only   micro benchmark natively only, skip build and macro (plumbing check)
@@ -210,6 +211,8 @@ if [ "$macro" = 1 ]; then
   tree=$work/include
   cp -a /usr/include "$tree"
   target=/opt/vurs-bench-include
+  cow_upper=$work/cow-upper # stays empty: the jobs only read
+  mkdir -p "$cow_upper"
   for job in "find $target -name '*.h' | wc -l" "tar cf - $target 2>/dev/null | wc -c"; do
     echo
     echo "=== remapped tree: $job  (native: the same on the copy itself)"
@@ -217,6 +220,10 @@ if [ "$macro" = 1 ]; then
     args=(-N --warmup 1 --runs 5 -n native "bash -c \"$native_job\""
       -n vurs "$vurs -b $tree:$target -- bash -c \"$job\"")
     args+=(-n vurs-ptrace "env VURS_ENGINE=ptrace $vurs -b $tree:$target -- bash -c \"$job\"")
+    # the copy seen through a cow view with an empty upper layer (the module's cost for a
+    # tree nobody changed), side by side with the remap above
+    args+=(-n vurs-cow "$vurs --mount type=cow,source=$cow_upper,target=$tree -- bash -c \"$native_job\"")
+    args+=(-n vurs-cow-ptrace "env VURS_ENGINE=ptrace $vurs --mount type=cow,source=$cow_upper,target=$tree -- bash -c \"$native_job\"")
     command -v proot >/dev/null && args+=(-n proot "proot -b $tree:$target bash -c \"$job\"")
     hyperfine "${args[@]}" || status=$?
   done

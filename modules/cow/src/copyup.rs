@@ -70,6 +70,25 @@ fn copy_xattrs(from: &Path, to: &Path) {
     }
 }
 
+/// A copy of lower object `low` (`md`; not a directory's entries) made at `tmp`.
+fn copy_object(low: &Path, md: &Metadata, tmp: &Path) -> io::Result<()> {
+    let ft = md.file_type();
+    if ft.is_file() {
+        let mut src = std::fs::File::open(low)?;
+        let mut dst = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(tmp)?;
+        io::copy(&mut src, &mut dst)?;
+    } else if ft.is_dir() {
+        std::fs::DirBuilder::new().mode(0o700).create(tmp)?;
+    } else if ft.is_symlink() {
+        symlink(std::fs::read_link(low)?, tmp)?;
+    } else {
+        let t = cpath(tmp)?;
+        // SAFETY: t is NUL-terminated; mknod reads nothing else from memory.
+        check(unsafe { libc::mknod(t.as_ptr(), md.mode(), md.rdev()) })?;
+    }
+    copy_meta(low, md, tmp)
+}
+
 static TMP: AtomicU64 = AtomicU64::new(0);
 
 /// A hidden name for a copy being made in `dir` (renamed into place when complete).
@@ -104,6 +123,7 @@ impl Layers {
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
                 Err(e) => return Err(e),
             }
+            self.changed_in(&up);
             copy_meta(&low, &md, &up)?;
             made.push((up, md));
         }
@@ -130,31 +150,67 @@ impl Layers {
         let low = self.lower(sub);
         let up = self.upper(sub);
         let md = std::fs::symlink_metadata(&low)?;
+        if !md.is_dir() && md.nlink() > 1 {
+            // one copy for all the names of a hard-linked object, each a link to it
+            let entry = self.index_entry(&low, &md)?;
+            let r = std::fs::hard_link(&entry, &up);
+            self.changed_in(&up);
+            return r;
+        }
         let dir = up.parent().ok_or(io::Error::from_raw_os_error(libc::EINVAL))?;
         let tmp = temp_in(dir);
-        let ft = md.file_type();
-        let made = (|| -> io::Result<()> {
-            if ft.is_file() {
-                let mut src = std::fs::File::open(&low)?;
-                let mut dst =
-                    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-                io::copy(&mut src, &mut dst)?;
-            } else if ft.is_dir() {
-                std::fs::DirBuilder::new().mode(0o700).create(&tmp)?;
-            } else if ft.is_symlink() {
-                symlink(std::fs::read_link(&low)?, &tmp)?;
-            } else {
-                let t = cpath(&tmp)?;
-                // SAFETY: t is NUL-terminated; mknod reads nothing else from memory.
-                check(unsafe { libc::mknod(t.as_ptr(), md.mode(), md.rdev()) })?;
-            }
-            copy_meta(&low, &md, &tmp)?;
-            std::fs::rename(&tmp, &up)
-        })();
-        if made.is_err() {
+        let r = copy_object(&low, &md, &tmp).and_then(|()| std::fs::rename(&tmp, &up));
+        if r.is_err() {
             let _ = std::fs::remove_file(&tmp).or_else(|_| std::fs::remove_dir(&tmp));
         }
-        made
+        self.changed_in(&up);
+        r
+    }
+
+    /// The index entry of lower object `low` (`md`), copied up there first if it is not.
+    fn index_entry(&self, low: &Path, md: &Metadata) -> io::Result<std::path::PathBuf> {
+        let entry = self.index.path(md.dev(), md.ino());
+        if self.index.has(md.dev(), md.ino()) {
+            return Ok(entry);
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(&self.index.dir) {
+            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
+            _ => {}
+        }
+        let tmp = temp_in(&self.index.dir);
+        let r = copy_object(low, md, &tmp).and_then(|()| std::fs::rename(&tmp, &entry));
+        if let Err(e) = r {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        self.index.add(md.dev(), md.ino());
+        Ok(entry)
+    }
+
+    /// When the view shows at `sub` (no upper object, not hidden) a lower non-directory
+    /// whose copy is in the index, link the copy to the upper name (its directories
+    /// copied up first). Returns whether it did.
+    pub fn link_indexed(&self, sub: &Path) -> bool {
+        if self.index.is_empty() {
+            return false;
+        }
+        let Some(md) = lstat(&self.lower(sub)) else { return false };
+        if md.is_dir() || md.nlink() < 2 || !self.index.has(md.dev(), md.ino()) {
+            return false;
+        }
+        let Ok(made) = self.copy_up_parents(sub) else { return false };
+        let up = self.upper(sub);
+        let r = std::fs::hard_link(self.index.path(md.dev(), md.ino()), &up);
+        Self::restore_times(&made);
+        self.changed_in(&up);
+        r.is_ok() || lstat(&up).is_some()
+    }
+
+    /// The module added or removed `path` in UPPER: its directory's cached names go.
+    pub fn changed_in(&self, path: &Path) {
+        if let Some(sub) = path.parent().and_then(|d| d.strip_prefix(&self.upper).ok()) {
+            self.cache.changed(sub);
+        }
     }
 
     /// Copy the whole directory `sub` of the view into UPPER (every entry the view lists
@@ -191,6 +247,7 @@ impl Layers {
                 let _ = std::fs::remove_file(e.path());
             }
         }
+        self.changed_in(&dir.join("x"));
         Ok(())
     }
 
@@ -198,11 +255,19 @@ impl Layers {
     /// entries in it (rmdir: ENOTEMPTY; rename over it: ENOTEMPTY).
     pub fn keep_nonempty(&self, sub: &Path) -> io::Result<()> {
         let k = self.upper(sub).join(OsStr::from_bytes(KEEPER));
-        Self::touch(&k)
+        self.touch(&k)
     }
 
-    /// Create an empty file `p` (a whiteout).
-    pub fn touch(p: &Path) -> io::Result<()> {
-        std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(p).map(drop)
+    /// Create an empty file `p` in UPPER (a whiteout).
+    pub fn touch(&self, p: &Path) -> io::Result<()> {
+        let r = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(p)
+            .map(drop);
+        self.changed_in(p);
+        r
     }
 }

@@ -10,6 +10,9 @@ use std::fs::Metadata;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use crate::cache::DirCache;
+use crate::index::Index;
+
 /// The prefix of whiteouts and of the module's own hidden files.
 pub const WH: &[u8] = b".wh.";
 /// Hidden file that keeps an upper directory non-empty for the kernel while the view
@@ -19,6 +22,10 @@ pub const KEEPER: &[u8] = b".wh..wh..keep";
 pub struct Layers {
     pub upper: PathBuf,
     pub lower: PathBuf,
+    /// What UPPER's directories hold (see cache.rs).
+    pub cache: DirCache,
+    /// Copies of hard-linked lower objects (see index.rs).
+    pub index: Index,
 }
 
 /// What a name of the view is.
@@ -54,6 +61,11 @@ pub fn is_hidden_name(name: &OsStr) -> bool {
 }
 
 impl Layers {
+    pub fn new(upper: PathBuf, lower: PathBuf) -> Layers {
+        let index = Index::load(&upper);
+        Layers { upper, lower, cache: DirCache::default(), index }
+    }
+
     pub fn upper(&self, sub: &Path) -> PathBuf {
         join(&self.upper, sub)
     }
@@ -71,25 +83,37 @@ impl Layers {
 
     /// One walk down UPPER answers both: whiteouts on the way, and the upper object (the
     /// walk reaches it, or stops at the first missing directory, below which nothing is).
+    /// The directories walked through are asked from the cache: no system call for a
+    /// path whose upper part is absent, one lstat for an upper object.
     pub fn state(&self, sub: &Path) -> State {
-        let mut dir = self.upper.clone();
         let n = sub.components().count();
-        let mut md = if n == 0 { lstat(&dir) } else { None };
+        if n == 0 {
+            return State { upper: lstat(&self.upper), hidden: false };
+        }
+        let mut dir = PathBuf::new();
         let mut hidden = false;
         for (i, c) in sub.components().enumerate() {
-            let mut w = WH.to_vec();
-            w.extend_from_slice(c.as_os_str().as_bytes());
-            hidden = hidden || lstat(&dir.join(OsStr::from_bytes(&w))).is_some();
-            dir.push(c);
-            md = lstat(&dir);
-            match &md {
+            let name = c.as_os_str();
+            let (whiteout, entry) = match self.cache.dir(&dir, || self.upper(&dir)) {
+                Some(d) => d.get(name),
+                None => {
+                    let up = self.upper(&dir);
+                    let mut w = WH.to_vec();
+                    w.extend_from_slice(name.as_bytes());
+                    let md = if name.as_bytes().starts_with(WH) { None } else { lstat(&up.join(name)) };
+                    (lstat(&up.join(OsStr::from_bytes(&w))).is_some(), md.map(|m| m.is_dir()))
+                }
+            };
+            hidden = hidden || whiteout;
+            match entry {
                 None => return State { upper: None, hidden },
                 // an upper file where the path goes on: nothing below it is lower
-                Some(m) if !m.is_dir() && i + 1 < n => return State { upper: None, hidden: true },
+                Some(false) if i + 1 < n => return State { upper: None, hidden: true },
                 Some(_) => {}
             }
+            dir.push(c);
         }
-        State { upper: md, hidden }
+        State { upper: lstat(&self.upper(sub)), hidden }
     }
 
     /// The lower object at `sub` when the view shows it (exists and not hidden).

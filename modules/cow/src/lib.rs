@@ -17,7 +17,9 @@ use std::sync::Arc;
 use vurs_abi::sdk::{Errno, Ids, Module, Options, Services};
 use vurs_abi::*;
 
+mod cache;
 mod copyup;
+mod index;
 mod layers;
 mod listing;
 mod perms;
@@ -38,6 +40,8 @@ type Listing = (Stamp, Arc<Vec<Entry>>);
 pub struct Mnt {
     layers: Layers,
     skip: Vec<PathBuf>,
+    /// UPPER lies in the lower tree (then it is hidden from the view).
+    upper_in_lower: bool,
     /// Recent merged listings, while both directories are unchanged.
     listings: Mutex<HashMap<PathBuf, Listing>>,
 }
@@ -173,7 +177,7 @@ impl Cow {
         let st = l.state(sub);
         if !st.hidden && lstat(&l.lower(sub)).is_some() {
             if let Some(w) = whiteout_of(&up) {
-                Layers::touch(&w).map_err(errno)?;
+                l.touch(&w).map_err(errno)?;
             }
         }
         Ok(true)
@@ -210,11 +214,11 @@ impl Cow {
         } else if st.upper.is_none() {
             // a disposable stand-in for the kernel to unlink
             l.copy_up_parents(sub).map_err(errno)?;
-            Layers::touch(&up).map_err(errno)?;
+            l.touch(&up).map_err(errno)?;
         }
         if lower_md.is_some() {
             if let Some(w) = whiteout_of(&up) {
-                Layers::touch(&w).map_err(errno)?;
+                l.touch(&w).map_err(errno)?;
             }
         }
         Ok(up)
@@ -285,7 +289,13 @@ impl Module for Cow {
                 vec![]
             }
         });
-        Ok(Mnt { layers: Layers { upper, lower }, skip, listings: Mutex::new(HashMap::new()) })
+        let upper_in_lower = upper.starts_with(&lower);
+        Ok(Mnt {
+            layers: Layers::new(upper, lower),
+            upper_in_lower,
+            skip,
+            listings: Mutex::new(HashMap::new()),
+        })
     }
 
     fn redirect(&self, m: &Mnt, sub: &Path, access: u32) -> Result<PathBuf, Errno> {
@@ -294,25 +304,59 @@ impl Module for Cow {
             return Ok(low);
         }
         // UPPER itself, when it lies in the lower tree, is not part of the view.
-        if low.starts_with(&m.layers.upper) {
+        if m.upper_in_lower && low.starts_with(&m.layers.upper) {
             return Err(Errno(libc::ENOENT));
         }
+        let l = &m.layers;
+        let mut st = l.state(sub);
+        // a name of a hard-linked lower object already copied up: linked to the copy
+        if st.upper.is_none() && !st.hidden && l.link_indexed(sub) {
+            st = l.state(sub);
+        }
+        let (write, create) = (access & VURS_ACCESS_WRITE != 0, access & VURS_ACCESS_CREATE != 0);
+        // The kernel creates, removes or replaces a name after these answers.
         if access & VURS_ACCESS_REMOVE != 0 {
-            return self.remove(m, sub, access & VURS_ACCESS_READ != 0);
+            let r = self.remove(m, sub, access & VURS_ACCESS_READ != 0);
+            l.cache.volatile(sub);
+            return r;
         }
-        if access & VURS_ACCESS_WRITE != 0 {
-            return self.write(m, sub, access & VURS_ACCESS_CREATE != 0);
+        if create && write {
+            let r = self.write(m, sub, true);
+            l.cache.volatile(sub);
+            return r;
         }
-        let st = m.layers.state(sub);
-        Ok(if st.upper.is_some() || st.hidden { m.layers.upper(sub) } else { low })
+        // O_CREAT without writing: a creation only if the view has no such name
+        if create && st.upper.is_none() && l.visible_lower(sub, &st).is_none() {
+            let r = self.new_name(m, sub, &st);
+            l.cache.volatile(sub);
+            return r;
+        }
+        if write {
+            return self.write(m, sub, false);
+        }
+        Ok(if st.upper.is_some() || st.hidden { l.upper(sub) } else { low })
     }
 
     fn list(&self, m: &Mnt, sub: &Path, index: u64) -> Result<Option<(u64, u8, Vec<u8>)>, Errno> {
         if Self::skipped(m, sub) {
             return Err(Errno(libc::ENOSYS));
         }
+        // Past the first entry, the listing read (and checked) at entry 0 holds: the
+        // core asks once per entry, and a listing may change between reads of one
+        // directory stream anyway (readdir(3)).
+        if index > 0 {
+            if let Some((_, e)) = m.listings.lock().get(sub) {
+                return Ok(e.get(index as usize).cloned());
+            }
+        }
         let l = &m.layers;
-        let holds_upper = m.layers.upper.parent() == Some(l.lower(sub).as_path());
+        let holds_upper = m.upper_in_lower && m.layers.upper.parent() == Some(l.lower(sub).as_path());
+        // A directory with no upper part (and not holding UPPER) lists itself: ENOSYS,
+        // answered from the cache of UPPER's directories without a system call.
+        let st = l.state(sub);
+        if !holds_upper && !st.upper.as_ref().is_some_and(|u| u.is_dir()) {
+            return Err(Errno(libc::ENOSYS));
+        }
         let stamp = match l.listing_stamp(sub) {
             Some(s) => s,
             None if holds_upper => Default::default(),
