@@ -101,3 +101,55 @@ fn a_view_nobody_wrote_to_does_not_trap_getdents() {
     assert!(table.contains("openat"), "the summary lists trapped calls: {table}");
     assert!(!table.contains("getdents64"), "getdents64 trapped in an untouched view:\n{table}");
 }
+
+/// The first write through a view nobody wrote to (the module had told vurs the mount was
+/// a plain subtree, resolved by the kernel) reaches UPPER, whatever form the path takes:
+/// relative to a directory descriptor, relative to the cwd, and through openat2 with
+/// RESOLVE_BENEATH (whose walk vurs otherwise leaves to the kernel).
+const FIRST_WRITES: &str = r#"
+import os, sys, ctypes, struct
+root = sys.argv[1]
+how = int(sys.argv[2])
+os.chdir(root)
+d = os.open("d", os.O_RDONLY | os.O_DIRECTORY)
+if how == 0:
+    fd = os.open("a", os.O_WRONLY | os.O_APPEND, dir_fd=d)
+elif how == 1:
+    fd = os.open("f", os.O_WRONLY | os.O_APPEND)
+else:
+    libc = ctypes.CDLL(None, use_errno=True)
+    RESOLVE_BENEATH = 0x08
+    oh = struct.pack("QQQ", os.O_WRONLY | os.O_APPEND, 0, RESOLVE_BENEATH)
+    fd = libc.syscall(437, d, b"a", oh, len(oh))
+    assert fd >= 0, os.strerror(ctypes.get_errno())
+os.write(fd, b"more\n")
+os.close(fd)
+print(open("d/a").read() + open("f").read(), end="")
+print(sorted(os.listdir(".")), sorted(os.listdir("d")))
+"#;
+
+#[test]
+fn the_first_write_through_an_untouched_view_reaches_upper() {
+    for how in ["0", "1", "2"] {
+        let tmp = TempDir::new("cow-first-write");
+        let (lower, copy, upper) = (tmp.join("lower"), tmp.join("copy"), tmp.join("upper"));
+        make_lower(&lower);
+        make_lower(&copy);
+        std::fs::create_dir(&upper).unwrap();
+        let native = run(Command::new(python()).args(["-c", FIRST_WRITES, copy.to_str().unwrap(), how]));
+        let spec = format!("type=cow,source={},target={}", upper.display(), lower.display());
+        let view = run(Command::new(vurs())
+            .args(["--mount", &spec, "--", &python(), "-c", FIRST_WRITES])
+            .arg(&lower)
+            .arg(how));
+        assert_eq!(native, view, "form {how}: native (left) and through a fresh cow view (right)");
+        assert!(view.contains("more"), "form {how}: the write happened: {view}");
+        for (p, c) in [("d/a", "a\n"), ("f", "f\n")] {
+            assert_eq!(
+                std::fs::read_to_string(lower.join(p)).unwrap(),
+                c,
+                "form {how}: the lower {p} changed"
+            );
+        }
+    }
+}

@@ -346,12 +346,12 @@ impl Session {
 
     /// A tracee's cwd or open descriptor lies in the host tree behind `m`.
     fn host_use(&self, m: &crate::path::mounts::Mount) -> bool {
-        let Some(root) = &m.host_root else {
+        let Some(root) = m.host_root() else {
             return false;
         };
         let inside = |link: std::path::PathBuf| {
             let b = std::os::unix::ffi::OsStrExt::as_bytes(link.as_os_str()).to_vec();
-            crate::path::mounts::under(&b, root)
+            crate::path::mounts::under(&b, &root)
         };
         for &pid in self.live.lock().iter() {
             if std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(inside) {

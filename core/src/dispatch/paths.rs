@@ -407,13 +407,21 @@ pub(super) fn translate(
         }
         None => resolver.host_path(&r.virt, access).map_err(|e| Outcome::Fail(Errno(e)))?,
     };
+    // A mount plain until now may have stopped being one in this very answer (a cow view's
+    // first write): the kernel's own walk no longer reaches what the module named.
+    let keep = keep && r.mount.as_ref().is_none_or(|m| m.is_subtree());
     if r.trailing_slash && !host.ends_with(b"/") {
         host.push(b'/');
     }
     // The host path is the path as given (from the root, or from the caller's real start
     // directory): the kernel's own walk reaches it, so the call need not be rewritten.
     let keep = keep || (resolve_checked == 0 && names_same(&raw, &host, start_host.as_deref()));
-    Ok(Some(Translated { keep, resolve_checked, opened_in_merged_view, ..Translated::rewritten(host, r.mount) }))
+    Ok(Some(Translated {
+        keep,
+        resolve_checked,
+        opened_in_merged_view,
+        ..Translated::rewritten(host, r.mount)
+    }))
 }
 
 /// openat2 with RESOLVE_BENEATH or RESOLVE_IN_ROOT: the kernel's walk never leaves the
@@ -459,6 +467,8 @@ fn confined_walk_passes(
         }
         let sub = mounts::subpath(&dir, m.target.as_bytes());
         m.redirect(sub, access).map_err(|e| Outcome::Fail(Errno(e)))?;
+        // plain until this answer (a cow view's first write): the full translation
+        return Ok(m.is_subtree());
     }
     Ok(true)
 }

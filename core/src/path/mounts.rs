@@ -13,37 +13,68 @@ pub struct Mount {
     pub options: String,
     pub module: Arc<Module>,
     pub mnt: usize,
-    /// Host path of the mount's root (redirect modules), for reverse translation.
-    pub host_root: Option<Vec<u8>>,
+    /// Host path of the mount's root (redirect modules), for reverse translation: what
+    /// `redirect("")` answers, asked again when the module withdraws `plain` (a cow view's
+    /// root is the lower directory while nothing was written, the upper one after).
+    host_root: parking_lot::RwLock<Option<Vec<u8>>>,
     /// Virtual descriptors open through this mount (served mounts).
     pub open_files: std::sync::atomic::AtomicUsize,
     /// Option `ro` (and not `rw`): the core answers EROFS to a write, whatever the module
     /// (as the kernel does for a mount with MNT_READONLY).
     pub read_only: bool,
     /// The module says the mount is a plain subtree for now (`vurs_services.set_plain`).
-    plain: Arc<std::sync::atomic::AtomicBool>,
+    plain: Arc<PlainFlag>,
+}
+
+/// What a module said with `vurs_services.set_plain`.
+#[derive(Default)]
+struct PlainFlag {
+    plain: std::sync::atomic::AtomicBool,
+    /// The flag changed since the mount's host root was last asked.
+    changed: std::sync::atomic::AtomicBool,
 }
 
 /// Mounts whose modules said whether they are plain subtrees (`vurs_services.set_plain`),
 /// by mount pointer. A module may say it from any callback: the flag is shared with the
 /// mount's entry in every mount table (`Mount::plain`).
-static PLAIN: parking_lot::Mutex<Option<std::collections::HashMap<usize, Arc<std::sync::atomic::AtomicBool>>>> =
+static PLAIN: parking_lot::Mutex<Option<std::collections::HashMap<usize, Arc<PlainFlag>>>> =
     parking_lot::Mutex::new(None);
 
-fn plain_flag(mnt: usize) -> Arc<std::sync::atomic::AtomicBool> {
+fn plain_flag(mnt: usize) -> Arc<PlainFlag> {
     PLAIN.lock().get_or_insert_with(Default::default).entry(mnt).or_default().clone()
 }
 
 /// `vurs_services.set_plain`: mount pointer `mnt` is a plain subtree now, or no longer.
 pub fn set_plain(mnt: usize, plain: bool) {
-    plain_flag(mnt).store(plain, std::sync::atomic::Ordering::SeqCst);
+    use std::sync::atomic::Ordering::SeqCst;
+    let f = plain_flag(mnt);
+    if f.plain.swap(plain, SeqCst) != plain {
+        f.changed.store(true, SeqCst);
+    }
 }
 
 impl Mount {
     /// The module maps this mount one-to-one onto a host tree for reads: always
     /// (VURS_F_SUBTREE), or for now (`set_plain`, a cow view nobody wrote to).
     pub fn is_subtree(&self) -> bool {
-        self.module.flags & vurs_abi::VURS_F_SUBTREE != 0 || self.plain.load(std::sync::atomic::Ordering::SeqCst)
+        self.module.flags & vurs_abi::VURS_F_SUBTREE != 0
+            || self.plain.plain.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The host path of the mount's root (redirect modules), for reverse translation.
+    pub fn host_root(&self) -> Option<Vec<u8>> {
+        if self.plain.changed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            *self.host_root.write() = self.root_on_host();
+        }
+        self.host_root.read().clone()
+    }
+
+    fn root_on_host(&self) -> Option<Vec<u8>> {
+        if self.module.flags & vurs_abi::VURS_F_PATH_REDIRECT != 0 {
+            self.module.redirect(self.mnt, b"", vurs_abi::VURS_ACCESS_READ).ok()
+        } else {
+            None
+        }
     }
 
     /// What a read-only mount says to a call with access intent `access` (VURS_ACCESS_*)
@@ -148,19 +179,18 @@ impl MountTable {
 
     /// Host path -> virtual path: the mount whose host root holds `host` (longest root).
     pub fn reverse(&self, host: &[u8]) -> Option<Vec<u8>> {
-        let mut best: Option<(&Arc<Mount>, usize)> = None;
+        let mut best: Option<(&Arc<Mount>, Vec<u8>)> = None;
         for m in self.mounts.iter().rev() {
-            if let Some(root) = &m.host_root {
-                if under(host, root) && best.is_none_or(|(_, l)| root.len() > l) {
-                    best = Some((m, root.len()));
+            if let Some(root) = m.host_root() {
+                if under(host, &root) && best.as_ref().is_none_or(|(_, r)| root.len() > r.len()) {
+                    best = Some((m, root));
                 }
             }
         }
-        let Some((m, _)) = best else {
+        let Some((m, root)) = best else {
             return self.implicit.iter().find(|(_, h)| h.as_slice() == host).map(|(v, _)| v.clone());
         };
-        let root = m.host_root.as_ref()?;
-        let sub = subpath(host, root);
+        let sub = subpath(host, &root);
         let mut v = m.target.as_bytes().to_vec();
         if !sub.is_empty() {
             if v != b"/" {
@@ -180,22 +210,20 @@ impl MountTable {
         mnt: usize,
     ) -> u64 {
         self.next_id += 1;
-        let host_root = if module.flags & vurs_abi::VURS_F_PATH_REDIRECT != 0 {
-            module.redirect(mnt, b"", vurs_abi::VURS_ACCESS_READ).ok()
-        } else {
-            None
-        };
         module.users.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let plain = plain_flag(mnt);
+        // The root is asked at the first reverse translation.
+        plain.changed.store(true, std::sync::atomic::Ordering::SeqCst);
         self.mounts.push(Arc::new(Mount {
             id: self.next_id,
             target,
             source,
             module,
             mnt,
-            host_root,
+            host_root: Default::default(),
             open_files: Default::default(),
             read_only: read_only_options(&options),
-            plain: plain_flag(mnt),
+            plain,
             options,
         }));
         self.next_id

@@ -190,9 +190,8 @@ pub fn mountinfo_lines(mounts: &MountTable, real: &str) -> String {
             .map(|k| k.0)
             .unwrap_or(next_id);
         let dev = m
-            .host_root
-            .as_ref()
-            .and_then(|h| std::fs::metadata(std::ffi::OsStr::from_bytes(h)).ok())
+            .host_root()
+            .and_then(|h| std::fs::metadata(std::ffi::OsStr::from_bytes(&h)).ok())
             .map(|md| md.dev())
             .unwrap_or(0);
         let (major, minor) = (libc::major(dev), libc::minor(dev));

@@ -444,8 +444,7 @@ impl<'a> Resolver<'a> {
             // mount means the kernel's own walk would not match ours.
             cur.extend_from_slice(start.strip_suffix(b"/").unwrap_or(start));
             crossed = self.in_mount(&cur);
-            let start_mount =
-                self.mounts.find(&cur).filter(|m| m.is_subtree());
+            let start_mount = self.mounts.find(&cur).filter(|m| m.is_subtree());
             watch = Some(Watch {
                 start_len: cur.len(),
                 mount: start_mount.cloned(),

@@ -13,6 +13,7 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use vurs_abi::sdk::{Errno, Ids, Module, Options, Services};
 use vurs_abi::*;
@@ -44,6 +45,12 @@ pub struct Mnt {
     upper_in_lower: bool,
     /// Recent merged listings, while both directories are unchanged.
     listings: Mutex<HashMap<PathBuf, Listing>>,
+    /// Nothing was written through the view yet (UPPER was empty at mount and no call
+    /// changed it since): the view is the lower tree, one to one. vurs is told so
+    /// (`set_plain`) and lets the kernel resolve names there by itself; `plain_until`.
+    plain: AtomicBool,
+    /// vurs was told about `plain` (at the mount's first call).
+    announced: AtomicBool,
 }
 
 fn errno(e: std::io::Error) -> Errno {
@@ -57,6 +64,29 @@ fn own_ids() -> Ids {
 }
 
 impl Cow {
+    /// Whether the view of `m` is still the lower tree one to one; `changes`: the call
+    /// being answered may change it, which ends that (vurs is told first: its own lookups
+    /// ask the module again from now on).
+    fn plain_until(&self, m: &Mnt, changes: bool) -> bool {
+        if !m.announced.swap(true, Ordering::SeqCst) && m.plain.load(Ordering::SeqCst) {
+            let _ = self.svc.set_plain(m, true);
+            // a change answered meanwhile on another thread told vurs `false` first
+            if !m.plain.load(Ordering::SeqCst) {
+                let _ = self.svc.set_plain(m, false);
+            }
+        }
+        if !m.plain.load(Ordering::SeqCst) {
+            return false;
+        }
+        if changes {
+            if m.plain.swap(false, Ordering::SeqCst) {
+                let _ = self.svc.set_plain(m, false);
+            }
+            return false;
+        }
+        true
+    }
+
     fn caller(&self) -> Ids {
         self.svc.caller().map(|c| c.ids).unwrap_or_else(|_| own_ids())
     }
@@ -295,12 +325,18 @@ impl Module for Cow {
             upper_in_lower,
             skip,
             listings: Mutex::new(HashMap::new()),
+            // UPPER inside the lower tree must be hidden: never one to one.
+            plain: AtomicBool::new(empty && !upper_in_lower),
+            announced: AtomicBool::new(false),
         })
     }
 
     fn redirect(&self, m: &Mnt, sub: &Path, access: u32) -> Result<PathBuf, Errno> {
         let low = m.layers.lower(sub);
         if Self::skipped(m, sub) {
+            return Ok(low);
+        }
+        if self.plain_until(m, access & (VURS_ACCESS_WRITE | VURS_ACCESS_CREATE | VURS_ACCESS_REMOVE) != 0) {
             return Ok(low);
         }
         // UPPER itself, when it lies in the lower tree, is not part of the view.
@@ -338,7 +374,7 @@ impl Module for Cow {
     }
 
     fn list(&self, m: &Mnt, sub: &Path, index: u64) -> Result<Option<(u64, u8, Vec<u8>)>, Errno> {
-        if Self::skipped(m, sub) {
+        if Self::skipped(m, sub) || self.plain_until(m, false) {
             return Err(Errno(libc::ENOSYS));
         }
         // Past the first entry, the listing read (and checked) at entry 0 holds: the
