@@ -77,13 +77,14 @@ fn listings_merge_in_tasks_that_started_before_the_first_merged_open() {
     assert!(lower.join("gone").exists() && !lower.join("d/new").exists());
 }
 
-#[test]
-fn a_view_nobody_wrote_to_does_not_trap_getdents() {
-    let tmp = TempDir::new("cow-listing-untouched");
+/// `ls -R` through a fresh view with mount options `extra`: its output (which must be the
+/// native one) and vurs's table of trapped calls.
+fn ls_r_summary(tag: &str, extra: &str) -> String {
+    let tmp = TempDir::new(tag);
     let (lower, upper) = (tmp.join("lower"), tmp.join("upper"));
     make_lower(&lower);
     std::fs::create_dir(&upper).unwrap();
-    let spec = format!("type=cow,source={},target={}", upper.display(), lower.display());
+    let spec = format!("type=cow,source={},target={}{extra}", upper.display(), lower.display());
     let summary = tmp.join("summary");
     let o = run_with_timeout(
         {
@@ -99,7 +100,19 @@ fn a_view_nobody_wrote_to_does_not_trap_getdents() {
     assert_eq!(native, stdout(&o));
     let table = std::fs::read_to_string(&summary).unwrap();
     assert!(table.contains("openat"), "the summary lists trapped calls: {table}");
+    table
+}
+
+#[test]
+fn a_view_nobody_wrote_to_does_not_trap_getdents() {
+    let table = ls_r_summary("cow-listing-untouched", "");
     assert!(!table.contains("getdents64"), "getdents64 trapped in an untouched view:\n{table}");
+}
+
+#[test]
+fn option_merged_traps_getdents_from_the_start() {
+    let table = ls_r_summary("cow-listing-merged", ",merged");
+    assert!(table.contains("getdents64"), "getdents64 not trapped with `merged`:\n{table}");
 }
 
 /// The first write through a view nobody wrote to (the module had told vurs the mount was

@@ -218,7 +218,8 @@ struct vurs_services {
      * -ENOSYS). vurs then lets the kernel resolve a plain name relative to a directory
      * inside the mount without asking the module. A copy-on-write module whose upper layer
      * is empty is plain; it withdraws that (plain = 0) before it answers the first call
-     * that changes the view. Callable from any callback after mount() returned. 0. */
+     * that changes the view. Callable from any callback after mount() returned; vurs asks
+     * redirect("") right after mount(): say it at the latest there. 0. */
     int (*set_plain)(void *mnt, int32_t plain);
 };
 

@@ -338,7 +338,14 @@ fn run_session(plan: Plan) -> i32 {
     // it only if a start mount needs it, or if mounts may come at run time. A module with
     // merged listings (cow) gets it at the first open of a merged directory
     // (dispatch/paths.rs: trap_dirents_if_merged).
-    session.filter.get_mut().dirents = mounts.is_empty() || !session.mounts.read().synthetic.is_empty();
+    // A start mount whose listings are merged already (a cow view with changes) needs them
+    // all trapped, as notifications. A view nobody wrote to is a plain subtree (its module
+    // said so when its root was asked at mount): getdents64 then runs at full speed, and
+    // traps from the first open of a merged directory on (dispatch/paths.rs:
+    // trap_dirents_if_merged; as ptrace stops, a filter layer's verdict).
+    let merged = session.mounts.read().mounts.iter().any(|m| m.module.has_list() && !m.is_subtree());
+    session.filter.get_mut().dirents =
+        mounts.is_empty() || !session.mounts.read().synthetic.is_empty() || merged;
     let engine = vurs::notify::Engine::choose().unwrap_or_else(|e| die(EXIT_FAILURE, e));
     session.filter.get_mut().notify = engine == vurs::notify::Engine::Notify;
     // The notification engine carries path calls out for their callers: creating ones with

@@ -211,16 +211,22 @@ impl MountTable {
     ) -> u64 {
         self.next_id += 1;
         module.users.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // The root is asked right away: a module that can be a plain subtree says so at the
+        // latest in that answer (vurs_services.set_plain).
+        let host_root = if module.flags & vurs_abi::VURS_F_PATH_REDIRECT != 0 {
+            module.redirect(mnt, b"", vurs_abi::VURS_ACCESS_READ).ok()
+        } else {
+            None
+        };
         let plain = plain_flag(mnt);
-        // The root is asked at the first reverse translation.
-        plain.changed.store(true, std::sync::atomic::Ordering::SeqCst);
+        plain.changed.store(false, std::sync::atomic::Ordering::SeqCst);
         self.mounts.push(Arc::new(Mount {
             id: self.next_id,
             target,
             source,
             module,
             mnt,
-            host_root: Default::default(),
+            host_root: parking_lot::RwLock::new(host_root),
             open_files: Default::default(),
             read_only: read_only_options(&options),
             plain,

@@ -273,9 +273,13 @@ impl Module for Cow {
 
     fn mount(&self, source: &str, target: &str, options: &Options) -> Result<Mnt, (Errno, String)> {
         let mut skip: Option<Vec<PathBuf>> = None;
+        let mut may_be_plain = true;
         for (k, v) in &options.0 {
             match k.as_str() {
                 "ro" | "rw" => {}
+                // never a plain subtree: listings trap as notifications from the start
+                // (docs/shipped-modules.md: for sessions that write, then walk big trees)
+                "merged" => may_be_plain = false,
                 "skip" => {
                     let v = v.clone().unwrap_or_default();
                     skip = Some(
@@ -288,7 +292,7 @@ impl Module for Cow {
                 _ => {
                     return Err((
                         Errno(libc::EINVAL),
-                        format!("cow: unknown mount option {k:?} (skip=DIR:DIR...)"),
+                        format!("cow: unknown mount option {k:?} (skip=DIR:DIR..., merged)"),
                     ))
                 }
             }
@@ -326,7 +330,7 @@ impl Module for Cow {
             skip,
             listings: Mutex::new(HashMap::new()),
             // UPPER inside the lower tree must be hidden: never one to one.
-            plain: AtomicBool::new(empty && !upper_in_lower),
+            plain: AtomicBool::new(may_be_plain && empty && !upper_in_lower),
             announced: AtomicBool::new(false),
         })
     }
