@@ -15,6 +15,8 @@ pub struct Session {
     pub mounts: RwLock<MountTable>,
     /// Syscall number -> the module serving it (newest wins).
     pub syscall_owner: RwLock<HashMap<i64, Arc<Module>>>,
+    /// The numbers of `syscall_owner`, one bit each, for the fast path (no lock).
+    owned: [std::sync::atomic::AtomicU64; 8],
     /// What the session's filters trap: the one installed at start and the layers `insmod`
     /// added since (see `layers`).
     pub filter: RwLock<FilterSpec>,
@@ -51,7 +53,34 @@ fn refresh_synthetic(table: &mut MountTable) {
     });
 }
 
+/// One bit per syscall number below 512.
+fn owned_bits<'a>(numbers: impl Iterator<Item = &'a i64>) -> [std::sync::atomic::AtomicU64; 8] {
+    let bits: [std::sync::atomic::AtomicU64; 8] = Default::default();
+    for &nr in numbers {
+        if (0..512).contains(&nr) {
+            bits[nr as usize / 64].fetch_or(1 << (nr % 64), Ordering::Relaxed);
+        }
+    }
+    bits
+}
+
 impl Session {
+    /// Whether a module serves syscall `nr` (without taking `syscall_owner`'s lock).
+    pub fn syscall_owned(&self, nr: i64) -> bool {
+        if !(0..512).contains(&nr) {
+            return self.syscall_owner.read().contains_key(&nr);
+        }
+        self.owned[nr as usize / 64].load(Ordering::Acquire) & (1 << (nr % 64)) != 0
+    }
+
+    /// Recompute `owned` from `owner` (its write lock held).
+    fn note_owners(&self, owner: &HashMap<i64, Arc<Module>>) {
+        let bits = owned_bits(owner.keys());
+        for (i, b) in bits.iter().enumerate() {
+            self.owned[i].store(b.load(Ordering::Relaxed), Ordering::Release);
+        }
+    }
+
     pub fn new(modules: Vec<Module>) -> Session {
         let modules: Vec<Arc<Module>> = modules.into_iter().map(Arc::new).collect();
         let modules_block = modules.iter().any(|m| m.may_block());
@@ -73,6 +102,7 @@ impl Session {
         Session {
             modules: RwLock::new(modules),
             mounts: RwLock::new(MountTable::default()),
+            owned: owned_bits(owner.keys()),
             syscall_owner: RwLock::new(owner),
             traps_paths: filter.paths.into(),
             traps_virtual_fds: filter.virtual_fds.into(),
@@ -239,6 +269,7 @@ impl Session {
             for &nr in &m.syscalls {
                 owner.insert(nr as i64, m.clone());
             }
+            self.note_owners(&owner);
         }
         if m.may_block() {
             self.blocking.store(true, Ordering::Relaxed);
@@ -302,6 +333,7 @@ impl Session {
                 owner.entry(nr as i64).or_insert_with(|| older.clone());
             }
         }
+        self.note_owners(&owner);
         Ok(())
     }
 
