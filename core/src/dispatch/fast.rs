@@ -19,8 +19,8 @@ pub enum Fast {
 
 pub fn try_pass(s: &Session, tid: Pid, call: &Call) -> Fast {
     let Some(spec) = call.spec else { return Fast::Decide(None) };
-    if spec.kind == Kind::Getdents {
-        // Every directory lists itself: no mount point is missing on the host, and every
+    if spec.kind == Kind::Getdents && !crate::vfd::is_virtual(call.args[0] as i64) {
+        // A real directory lists itself: no mount point is missing on the host, and every
         // mount whose module merges listings is a plain subtree for now.
         let mounts = s.mounts.read();
         let lists_itself = mounts.synthetic.is_empty()
