@@ -81,7 +81,7 @@ pub fn carry_out(
             let (crate::dispatch::Then::Dup { newfd, cloexec }, Some(desc)) = (plan.then, &plan.desc) else {
                 return errno(libc::EIO);
             };
-            match sv.listener.add_fd(id, desc.as_raw_fd(), Some(newfd), cloexec, true) {
+            match sv.listener.add_fd_here(c.tid, id, desc.as_raw_fd(), Some(newfd), cloexec, true) {
                 Ok(_) => Answer::Sent,
                 Err(e) => errno(e.raw_os_error().unwrap_or(libc::EIO)),
             }
@@ -509,7 +509,7 @@ fn finish_open(
         Ok(fd) if fd >= 0 => seccomp::owned(fd),
         Ok(e) | Err(e) => return Ok(Answer::Value(e)),
     };
-    match sv.listener.add_fd(id, fd.as_raw_fd(), None, cloexec, true) {
+    match sv.listener.add_fd_here(x.c.tid, id, fd.as_raw_fd(), None, cloexec, true) {
         Ok(_) => Ok(Answer::Sent),
         Err(e) => Ok(errno(e.raw_os_error().unwrap_or(libc::EMFILE))),
     }
