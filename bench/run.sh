@@ -7,6 +7,7 @@
 #       getpid  native | vurs | vurs -m fsremap            (never trapped: seccomp filter cost)
 #       stat    native | vurs | vurs -m fsremap            (fsremap traps stat; no mount matches)
 #       stat    vurs -b (resolved) | the same decided on a worker thread (VURS_FORCE_WORKERS=1)
+#       open    native | vurs -b (resolved) | vurs -b (redirected: vurs opens, ADDFD installs)
 #       clock   native | vurs (vDSO untouched) | vurs -m time  (clock_gettime traps)
 #     each cell is the median of RUNS runs; "+ns" is the added cost per call vs native;
 #  3. macro: ../shared/bench/run.sh (native | floor | proot | vurs | vurs with a bind) over the
@@ -24,7 +25,7 @@
 #   --micro         micro benchmark only            --macro   macro benchmark only
 #   --runs N        runs per micro cell (default 5)
 # env: VURS (default target/release/vurs), SHARED_BENCH (default ../shared/bench relative to
-#      the repo root), WL_N_GETPID / WL_N_STAT / WL_N_CLOCK iteration counts.
+#      the repo root), WL_N_GETPID / WL_N_STAT / WL_N_OPEN / WL_N_CLOCK iteration counts.
 # Needs gcc; the macro part needs hyperfine (and uses proot if present): installed with apt-get
 # when missing and running as root.
 set -euo pipefail
@@ -123,6 +124,9 @@ if [ "$micro" = 1 ]; then
     "stat|${WL_N_STAT:-200000}|vurs -b, ptrace engine|env VURS_ENGINE=ptrace $vurs -b /etc/hostname:/etc/passwd --"
     "stat|${WL_N_STAT:-200000}|vurs -b (redirected into a mount)|$vurs -b /etc/passwd:/etc/hostname --"
     "stat|${WL_N_STAT:-200000}|the same, ptrace engine|env VURS_ENGINE=ptrace $vurs -b /etc/passwd:/etc/hostname --"
+    "open|${WL_N_OPEN:-50000}|native|"
+    "open|${WL_N_OPEN:-50000}|vurs -b (trapped, resolved)|$vurs -b /etc/hostname:/etc/passwd --"
+    "open|${WL_N_OPEN:-50000}|vurs -b (redirected: ADDFD)|$vurs -b /etc/passwd:/etc/hostname --"
     "clock|${WL_N_CLOCK:-1000000}|native|"
     "clock|${WL_N_CLOCK:-1000000}|vurs (no time module: vDSO)|$vurs --"
     "clock|${WL_N_CLOCK:-200000}|vurs -m time|$vurs -m time --"

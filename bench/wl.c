@@ -1,7 +1,9 @@
 /* bench/wl.c - the micro benchmark's workload when ../shared/bench is not there.
- * usage: wl OP N    OP: getpid | stat (/etc/hostname) | clock (CLOCK_MONOTONIC)
+ * usage: wl OP N    OP: getpid | stat (/etc/hostname) | open (/etc/hostname, then close) |
+ *                    clock (CLOCK_MONOTONIC)
  * Runs OP N times and prints "OP N NS" (nanoseconds per call of the timed loop only:
  * process start and exit are not in it). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,7 @@ static double now_ns(void) {
 
 int main(int argc, char **argv) {
     if (argc != 3) {
-        fprintf(stderr, "usage: wl getpid|stat|clock N\n");
+        fprintf(stderr, "usage: wl getpid|stat|open|clock N\n");
         return 2;
     }
     const char *op = argv[1];
@@ -31,6 +33,12 @@ int main(int argc, char **argv) {
     } else if (strcmp(op, "stat") == 0) {
         for (long i = 0; i < n; i++)
             if (stat("/etc/hostname", &st) != 0) return 1;
+    } else if (strcmp(op, "open") == 0) {
+        for (long i = 0; i < n; i++) {
+            int fd = openat(AT_FDCWD, "/etc/hostname", O_RDONLY);
+            if (fd < 0) return 1;
+            close(fd);
+        }
     } else if (strcmp(op, "clock") == 0) {
         for (long i = 0; i < n; i++) clock_gettime(CLOCK_MONOTONIC, &ts);
     } else {
