@@ -93,12 +93,22 @@ impl Stopped {
     }
 
     /// Resume; `sig` 0 or the signal to deliver.
+    /// Resumed on the tracer's CPU: its next stop then wakes the tracer where it sleeps
+    /// (sys.rs: wake_here), instead of two idle CPUs woken per stop.
     pub fn cont(self, sig: i32) -> Result<(), Error> {
-        Ok(req(libc::PTRACE_CONT, self.tid, 0, sig as u64).map(drop)?)
+        let tid = self.tid;
+        crate::tracee::sys::wake_here(
+            tid,
+            false,
+            || Ok(req(libc::PTRACE_CONT, tid, 0, sig as u64).map(drop)?),
+        )
     }
     /// Resume until the next syscall stop (used to see the exit of the current call).
     pub fn syscall(self, sig: i32) -> Result<(), Error> {
-        Ok(req(libc::PTRACE_SYSCALL, self.tid, 0, sig as u64).map(drop)?)
+        let tid = self.tid;
+        crate::tracee::sys::wake_here(tid, false, || {
+            Ok(req(libc::PTRACE_SYSCALL, tid, 0, sig as u64).map(drop)?)
+        })
     }
     /// Leave a group-stopped tracee stopped but let job control see it (PTRACE_LISTEN).
     pub fn listen(self) -> Result<(), Error> {

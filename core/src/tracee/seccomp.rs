@@ -103,12 +103,10 @@ impl Listener {
         check(unsafe { libc::ioctl(self.fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &mut a) })
     }
 
-    /// `add_fd` for caller thread `tid`, with both ends held on this CPU meanwhile.
+    /// `add_fd` for caller thread `tid`, with both ends held on this CPU meanwhile:
     /// ADDFD wakes the caller to install the descriptor and is woken back by it, both
-    /// with plain wake-ups (not the listener's synchronous one): on an idle machine the
-    /// scheduler sends each to the other, idle CPU, which on a VM whose idle vCPU halts
-    /// costs tens of µs. With the caller's and this thread's CPU masks narrowed to this
-    /// CPU for the call (and restored after), both wake-ups stay here.
+    /// with plain wake-ups (not the listener's synchronous one), which the scheduler sends
+    /// to an idle CPU (`sys::wake_here`).
     pub fn add_fd_here(
         &self,
         tid: Pid,
@@ -118,41 +116,7 @@ impl Listener {
         cloexec: bool,
         send: bool,
     ) -> io::Result<i32> {
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        thread_local! {
-            // This thread's own CPU mask (vurs never changes it but here, and restores it).
-            static OURS: Option<libc::cpu_set_t> = {
-                // SAFETY: a plain cpu_set_t filled by the kernel within its size.
-                unsafe {
-                    let mut m: libc::cpu_set_t = std::mem::zeroed();
-                    (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut m) == 0).then_some(m)
-                }
-            };
-        }
-        let Some(ours) = OURS.with(|o| *o) else { return self.add_fd(id, src, at, cloexec, send) };
-        // SAFETY: sched_getcpu has no preconditions; the cpu_set_t values are plain data
-        // filled or read by the kernel within their size.
-        unsafe {
-            let cpu = libc::sched_getcpu();
-            let mut theirs: libc::cpu_set_t = std::mem::zeroed();
-            if cpu < 0
-                || libc::sched_getaffinity(tid, size, &mut theirs) != 0
-                || !libc::CPU_ISSET(cpu as usize, &theirs)
-                || !libc::CPU_ISSET(cpu as usize, &ours)
-            {
-                return self.add_fd(id, src, at, cloexec, send);
-            }
-            let mut here: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu as usize, &mut here);
-            let pinned = libc::sched_setaffinity(tid, size, &here) == 0;
-            libc::sched_setaffinity(0, size, &here);
-            let r = self.add_fd(id, src, at, cloexec, send);
-            libc::sched_setaffinity(0, size, &ours);
-            if pinned {
-                libc::sched_setaffinity(tid, size, &theirs);
-            }
-            r
-        }
+        crate::tracee::sys::wake_here(tid, true, || self.add_fd(id, src, at, cloexec, send))
     }
 
     /// SECCOMP_IOCTL_NOTIF_SET_FLAGS.
