@@ -3,6 +3,7 @@
 mod guard;
 pub mod hooks;
 mod loader;
+pub mod plain;
 mod services;
 
 pub use loader::{caller_module_path, find_module_file, load};

@@ -320,7 +320,7 @@ unsafe extern "C" fn set_ids(ctx: *mut c_void, ids: *const vurs_ids) -> c_int {
 
 unsafe extern "C" fn set_plain(mnt: *mut c_void, plain: i32) -> c_int {
     let _vurs = guard::Paused::new();
-    crate::path::mounts::set_plain(mnt as usize, plain != 0);
+    super::plain::set(mnt as usize, plain != 0);
     0
 }
 

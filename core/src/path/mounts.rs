@@ -23,34 +23,7 @@ pub struct Mount {
     /// (as the kernel does for a mount with MNT_READONLY).
     pub read_only: bool,
     /// The module says the mount is a plain subtree for now (`vurs_services.set_plain`).
-    plain: Arc<PlainFlag>,
-}
-
-/// What a module said with `vurs_services.set_plain`.
-#[derive(Default)]
-struct PlainFlag {
-    plain: std::sync::atomic::AtomicBool,
-    /// The flag changed since the mount's host root was last asked.
-    changed: std::sync::atomic::AtomicBool,
-}
-
-/// Mounts whose modules said whether they are plain subtrees (`vurs_services.set_plain`),
-/// by mount pointer. A module may say it from any callback: the flag is shared with the
-/// mount's entry in every mount table (`Mount::plain`).
-static PLAIN: parking_lot::Mutex<Option<std::collections::HashMap<usize, Arc<PlainFlag>>>> =
-    parking_lot::Mutex::new(None);
-
-fn plain_flag(mnt: usize) -> Arc<PlainFlag> {
-    PLAIN.lock().get_or_insert_with(Default::default).entry(mnt).or_default().clone()
-}
-
-/// `vurs_services.set_plain`: mount pointer `mnt` is a plain subtree now, or no longer.
-pub fn set_plain(mnt: usize, plain: bool) {
-    use std::sync::atomic::Ordering::SeqCst;
-    let f = plain_flag(mnt);
-    if f.plain.swap(plain, SeqCst) != plain {
-        f.changed.store(true, SeqCst);
-    }
+    plain: Arc<crate::module::plain::PlainFlag>,
 }
 
 impl Mount {
@@ -112,9 +85,7 @@ pub fn read_only_options(options: &str) -> bool {
 
 impl Drop for Mount {
     fn drop(&mut self) {
-        if let Some(map) = PLAIN.lock().as_mut() {
-            map.remove(&self.mnt);
-        }
+        crate::module::plain::forget(self.mnt);
         self.module.umount(self.mnt);
         self.module.users.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
@@ -218,7 +189,7 @@ impl MountTable {
         } else {
             None
         };
-        let plain = plain_flag(mnt);
+        let plain = crate::module::plain::flag(mnt);
         plain.changed.store(false, std::sync::atomic::Ordering::SeqCst);
         self.mounts.push(Arc::new(Mount {
             id: self.next_id,
