@@ -716,6 +716,25 @@ fn write_err(err: *mut c_char, errlen: usize, msg: &str) {
     }
 }
 
+/// A directory entry (`readdir`, `list`) as the C ABI answers it: 1 with `d` filled (the
+/// name cut at 255 bytes), 0 at the end, or -errno.
+fn fill_dirent(r: Result<Option<(u64, u8, Vec<u8>)>, Errno>, d: &mut vurs_dirent) -> c_int {
+    match r {
+        Ok(Some((ino, kind, name))) => {
+            d.ino = ino;
+            d.type_ = kind;
+            let n = name.len().min(255);
+            for (i, b) in name[..n].iter().enumerate() {
+                d.name[i] = *b as c_char;
+            }
+            d.name[n] = 0;
+            1
+        }
+        Ok(None) => 0,
+        Err(Errno(e)) => -e,
+    }
+}
+
 fn guarded<M: Module, R>(inst: &Instance<M>, what: &str, on_panic: R, f: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
@@ -1044,21 +1063,10 @@ pub mod trampolines {
         unsafe {
             let inst = &*inst.cast::<Instance<M>>();
             let h = &*h.cast::<Handle>();
-            match guarded(inst, "readdir", Err(Errno(libc::EIO)), || inst.module.readdir(h, index)) {
-                Ok(Some((ino, kind, name))) => {
-                    let d = &mut *out;
-                    d.ino = ino;
-                    d.type_ = kind;
-                    let n = name.len().min(255);
-                    for (i, b) in name[..n].iter().enumerate() {
-                        d.name[i] = *b as c_char;
-                    }
-                    d.name[n] = 0;
-                    1
-                }
-                Ok(None) => 0,
-                Err(Errno(e)) => -e,
-            }
+            fill_dirent(
+                guarded(inst, "readdir", Err(Errno(libc::EIO)), || inst.module.readdir(h, index)),
+                &mut *out,
+            )
         }
     }
     /// `list`: calls [`Module::list`] and fills `out` (names cut at 255 bytes; exported
@@ -1079,21 +1087,7 @@ pub mod trampolines {
             let m = &*mnt.cast::<M::Mount>();
             let r =
                 guarded(inst, "list", Err(Errno(libc::EIO)), || inst.module.list(m, sub(subpath)?, index));
-            match r {
-                Ok(Some((ino, kind, name))) => {
-                    let d = &mut *out;
-                    d.ino = ino;
-                    d.type_ = kind;
-                    let n = name.len().min(255);
-                    for (i, b) in name[..n].iter().enumerate() {
-                        d.name[i] = *b as c_char;
-                    }
-                    d.name[n] = 0;
-                    1
-                }
-                Ok(None) => 0,
-                Err(Errno(e)) => -e,
-            }
+            fill_dirent(r, &mut *out)
         }
     }
     /// `close`: drops the handle after [`Module::close`].

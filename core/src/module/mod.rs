@@ -411,14 +411,7 @@ impl Module {
         let args = [self.inst(), handle as u64, index, &mut d as *mut vurs_dirent as u64];
         // SAFETY: `readdir` has the ReaddirFn signature; out-pointer valid.
         let r = unsafe { self.invoke(Kind::Readdir, f as *const c_void, &args) }?.value;
-        if r < 0 {
-            return Err(-r as i32);
-        }
-        if r == 0 {
-            return Ok(None);
-        }
-        let name: Vec<u8> = d.name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-        Ok(Some((d.ino, d.type_, name)))
+        dirent_answer(r, &d)
     }
 
     /// Whether a redirecting module lists some directories itself (merged views).
@@ -436,14 +429,7 @@ impl Module {
         // SAFETY: `list` has the ListFn signature (csrc/guard.c); a NUL-terminated string
         // and an out-pointer, both alive for the call; mnt came from mount.
         let r = unsafe { self.invoke(Kind::List, f as *const c_void, &args) }?.value;
-        if r < 0 {
-            return Err(-r as i32);
-        }
-        if r == 0 {
-            return Ok(None);
-        }
-        let name: Vec<u8> = d.name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-        Ok(Some((d.ino, d.type_, name)))
+        dirent_answer(r, &d)
     }
 
     // ---- ABI 1.1: the rest of the file-system operation set ----
@@ -875,4 +861,17 @@ fn cstring(s: &str) -> Result<CString, (i32, String)> {
 /// bad pointer gives "" rather than a crash.
 pub(crate) fn c_str_lossy(p: *const c_char) -> String {
     guard::c_string(p, 64 * 1024).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+}
+
+/// What a `readdir` or `list` callback answered (`r`; `d` filled when 1): Ok(None) at the
+/// end, the entry, or Err(errno).
+fn dirent_answer(r: i64, d: &vurs_dirent) -> Result<Option<(u64, u8, Vec<u8>)>, i32> {
+    if r < 0 {
+        return Err(-r as i32);
+    }
+    if r == 0 {
+        return Ok(None);
+    }
+    let name: Vec<u8> = d.name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    Ok(Some((d.ino, d.type_, name)))
 }
