@@ -149,15 +149,7 @@ fn park(
 /// ("(unreachable)/..." outside it, as the kernel).
 fn getcwd(s: &Session, c: &Caller, call: &Call) -> Result<Decision, Outcome> {
     let virt = cwd(&s.mounts.read(), c).ok_or(Outcome::Pass)?;
-    let mut shown = c.fs.shown(&virt, true);
-    shown.push(0);
-    if (call.args[1] as usize) < shown.len() {
-        return Ok(Decision::err(libc::ERANGE, "virtual cwd"));
-    }
-    if memory::write(c.tid, call.args[0], &shown).is_err() {
-        return Ok(Decision::err(libc::EFAULT, "virtual cwd"));
-    }
-    Ok(Decision::ret(shown.len() as i64, "virtual cwd"))
+    Ok(super::paths::cwd_answer(c, call, c.fs.shown(&virt, true)))
 }
 
 /// The text a readlink of magic link `link` shows, the kernel having answered `text` (a

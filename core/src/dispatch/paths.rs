@@ -1024,17 +1024,23 @@ pub(super) fn getcwd(s: &Session, c: &Caller, call: &Call) -> Result<Decision, O
         return Ok(Decision::pass());
     }
     let host = readlink_host(&format!("/proc/{}/cwd", c.tid)).ok_or(Outcome::Pass)?;
-    let Some(mut virt) = mounts.reverse(&host) else {
+    let Some(virt) = mounts.reverse(&host) else {
         return Ok(Decision::pass());
     };
-    virt.push(0);
-    if (call.args[1] as usize) < virt.len() {
-        return Ok(Decision::err(libc::ERANGE, "virtual cwd"));
+    Ok(cwd_answer(c, call, virt))
+}
+
+/// getcwd(buf, size) answered with `cwd` (NUL added): ERANGE when it does not fit, EFAULT
+/// for a bad buffer, else its length.
+pub(super) fn cwd_answer(c: &Caller, call: &Call, mut cwd: Vec<u8>) -> Decision {
+    cwd.push(0);
+    if (call.args[1] as usize) < cwd.len() {
+        return Decision::err(libc::ERANGE, "virtual cwd");
     }
-    if memory::write(c.tid, call.args[0], &virt).is_err() {
-        return Ok(Decision::err(libc::EFAULT, "virtual cwd"));
+    if memory::write(c.tid, call.args[0], &cwd).is_err() {
+        return Decision::err(libc::EFAULT, "virtual cwd");
     }
-    Ok(Decision::ret(virt.len() as i64, "virtual cwd"))
+    Decision::ret(cwd.len() as i64, "virtual cwd")
 }
 
 pub(super) fn readlink(
