@@ -378,7 +378,7 @@ impl Session {
 
     /// A tracee's cwd or open descriptor lies in the host tree behind `m`.
     fn host_use(&self, m: &crate::path::mounts::Mount) -> bool {
-        let Some(root) = m.host_root() else {
+        let Some(root) = m.host_root().clone() else {
             return false;
         };
         let inside = |link: std::path::PathBuf| {

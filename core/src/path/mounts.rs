@@ -35,11 +35,11 @@ impl Mount {
     }
 
     /// The host path of the mount's root (redirect modules), for reverse translation.
-    pub fn host_root(&self) -> Option<Vec<u8>> {
+    pub fn host_root(&self) -> parking_lot::RwLockReadGuard<'_, Option<Vec<u8>>> {
         if self.plain.changed.swap(false, std::sync::atomic::Ordering::SeqCst) {
             *self.host_root.write() = self.root_on_host();
         }
-        self.host_root.read().clone()
+        self.host_root.read()
     }
 
     fn root_on_host(&self) -> Option<Vec<u8>> {
@@ -104,10 +104,9 @@ pub struct MountTable {
     /// Directories that exist only virtually (ancestors of mount targets missing on the
     /// host): virtual path -> an empty private host directory standing in for it.
     pub implicit: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Last components of mount targets and virtual-only directories, and whether every
-    /// mount is a plain subtree (VURS_F_SUBTREE): see `plain_name_passes`.
+    /// Last components of mount targets and virtual-only directories: see
+    /// `plain_name_passes`.
     basenames: rustc_hash::FxHashSet<Vec<u8>>,
-    all_subtrees: bool,
 }
 
 /// `path` lies at or below `prefix` (both canonical).
@@ -152,9 +151,9 @@ impl MountTable {
     pub fn reverse(&self, host: &[u8]) -> Option<Vec<u8>> {
         let mut best: Option<(&Arc<Mount>, Vec<u8>)> = None;
         for m in self.mounts.iter().rev() {
-            if let Some(root) = m.host_root() {
-                if under(host, &root) && best.as_ref().is_none_or(|(_, r)| root.len() > r.len()) {
-                    best = Some((m, root));
+            if let Some(root) = m.host_root().as_deref() {
+                if under(host, root) && best.as_ref().is_none_or(|(_, r)| root.len() > r.len()) {
+                    best = Some((m, root.to_vec()));
                 }
             }
         }
@@ -252,7 +251,6 @@ impl MountTable {
         self.basenames.extend(self.implicit.iter().map(|(v, _)| last(v)));
         // /proc/<pid>/mounts, opened relative to a /proc directory, is synthesized too.
         self.basenames.insert(b"mounts".to_vec());
-        self.all_subtrees = self.mounts.iter().all(|m| m.module.flags & vurs_abi::VURS_F_SUBTREE != 0);
     }
 
     /// Whether a lookup of the single name `name` (not followed, for reading) relative to a
@@ -260,7 +258,7 @@ impl MountTable {
     /// when every mount is a plain subtree and `name` is not the name of a mount point or
     /// virtual-only directory. Then the directory's path need not be read at all.
     pub fn plain_name_passes(&self, name: &[u8]) -> bool {
-        (self.all_subtrees || self.mounts.iter().all(|m| m.is_subtree()))
+        self.mounts.iter().all(|m| m.is_subtree())
             && !name.is_empty()
             && name != b"."
             && name != b".."

@@ -191,7 +191,8 @@ pub fn mountinfo_lines(mounts: &MountTable, real: &str) -> String {
             .unwrap_or(next_id);
         let dev = m
             .host_root()
-            .and_then(|h| std::fs::metadata(std::ffi::OsStr::from_bytes(&h)).ok())
+            .as_deref()
+            .and_then(|h| std::fs::metadata(std::ffi::OsStr::from_bytes(h)).ok())
             .map(|md| md.dev())
             .unwrap_or(0);
         let (major, minor) = (libc::major(dev), libc::minor(dev));
