@@ -184,7 +184,7 @@ pub fn sendmsg_rights(
 /// the CPU this thread runs on, then restore the masks. A plain wake-up of a thread that
 /// last ran here goes to an idle CPU if there is one; on a VM whose idle vCPUs halt that
 /// costs tens of µs, against a few µs here (docs/architecture.md). Nothing is narrowed
-/// when `tid` may not run on this CPU.
+/// when `tid` may not run on this CPU, or may run on it alone.
 pub fn wake_here<R>(tid: Pid, with_self: bool, wake: impl FnOnce() -> R) -> R {
     let size = std::mem::size_of::<libc::cpu_set_t>();
     thread_local! {
@@ -207,8 +207,9 @@ pub fn wake_here<R>(tid: Pid, with_self: bool, wake: impl FnOnce() -> R) -> R {
             || !libc::CPU_ISSET(cpu as usize, &ours)
             || libc::sched_getaffinity(tid, size, &mut theirs) != 0
             || !libc::CPU_ISSET(cpu as usize, &theirs)
+            || libc::CPU_COUNT(&theirs) == 1
         {
-            return wake();
+            return wake(); // not allowed here, or allowed nowhere else
         }
         let mut here: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu as usize, &mut here);
