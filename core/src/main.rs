@@ -370,7 +370,6 @@ fn run_session(plan: Plan) -> i32 {
     let mut child = launch::spawn(&plan.command, &filter, plan.cwd.as_deref(), notify)
         .unwrap_or_else(|e| die(EXIT_FAILURE, e));
     if plan.kill_on_exit {
-        vurs::tracer::workers::block_wake_signals(); // inherited by the killer thread
         kill_on_exit(child.pid, session.clone());
     }
     let tasks = std::sync::Arc::new(vurs::dispatch::TaskIndex::default());
@@ -414,6 +413,9 @@ fn run_session(plan: Plan) -> i32 {
 /// every other thread, and COMMAND gets an empty mask back), removes vurs's private files,
 /// and lets the signal kill vurs; PTRACE_O_EXITKILL then kills every tracee.
 fn end_session_on_term() {
+    // SIGCHLD (one per tracee stop or exit) must wake the tracer alone: a thread that leaves
+    // it unblocked is woken by every one, an extra wake-up per stop, often of a halted CPU.
+    vurs::tracer::workers::block_wake_signals();
     // SAFETY: building a signal set and blocking it in this thread (threads started from
     // now on inherit the mask).
     let set = unsafe {
