@@ -179,6 +179,64 @@ pub fn sendmsg_rights(
     Ok(n as usize)
 }
 
+thread_local! {
+    // This thread's own mask as it was first seen (vurs narrows it only in wake_here and,
+    // for the tracer, settle_tracer).
+    static OURS: Option<libc::cpu_set_t> = {
+        // SAFETY: a plain cpu_set_t filled by the kernel within its size.
+        unsafe {
+            let mut m: libc::cpu_set_t = std::mem::zeroed();
+            (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut m) == 0).then_some(m)
+        }
+    };
+}
+
+thread_local! {
+    // Set by the tracer before each stop it handles: whether its session runs serially now.
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The tracer's guess, before it handles a stop, of whether the tasks of its session run
+/// one at a time (see `settle_tracer`).
+pub fn set_tracer_serial(serial: bool) {
+    SERIAL.set(serial);
+}
+
+/// Place the tracer thread for its next wake-up, before it resumes a tracee (with
+/// `wake_here`, which puts the tracee on this CPU). While the session runs serially, the
+/// tracer stays on this CPU: the tracee's next stop then wakes it here, where the
+/// scheduler would pick an idle CPU instead — on a VM whose idle vCPUs halt, tens of µs per
+/// fork, exec or exit event (docs/architecture.md). Otherwise it may go anywhere, so that
+/// tasks that run in parallel are not gathered on its CPU.
+pub fn settle_tracer() {
+    use std::cell::Cell;
+    thread_local! { static PINNED: Cell<bool> = const { Cell::new(false) }; }
+    let Some(ours) = OURS.with(|o| *o) else { return };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    let serial = SERIAL.get();
+    if serial == PINNED.get() {
+        return;
+    }
+    // SAFETY: sched_getcpu has no preconditions; the cpu_set_t values are plain data the
+    // kernel reads within their size.
+    unsafe {
+        if !serial {
+            libc::sched_setaffinity(0, size, &ours);
+            PINNED.set(false);
+            return;
+        }
+        let cpu = libc::sched_getcpu();
+        if cpu < 0 || !libc::CPU_ISSET(cpu as usize, &ours) || libc::CPU_COUNT(&ours) == 1 {
+            return;
+        }
+        let mut here: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut here);
+        if libc::sched_setaffinity(0, size, &here) == 0 {
+            PINNED.set(true);
+        }
+    }
+}
+
 /// Run `wake` — which wakes thread `tid` (of a tracee), and with `with_self` waits to be
 /// woken back by it — with `tid`'s CPU mask (and, `with_self`, this thread's) narrowed to
 /// the CPU this thread runs on, then restore the masks. A plain wake-up of a thread that
@@ -187,16 +245,6 @@ pub fn sendmsg_rights(
 /// when `tid` may not run on this CPU, or may run on it alone.
 pub fn wake_here<R>(tid: Pid, with_self: bool, wake: impl FnOnce() -> R) -> R {
     let size = std::mem::size_of::<libc::cpu_set_t>();
-    thread_local! {
-        // This thread's own mask (vurs changes it only here, and restores it).
-        static OURS: Option<libc::cpu_set_t> = {
-            // SAFETY: a plain cpu_set_t filled by the kernel within its size.
-            unsafe {
-                let mut m: libc::cpu_set_t = std::mem::zeroed();
-                (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut m) == 0).then_some(m)
-            }
-        };
-    }
     let Some(ours) = OURS.with(|o| *o) else { return wake() };
     // SAFETY: sched_getcpu has no preconditions; the cpu_set_t values are plain data the
     // kernel fills or reads within their size.

@@ -172,6 +172,8 @@ impl Tracer {
 
     fn on_status(&mut self, pid: Pid, status: i32) {
         let stop = event::classify(status);
+        // A shell and the one command it waits for: one task runs at a time.
+        crate::tracee::sys::set_tracer_serial(self.threads.len() <= 2);
         if !self.threads.contains_key(&pid) {
             match stop {
                 Stop::Exited(_) | Stop::Killed(_) => {}
