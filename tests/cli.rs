@@ -117,6 +117,40 @@ fn signal_death_is_passed_on_and_exit_codes_stay_codes() {
     }
 }
 
+/// COMMAND inherits the signal dispositions and mask vurs was started with, as it would
+/// natively: a background job of a script (SIGINT ignored) survives `kill -INT $$`, and a
+/// blocked signal stays blocked.
+#[test]
+fn inherited_ignored_and_blocked_signals_reach_command() {
+    use std::os::unix::process::CommandExt;
+    let run = |prefix: &[String]| {
+        let script = "kill -INT $$; kill -PIPE $$; echo survived; grep SigBlk /proc/self/status";
+        let mut argv: Vec<String> = prefix.to_vec();
+        argv.extend(["sh", "-c", script].map(String::from));
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..]);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR2);
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                Ok(())
+            });
+        }
+        let o = c.output().unwrap();
+        (o.status.code(), o.status.signal(), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let native = run(&[]);
+    assert_eq!(native.0, Some(0), "native: {native:?}");
+    assert!(native.2.contains("survived"), "native: {native:?}");
+    let under = run(&[vurs().display().to_string(), "--".into()]);
+    assert_eq!(under, native, "(code, signal, output) under vurs vs natively");
+}
+
 /// SIGTERM or SIGHUP to vurs: vurs dies of it, its tracees are gone, and so are its private
 /// files (the synthesized mount lists), which a session keeps in $TMPDIR/vurs-PID.
 #[test]

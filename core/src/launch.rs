@@ -23,6 +23,33 @@ fn pipe(flags: i32) -> Result<[i32; 2], String> {
     Ok(fds)
 }
 
+/// The signals vurs changes the disposition of for itself (see `remember_inherited_signals`).
+const INHERITED_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE];
+/// Bit i: INHERITED_SIGNALS[i] was ignored when vurs started.
+static INHERITED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+/// The signal mask vurs started with (written once, before any thread exists).
+static mut INHERITED_MASK: libc::sigset_t = unsafe { std::mem::zeroed() };
+
+/// Note the dispositions and signal mask vurs was started with, before it changes any:
+/// COMMAND gets them back.
+pub fn remember_inherited_signals() {
+    let mut bits = 0u8;
+    // SAFETY: querying dispositions and the mask into local plain data; INHERITED_MASK is
+    // written here only, at the start of main, before any thread exists.
+    unsafe {
+        for (i, sig) in INHERITED_SIGNALS.iter().enumerate() {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(*sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN {
+                bits |= 1 << i;
+            }
+        }
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigprocmask(libc::SIG_SETMASK, std::ptr::null(), &mut mask);
+        std::ptr::addr_of_mut!(INHERITED_MASK).write(mask);
+    }
+    INHERITED.store(bits, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Start `argv` under `filter`, in directory `cwd` if given (changed to after the filter is
 /// installed, so the session's mounts apply to it); with `listen`, the filter's
 /// notification listener comes back in `Child::listener`.
@@ -71,13 +98,16 @@ pub fn spawn(
                 libc::_exit(125);
             }
             libc::close(sync[0]);
-            // vurs ignores SIGINT/SIGQUIT; COMMAND gets the usual dispositions and mask.
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            // vurs ignores SIGINT/SIGQUIT/SIGPIPE and blocks signals of its own; COMMAND
+            // gets the dispositions and the mask vurs was started with (what it would
+            // have inherited natively: a background job of a script ignores SIGINT).
+            let inherited = INHERITED.load(std::sync::atomic::Ordering::Relaxed);
+            for (i, sig) in INHERITED_SIGNALS.iter().enumerate() {
+                let ignored = inherited & (1 << i) != 0;
+                libc::signal(*sig, if ignored { libc::SIG_IGN } else { libc::SIG_DFL });
+            }
+            let mask = std::ptr::addr_of!(INHERITED_MASK).read();
+            libc::sigprocmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
             let fail = |e: i32| -> ! {
                 libc::write(err[1], (&e as *const i32).cast(), 4);
                 libc::_exit(if e == libc::ENOENT { 127 } else { 126 });

@@ -40,6 +40,7 @@ fn without_os_error(msg: &str) -> String {
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     open_standard_fds();
+    vurs::launch::remember_inherited_signals();
     // SAFETY: setting a disposition before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     match std::panic::catch_unwind(vurs_main) {
