@@ -141,8 +141,27 @@ fn killed_command_kills_vurs_with_the_same_signal() {
     for (sig, n) in
         [("KILL", 9), ("TERM", 15), ("SEGV", 11), ("USR1", 10), ("INT", 2), ("QUIT", 3), ("ABRT", 6)]
     {
-        let o = vurs_run(&["--", "sh", "-c", &format!("kill -{sig} $$")]);
-        let native = Command::new("sh").args(["-c", &format!("kill -{sig} $$")]).output().unwrap();
+        // Both start with the default dispositions, whatever this test runs under (a
+        // background job of a script has SIGINT and SIGQUIT ignored, and passes that on).
+        let defaults = |c: &mut Command| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                c.pre_exec(|| {
+                    libc::signal(libc::SIGINT, libc::SIG_DFL);
+                    libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+                    Ok(())
+                });
+            }
+        };
+        let mut c = Command::new(vurs());
+        c.args(["--", "sh", "-c", &format!("kill -{sig} $$")]);
+        defaults(&mut c);
+        let o = run_with_timeout(c, 60);
+        let mut c = Command::new("sh");
+        c.args(["-c", &format!("kill -{sig} $$")]);
+        defaults(&mut c);
+        let native = c.output().unwrap();
         assert_eq!(native.status.signal(), Some(n), "native kill -{sig}");
         assert_eq!((o.status.code(), o.status.signal()), (None, Some(n)), "kill -{sig}:\n{}", show(&o));
         assert!(!o.status.core_dumped(), "vurs dumped core for kill -{sig}");
