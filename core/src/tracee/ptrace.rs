@@ -97,7 +97,7 @@ impl Stopped {
     /// (sys.rs: wake_here), instead of two idle CPUs woken per stop.
     pub fn cont(self, sig: i32) -> Result<(), Error> {
         let tid = self.tid;
-        crate::tracee::sys::settle_tracer();
+        crate::tracee::sys::settle_tracer(tid);
         crate::tracee::sys::wake_here(
             tid,
             false,
@@ -107,7 +107,7 @@ impl Stopped {
     /// Resume until the next syscall stop (used to see the exit of the current call).
     pub fn syscall(self, sig: i32) -> Result<(), Error> {
         let tid = self.tid;
-        crate::tracee::sys::settle_tracer();
+        crate::tracee::sys::settle_tracer(tid);
         crate::tracee::sys::wake_here(tid, false, || {
             Ok(req(libc::PTRACE_SYSCALL, tid, 0, sig as u64).map(drop)?)
         })

@@ -208,19 +208,61 @@ pub fn set_tracer_serial(serial: bool) {
 /// scheduler would pick an idle CPU instead — on a VM whose idle vCPUs halt, tens of µs per
 /// fork, exec or exit event (docs/architecture.md). Otherwise it may go anywhere, so that
 /// tasks that run in parallel are not gathered on its CPU.
-pub fn settle_tracer() {
-    use std::cell::Cell;
-    thread_local! { static PINNED: Cell<bool> = const { Cell::new(false) }; }
+pub fn settle_tracer(tid: Pid) {
+    use std::cell::{Cell, RefCell};
+    use std::time::{Duration, Instant};
+    /// How often a pinned tracer looks at whether its CPU is shared with other work.
+    const WINDOW: Duration = Duration::from_millis(2);
+    /// A tracee that waited on the run queue for more than this share of its time since the
+    /// last look (alone, tracees on the tracer's CPU wait little: each runs while the other
+    /// sleeps; with a CPU hog there, 50–70 %).
+    const BUSY_PERCENT: u64 = 40;
+    /// How long the tracer then goes unpinned before it tries again.
+    const FREE_FOR: Duration = Duration::from_millis(100);
+    thread_local! {
+        static PINNED: Cell<bool> = const { Cell::new(false) };
+        static NEXT_LOOK: Cell<Option<Instant>> = const { Cell::new(None) };
+        static FREE_UNTIL: Cell<Option<Instant>> = const { Cell::new(None) };
+        // (tid, time run, time waited) of the tracees last looked at.
+        static SEEN: RefCell<Vec<(Pid, u64, u64)>> = const { RefCell::new(Vec::new()) };
+    }
     let Some(ours) = OURS.with(|o| *o) else { return };
     let size = std::mem::size_of::<libc::cpu_set_t>();
-    let serial = SERIAL.get();
-    if serial == PINNED.get() {
+    let now = Instant::now();
+    let cooling = FREE_UNTIL.get().is_some_and(|t| now < t);
+    let want = SERIAL.get() && !cooling;
+    if want && PINNED.get() {
+        if NEXT_LOOK.get().is_some_and(|t| now < t) {
+            return;
+        }
+        NEXT_LOOK.set(Some(now + WINDOW));
+        let Some((ran, waited)) = sched_times(tid) else { return };
+        let busy = SEEN.with(|seen| {
+            let mut seen = seen.borrow_mut();
+            let before = seen.iter().position(|&(t, ..)| t == tid).map(|i| seen.swap_remove(i));
+            if seen.len() >= 8 {
+                seen.clear();
+            }
+            seen.push((tid, ran, waited));
+            let (_, ran0, waited0) = before?;
+            let (ran, waited) = (ran.saturating_sub(ran0), waited.saturating_sub(waited0));
+            Some(waited * 100 > (ran + waited) * BUSY_PERCENT)
+        });
+        if busy == Some(true) {
+            FREE_UNTIL.set(Some(now + FREE_FOR));
+            // SAFETY: restoring this thread's own mask.
+            unsafe { libc::sched_setaffinity(0, size, &ours) };
+            PINNED.set(false);
+        }
+        return;
+    }
+    if want == PINNED.get() {
         return;
     }
     // SAFETY: sched_getcpu has no preconditions; the cpu_set_t values are plain data the
     // kernel reads within their size.
     unsafe {
-        if !serial {
+        if !want {
             libc::sched_setaffinity(0, size, &ours);
             PINNED.set(false);
             return;
@@ -233,8 +275,18 @@ pub fn settle_tracer() {
         libc::CPU_SET(cpu as usize, &mut here);
         if libc::sched_setaffinity(0, size, &here) == 0 {
             PINNED.set(true);
+            NEXT_LOOK.set(Some(now + WINDOW));
         }
     }
+}
+
+/// How long thread `tid` has run and has waited on a run queue so far, in ns (the first two
+/// fields of /proc/TID/schedstat).
+fn sched_times(tid: Pid) -> Option<(u64, u64)> {
+    let st = std::fs::read(format!("/proc/{tid}/schedstat")).ok()?;
+    let mut fields =
+        st.split(|&b| b == b' ').map(|f| std::str::from_utf8(f).ok()?.trim().parse::<u64>().ok());
+    Some((fields.next()??, fields.next()??))
 }
 
 /// Run `wake` — which wakes thread `tid` (of a tracee), and with `with_self` waits to be
