@@ -411,7 +411,7 @@ fn run_session(plan: Plan) -> i32 {
 }
 
 /// SIGTERM or SIGHUP to vurs end the session: a thread waits for them (they are blocked in
-/// every other thread, and COMMAND gets an empty mask back), removes vurs's private files,
+/// every other thread; COMMAND gets the mask vurs started with), removes vurs's private files,
 /// and lets the signal kill vurs; PTRACE_O_EXITKILL then kills every tracee.
 fn end_session_on_term() {
     // SIGCHLD (one per tracee stop or exit) must wake the tracer alone: a thread that leaves
