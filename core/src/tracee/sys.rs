@@ -214,17 +214,20 @@ pub fn settle_tracer(tid: Pid) {
     /// How often a pinned tracer looks at whether its CPU is shared with other work.
     const WINDOW: Duration = Duration::from_millis(2);
     /// A tracee that waited on the run queue for more than this share of its time since the
-    /// last look (alone, tracees on the tracer's CPU wait little: each runs while the other
-    /// sleeps; with a CPU hog there, 50–70 %).
+    /// last look (with a CPU hog on the tracer's CPU, 50–70 %)...
     const BUSY_PERCENT: u64 = 40;
+    /// ...and more than this on average each time before it ran: a resumed tracee waits a
+    /// few µs for the tracer to go back to sleep, which in a tight loop of ptrace stops is
+    /// most of its time; behind other work, a time slice (ms).
+    const BUSY_WAIT_NS: u64 = 100_000;
     /// How long the tracer then goes unpinned before it tries again.
     const FREE_FOR: Duration = Duration::from_millis(100);
     thread_local! {
         static PINNED: Cell<bool> = const { Cell::new(false) };
         static NEXT_LOOK: Cell<Option<Instant>> = const { Cell::new(None) };
         static FREE_UNTIL: Cell<Option<Instant>> = const { Cell::new(None) };
-        // (tid, time run, time waited) of the tracees last looked at.
-        static SEEN: RefCell<Vec<(Pid, u64, u64)>> = const { RefCell::new(Vec::new()) };
+        // The tracees last looked at, and their `sched_times` then.
+        static SEEN: RefCell<Vec<(Pid, SchedTimes)>> = const { RefCell::new(Vec::new()) };
     }
     let Some(ours) = OURS.with(|o| *o) else { return };
     let size = std::mem::size_of::<libc::cpu_set_t>();
@@ -236,17 +239,19 @@ pub fn settle_tracer(tid: Pid) {
             return;
         }
         NEXT_LOOK.set(Some(now + WINDOW));
-        let Some((ran, waited)) = sched_times(tid) else { return };
+        let Some(now_times) = sched_times(tid) else { return };
         let busy = SEEN.with(|seen| {
             let mut seen = seen.borrow_mut();
-            let before = seen.iter().position(|&(t, ..)| t == tid).map(|i| seen.swap_remove(i));
+            let before = seen.iter().position(|&(t, _)| t == tid).map(|i| seen.swap_remove(i));
             if seen.len() >= 8 {
                 seen.clear();
             }
-            seen.push((tid, ran, waited));
-            let (_, ran0, waited0) = before?;
-            let (ran, waited) = (ran.saturating_sub(ran0), waited.saturating_sub(waited0));
-            Some(waited * 100 > (ran + waited) * BUSY_PERCENT)
+            seen.push((tid, now_times));
+            let (_, then) = before?;
+            let ran = now_times.ran.saturating_sub(then.ran);
+            let waited = now_times.waited.saturating_sub(then.waited);
+            let runs = now_times.runs.saturating_sub(then.runs).max(1);
+            Some(waited * 100 > (ran + waited) * BUSY_PERCENT && waited / runs > BUSY_WAIT_NS)
         });
         if busy == Some(true) {
             FREE_UNTIL.set(Some(now + FREE_FOR));
@@ -280,13 +285,20 @@ pub fn settle_tracer(tid: Pid) {
     }
 }
 
-/// How long thread `tid` has run and has waited on a run queue so far, in ns (the first two
-/// fields of /proc/TID/schedstat).
-fn sched_times(tid: Pid) -> Option<(u64, u64)> {
+/// /proc/TID/schedstat: how long a thread has run and has waited on a run queue so far
+/// (ns), and how many times it was put on a CPU.
+#[derive(Clone, Copy)]
+struct SchedTimes {
+    ran: u64,
+    waited: u64,
+    runs: u64,
+}
+
+fn sched_times(tid: Pid) -> Option<SchedTimes> {
     let st = std::fs::read(format!("/proc/{tid}/schedstat")).ok()?;
     let mut fields =
         st.split(|&b| b == b' ').map(|f| std::str::from_utf8(f).ok()?.trim().parse::<u64>().ok());
-    Some((fields.next()??, fields.next()??))
+    Some(SchedTimes { ran: fields.next()??, waited: fields.next()??, runs: fields.next()?? })
 }
 
 /// Run `wake` — which wakes thread `tid` (of a tracee), and with `with_self` waits to be
