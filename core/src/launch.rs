@@ -25,29 +25,33 @@ fn pipe(flags: i32) -> Result<[i32; 2], String> {
 
 /// The signals vurs changes the disposition of for itself (see `remember_inherited_signals`).
 const INHERITED_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGQUIT, libc::SIGPIPE];
-/// Bit i: INHERITED_SIGNALS[i] was ignored when vurs started.
-static INHERITED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-/// The signal mask vurs started with (written once, before any thread exists).
-static mut INHERITED_MASK: libc::sigset_t = unsafe { std::mem::zeroed() };
+
+/// What vurs was started with, for COMMAND.
+struct Inherited {
+    /// Bit i: INHERITED_SIGNALS[i] was ignored.
+    ignored: u8,
+    mask: libc::sigset_t,
+}
+
+static INHERITED: std::sync::OnceLock<Inherited> = std::sync::OnceLock::new();
 
 /// Note the dispositions and signal mask vurs was started with, before it changes any:
 /// COMMAND gets them back.
 pub fn remember_inherited_signals() {
-    let mut bits = 0u8;
-    // SAFETY: querying dispositions and the mask into local plain data; INHERITED_MASK is
-    // written here only, at the start of main, before any thread exists.
-    unsafe {
+    // SAFETY: querying dispositions and the mask into local plain data.
+    let inherited = unsafe {
+        let mut ignored = 0u8;
         for (i, sig) in INHERITED_SIGNALS.iter().enumerate() {
             let mut old: libc::sigaction = std::mem::zeroed();
             if libc::sigaction(*sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN {
-                bits |= 1 << i;
+                ignored |= 1 << i;
             }
         }
         let mut mask: libc::sigset_t = std::mem::zeroed();
         libc::sigprocmask(libc::SIG_SETMASK, std::ptr::null(), &mut mask);
-        std::ptr::addr_of_mut!(INHERITED_MASK).write(mask);
-    }
-    INHERITED.store(bits, std::sync::atomic::Ordering::Relaxed);
+        Inherited { ignored, mask }
+    };
+    let _ = INHERITED.set(inherited);
 }
 
 /// Start `argv` under `filter`, in directory `cwd` if given (changed to after the filter is
@@ -101,12 +105,14 @@ pub fn spawn(
             // vurs ignores SIGINT/SIGQUIT/SIGPIPE and blocks signals of its own; COMMAND
             // gets the dispositions and the mask vurs was started with (what it would
             // have inherited natively: a background job of a script ignores SIGINT).
-            let inherited = INHERITED.load(std::sync::atomic::Ordering::Relaxed);
+            // (Not remembered, as in a test calling spawn: the defaults and an empty mask.)
+            let (ignored, mask) = match INHERITED.get() {
+                Some(i) => (i.ignored, i.mask),
+                None => (0, std::mem::zeroed()),
+            };
             for (i, sig) in INHERITED_SIGNALS.iter().enumerate() {
-                let ignored = inherited & (1 << i) != 0;
-                libc::signal(*sig, if ignored { libc::SIG_IGN } else { libc::SIG_DFL });
+                libc::signal(*sig, if ignored & (1 << i) != 0 { libc::SIG_IGN } else { libc::SIG_DFL });
             }
-            let mask = std::ptr::addr_of!(INHERITED_MASK).read();
             libc::sigprocmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
             let fail = |e: i32| -> ! {
                 libc::write(err[1], (&e as *const i32).cast(), 4);

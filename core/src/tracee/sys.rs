@@ -189,9 +189,6 @@ thread_local! {
             (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut m) == 0).then_some(m)
         }
     };
-}
-
-thread_local! {
     // Set by the tracer before each stop it handles: whether its session runs serially now.
     static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -209,61 +206,31 @@ pub fn set_tracer_serial(serial: bool) {
 /// fork, exec or exit event (docs/architecture.md). Otherwise it may go anywhere, so that
 /// tasks that run in parallel are not gathered on its CPU.
 pub fn settle_tracer(tid: Pid) {
-    use std::cell::{Cell, RefCell};
+    use std::cell::Cell;
     use std::time::{Duration, Instant};
-    /// How often a pinned tracer looks at whether its CPU is shared with other work.
+    /// How often a pinned tracer asks whether its CPU is shared with other work.
     const WINDOW: Duration = Duration::from_millis(2);
-    /// A tracee that waited on the run queue for more than this share of its time since the
-    /// last look (with a CPU hog on the tracer's CPU, 50–70 %)...
-    const BUSY_PERCENT: u64 = 40;
-    /// ...and more than this on average each time before it ran: a resumed tracee waits a
-    /// few µs for the tracer to go back to sleep, which in a tight loop of ptrace stops is
-    /// most of its time; behind other work, a time slice (ms).
-    const BUSY_WAIT_NS: u64 = 100_000;
     /// How long the tracer then goes unpinned before it tries again.
     const FREE_FOR: Duration = Duration::from_millis(100);
     thread_local! {
         static PINNED: Cell<bool> = const { Cell::new(false) };
         static NEXT_LOOK: Cell<Option<Instant>> = const { Cell::new(None) };
         static FREE_UNTIL: Cell<Option<Instant>> = const { Cell::new(None) };
-        // The tracees last looked at, and their `sched_times` then.
-        static SEEN: RefCell<Vec<(Pid, SchedTimes)>> = const { RefCell::new(Vec::new()) };
     }
-    let Some(ours) = OURS.with(|o| *o) else { return };
-    let size = std::mem::size_of::<libc::cpu_set_t>();
     let now = Instant::now();
-    let cooling = FREE_UNTIL.get().is_some_and(|t| now < t);
-    let want = SERIAL.get() && !cooling;
-    if want && PINNED.get() {
-        if NEXT_LOOK.get().is_some_and(|t| now < t) {
-            return;
-        }
+    let mut want = SERIAL.get() && FREE_UNTIL.get().is_none_or(|t| now >= t);
+    if want && PINNED.get() && NEXT_LOOK.get().is_none_or(|t| now >= t) {
         NEXT_LOOK.set(Some(now + WINDOW));
-        let Some(now_times) = sched_times(tid) else { return };
-        let busy = SEEN.with(|seen| {
-            let mut seen = seen.borrow_mut();
-            let before = seen.iter().position(|&(t, _)| t == tid).map(|i| seen.swap_remove(i));
-            if seen.len() >= 8 {
-                seen.clear();
-            }
-            seen.push((tid, now_times));
-            let (_, then) = before?;
-            let ran = now_times.ran.saturating_sub(then.ran);
-            let waited = now_times.waited.saturating_sub(then.waited);
-            let runs = now_times.runs.saturating_sub(then.runs).max(1);
-            Some(waited * 100 > (ran + waited) * BUSY_PERCENT && waited / runs > BUSY_WAIT_NS)
-        });
-        if busy == Some(true) {
+        if cpu_shared(tid) {
             FREE_UNTIL.set(Some(now + FREE_FOR));
-            // SAFETY: restoring this thread's own mask.
-            unsafe { libc::sched_setaffinity(0, size, &ours) };
-            PINNED.set(false);
+            want = false;
         }
-        return;
     }
     if want == PINNED.get() {
         return;
     }
+    let Some(ours) = OURS.with(|o| *o) else { return };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
     // SAFETY: sched_getcpu has no preconditions; the cpu_set_t values are plain data the
     // kernel reads within their size.
     unsafe {
@@ -283,6 +250,35 @@ pub fn settle_tracer(tid: Pid) {
             NEXT_LOOK.set(Some(now + WINDOW));
         }
     }
+}
+
+/// Whether tracee `tid`, about to be resumed on the tracer's CPU, has been kept waiting
+/// there by other work since it was last asked about: it waited on the run queue for more
+/// than BUSY_PERCENT of its time, and more than BUSY_WAIT_NS on average each time before
+/// it ran. (A resumed tracee waits a few µs for the tracer to go back to sleep, which in a
+/// tight loop of ptrace stops is most of its time; behind a CPU hog it waits a time slice,
+/// ms, 50–70 % of its time.)
+fn cpu_shared(tid: Pid) -> bool {
+    const BUSY_PERCENT: u64 = 40;
+    const BUSY_WAIT_NS: u64 = 100_000;
+    thread_local! {
+        // The tracees last asked about, and their `sched_times` then.
+        static SEEN: std::cell::RefCell<Vec<(Pid, SchedTimes)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let Some(now) = sched_times(tid) else { return false };
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        let before = seen.iter().position(|&(t, _)| t == tid).map(|i| seen.swap_remove(i));
+        if seen.len() >= 8 {
+            seen.clear();
+        }
+        seen.push((tid, now));
+        let Some((_, then)) = before else { return false };
+        let ran = now.ran.saturating_sub(then.ran);
+        let waited = now.waited.saturating_sub(then.waited);
+        let runs = now.runs.saturating_sub(then.runs).max(1);
+        waited * 100 > (ran + waited) * BUSY_PERCENT && waited / runs > BUSY_WAIT_NS
+    })
 }
 
 /// /proc/TID/schedstat: how long a thread has run and has waited on a run queue so far
