@@ -43,7 +43,8 @@ impl Listener {
         self.0.as_raw_fd()
     }
 
-    /// Wait for the next trapped call. ENOENT: no task uses the filter any more.
+    /// Wait for the next trapped call. ENOENT: the caller was killed before its call was
+    /// received, or no task uses the filter any more (`orphaned`).
     pub fn recv(&self) -> io::Result<Notif> {
         // SAFETY: seccomp_notif is plain data; zero is what the kernel asks for.
         let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
@@ -57,6 +58,15 @@ impl Listener {
             ip: n.data.instruction_pointer,
             args: n.data.args,
         })
+    }
+
+    /// Whether no task uses the filter any more (the listener polls as hung up). From
+    /// then on RECV fails with ENOENT at once instead of waiting, the same error as for a
+    /// caller killed before its call was received.
+    pub fn orphaned(&self) -> bool {
+        let mut p = libc::pollfd { fd: self.fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll reads and writes the one pollfd we pass; timeout 0 never blocks.
+        unsafe { libc::poll(&mut p, 1, 0) == 1 && p.revents & libc::POLLHUP != 0 }
     }
 
     /// Answer `id`: the call returns `val` (a negative value is -errno), or runs as it was
@@ -220,4 +230,50 @@ pub fn wake(t: &std::thread::JoinHandle<()>) {
     use std::os::unix::thread::JoinHandleExt;
     // SAFETY: the thread is alive until joined, and the signal's handler does nothing.
     unsafe { libc::pthread_kill(t.as_pthread_t(), WAKE_SUPERVISOR) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listener whose only user is a thread that installed an allow-all filter and stays
+    /// until `done` is dropped.
+    fn listener_of_a_thread() -> (Listener, std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+        let (fd_tx, fd_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let mut allow = [libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: libc::SECCOMP_RET_ALLOW }];
+            let prog = libc::sock_fprog { len: 1, filter: allow.as_mut_ptr() };
+            // SAFETY: no_new_privs and a filter on this thread only (no TSYNC); the program
+            // outlives the call.
+            let fd = unsafe {
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, LISTENER_FLAGS, &prog)
+            };
+            fd_tx.send(fd).unwrap();
+            let _ = done_rx.recv();
+        });
+        let fd = fd_rx.recv().unwrap();
+        assert!(fd >= 0, "seccomp(NEW_LISTENER): {}", io::Error::last_os_error());
+        // SAFETY: the descriptor was just created and nobody else owns it.
+        (Listener::from_fd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }), done_tx, t)
+    }
+
+    /// Once the last task of the filter is gone, RECV fails at once with ENOENT (the
+    /// supervisor must stop receiving, not spin): `orphaned` tells that apart.
+    #[test]
+    fn a_listener_is_orphaned_once_its_last_task_is_gone() {
+        let (listener, done, t) = listener_of_a_thread();
+        assert!(!listener.orphaned(), "a filter in use is not orphaned");
+        drop(done);
+        t.join().unwrap();
+        // The thread's task is released a little after join returns.
+        let start = std::time::Instant::now();
+        while !listener.orphaned() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(10), "never orphaned");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let e = listener.recv().expect_err("RECV on an orphaned listener");
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+    }
 }
