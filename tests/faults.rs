@@ -140,6 +140,35 @@ fn blocking_module_lets_other_tracees_go_on() {
     assert_eq!(stdout(&o), "r=4242 e=0\nquick-done\nr=4242 e=0\nblock-done\nend\n", "{}", show(&o));
 }
 
+/// A path call held inside a module that blocks without saying so (no VURS_F_MAY_BLOCK)
+/// does not hold up the other tracees on the notification engine: the watchdog hands
+/// receiving to another thread (notify/relay.rs). Here the held call waits until another
+/// tracee, which needs the supervisor for its own calls in the same mount, releases it:
+/// without the hand-over the two would wait for each other until the module gives up.
+/// (The ptrace engine decides on the tracer thread, which cannot be handed on: there the
+/// session waits for the call, docs/architecture.md.)
+#[test]
+fn undeclared_blocking_module_lets_other_tracees_go_on() {
+    let s = setup("f-undeclared");
+    let so =
+        build_so(&s.dir, "memfs_undeclared", &repo().join("tests/modules/memfs.c"), &["MEMFS_UNDECLARED"]);
+    let hold = s.dir.join("hold");
+    let script = format!(
+        "(stat -c %s /m/hold; echo held-done) & \
+         while [ ! -e '{h}.in' ]; do sleep 0.01; done; \
+         cat /m/hello.txt; : > '{h}.go'; wait; echo end",
+        h = hold.display()
+    );
+    let mut c = Command::new(vurs());
+    c.args(["-m", &so.display().to_string(), "--mount", "type=memfs,source=none,target=/m"])
+        .args(["--", "sh", "-c", &script])
+        .env("VURS_ENGINE", "notify")
+        .env("MEMFS_HOLD", &hold);
+    let o = run_with_timeout(c, 120);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(stdout(&o), "hello from memfs\n17\nheld-done\nend\n", "{}", show(&o));
+}
+
 // ------------------------------------------------------------------ processes and signals
 
 /// SIGKILLs the given pids on drop, so a failing test leaves nothing behind.

@@ -5,7 +5,10 @@
  *   dir/numbers.txt  the lines "1".."1000"
  *   link             symlink to "hello.txt"
  * Module option `block` declares nothing; the descriptor sets VURS_F_MAY_BLOCK so its
- * calls run on vurs's worker threads, and VURS_F_PATH_SERVE. */
+ * calls run on vurs's worker threads, and VURS_F_PATH_SERVE (compiled with
+ * -DMEMFS_UNDECLARED, VURS_F_PATH_SERVE only: a module that blocks without saying so).
+ * With MEMFS_HOLD=P in vurs's environment, a stat of `hold` creates the file P.in, waits
+ * (up to 60 s) until a file P.go exists, then answers as for hello.txt. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,8 @@
 #include <sys/stat.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
 #include "vurs_module.h"
 
 struct node { const char *path; int mode; const char *link; char *data; size_t size; };
@@ -78,8 +83,22 @@ static int open_(void *inst, void *mnt, const char *sub, int32_t flags, uint32_t
     *handle = n;
     return 0;
 }
+static void hold(void) {
+    const char *p = getenv("MEMFS_HOLD");
+    if (!p) return;
+    char in[4096], go[4096];
+    snprintf(in, sizeof in, "%s.in", p);
+    snprintf(go, sizeof go, "%s.go", p);
+    close(open(in, O_CREAT | O_WRONLY, 0644));
+    struct timespec ts = {0, 10 * 1000000L};
+    for (int i = 0; i < 6000 && access(go, F_OK); i++) nanosleep(&ts, NULL);
+}
 static int stat_(void *inst, void *mnt, const char *sub, struct vurs_stat *st) {
     (void)inst; (void)mnt;
+    if (!strcmp(sub, "hold") && getenv("MEMFS_HOLD")) {
+        hold();
+        sub = "hello.txt";
+    }
     struct node *n = find(sub);
     if (!n) return -ENOENT;
     fill(n, st);
@@ -140,7 +159,11 @@ const struct vurs_module vurs_module_v1 = {
     .abi_major = VURS_ABI_MAJOR,
     .abi_minor = VURS_ABI_MINOR,
     .size = sizeof(struct vurs_module),
+#ifdef MEMFS_UNDECLARED
+    .flags = VURS_F_PATH_SERVE,
+#else
     .flags = VURS_F_PATH_SERVE | VURS_F_MAY_BLOCK,
+#endif
     .name = "memfs",
     .description = "a small read-only tree served from memory (test module)",
     .init = init, .fini = fini, .mount = mount_, .umount = umount_,

@@ -8,6 +8,7 @@
 //! needs registers or lifecycle (exec, chdir, fork/exit events, signals, job control);
 //! see docs/architecture.md.
 pub mod emulate;
+mod relay;
 
 use crate::dispatch::{self, Caller, Scratch};
 use crate::dispatch::{Creds, TaskIndex};
@@ -73,30 +74,35 @@ pub struct Supervisor {
     slow: Mutex<Option<crossbeam_channel::Sender<(Notif, Call, Caller)>>>,
     /// The session is over: the receiving thread stops at its next wake-up.
     stop: std::sync::atomic::AtomicBool,
+    /// Which thread receives, and the watchdog's view of it (notify/relay.rs).
+    relay: relay::Relay,
 }
 
 /// The running supervisor threads.
 pub struct Running {
     sv: Arc<Supervisor>,
-    receiver: std::thread::JoinHandle<()>,
+    watchdog: Option<std::thread::JoinHandle<()>>,
     workers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
-    /// End the threads (the session is over), so their hold on the session ends too.
+    /// End the threads (the session is over), so their hold on the session ends too (but
+    /// for a thread still inside a slow call, which is not waited for).
     pub fn stop(self) {
         self.sv.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         self.sv.slow.lock().take();
-        crate::tracee::seccomp::wake(&self.receiver);
-        let _ = self.receiver.join();
+        self.sv.relay.end();
+        if let Some(w) = self.watchdog {
+            let _ = w.join();
+        }
         for w in self.workers {
             let _ = w.join();
         }
     }
 }
 
-/// Start serving `listener`: one receiving thread (and, when a module may block, workers
-/// for its calls).
+/// Start serving `listener`: a receiving thread and its watchdog (notify/relay.rs), and,
+/// when a module may block, workers for its calls.
 pub fn start(listener: Listener, session: Arc<Session>, tasks: Arc<TaskIndex>) -> Running {
     let listener = Arc::new(listener);
     if let Err(e) = listener.set_flags(crate::tracee::seccomp::SYNC_WAKE_UP) {
@@ -114,6 +120,7 @@ pub fn start(listener: Listener, session: Arc<Session>, tasks: Arc<TaskIndex>) -
         own: Creds::own(),
         slow: Mutex::new(may_block.then_some(slow_tx)),
         stop: Default::default(),
+        relay: relay::Relay::new(),
     });
     if may_block {
         for i in 0..4 {
@@ -132,29 +139,34 @@ pub fn start(listener: Listener, session: Arc<Session>, tasks: Arc<TaskIndex>) -
         }
     }
     drop(slow_rx);
-    let receiving = sv.clone();
-    let receiver = std::thread::Builder::new()
-        .name("vurs-notify".into())
-        .spawn(move || {
-            let _ = crate::tracee::seccomp::unshare_fs();
-            receiving.receive_loop();
-        })
-        .expect("spawn the supervisor thread");
-    Running { sv, receiver, workers }
+    relay::start_receiver(&sv, 0).expect("spawn the supervisor thread");
+    let watched = sv.clone();
+    let watchdog = std::thread::Builder::new()
+        .name("vurs-watchdog".into())
+        .spawn(move || relay::watchdog(watched))
+        .map_err(|e| tracelog::internal_error(&format!("no watchdog for slow calls: {e}")))
+        .ok();
+    Running { sv, watchdog, workers }
 }
 
 impl Supervisor {
-    fn receive_loop(self: Arc<Self>) {
-        loop {
+    fn stopping(&self) -> bool {
+        self.stop.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Receive and decide calls while this thread (number `number`) is the receiving one.
+    fn receive_loop(&self, number: u64, busy: &relay::Busy) {
+        while relay::still_receiving(self, number) {
             match self.listener.recv() {
                 Ok(n) => {
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.on_notif(&n)));
+                    let r =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.on_notif(&n, busy)));
                     if r.is_err() {
                         tracelog::internal_error(&format!("[{}] the trapped call fails with EIO", n.tid));
                         let _ = self.listener.respond(n.id, Errno(libc::EIO).neg(), false);
                     }
                 }
-                Err(_) if self.stop.load(std::sync::atomic::Ordering::SeqCst) => break,
+                Err(_) if self.stopping() => break,
                 // Every task of the session is gone: RECV would fail at once forever, and
                 // spinning on it held the tracer off this CPU for a time slice (~5-8 ms)
                 // at the end of one session in five.
@@ -170,7 +182,7 @@ impl Supervisor {
     }
 
     /// One notification: most end at the fast path (a path known to pass).
-    fn on_notif(&self, n: &Notif) {
+    fn on_notif(&self, n: &Notif, busy: &relay::Busy) {
         let call = Call::from_notif(n);
         crate::report::injected_panic(call.nr);
         crate::report::summary::stop_seen(n.tid, &call);
@@ -186,6 +198,9 @@ impl Supervisor {
                 dispatch::fast::Fast::Decide(pre) => pre,
             }
         };
+        // From here the call may take long (a module, a blocking open): the watchdog hands
+        // receiving on if it does.
+        let _deciding = self.relay.deciding(busy);
         // A task vurs does not know yet cannot call (a new task runs only once the tracer
         // has seen it); should one, it is served as a process of its own.
         let caller = self.tasks.caller(n.tid).unwrap_or_else(|| Caller {

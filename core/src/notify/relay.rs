@@ -1,0 +1,152 @@
+//! The receiving threads of the listener, as a relay: one thread receives at a time, and
+//! when it has been inside one call for longer than STUCK a watchdog hands receiving to a
+//! new thread. So one slow call — a module that blocks without setting VURS_F_MAY_BLOCK, an
+//! emulated open of a device that waits — never holds up the other tracees. The stuck
+//! thread answers its call when it can, then ends.
+//!
+//! Why not several threads in RECV all the time: the kernel's RECV wait is not exclusive,
+//! so every waiting thread is woken, onto the caller's CPU, for every call — measured at
+//! 48–80 % more per call (docs/benchmarks.md). The relay costs the fast path nothing; a call
+//! that takes the full decision pays two clock reads.
+use super::Supervisor;
+use crate::tracelog;
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A receiving thread inside one call for this long is replaced.
+const STUCK: Duration = Duration::from_millis(50);
+/// How often the watchdog looks (only while the session lives).
+const WATCH: Duration = Duration::from_millis(25);
+/// Threads left behind in slow calls at most; beyond that the session waits for them.
+const MAX_STUCK: usize = 32;
+
+pub struct Relay {
+    /// The number of the thread that receives now; a thread with another number ends
+    /// after the call it is in.
+    current: AtomicU64,
+    /// The receiving thread's `Busy`, as the watchdog reads it.
+    busy: Mutex<Arc<Busy>>,
+    /// The receiving thread (interrupted and joined at the end; a replaced one is let go).
+    handle: Mutex<Option<JoinHandle<()>>>,
+    /// Replaced threads still inside their call.
+    stuck: AtomicUsize,
+    /// A replacement was started and has not taken over yet.
+    handing_over: AtomicBool,
+    epoch: Instant,
+    /// The watchdog sleeps on this; `wake_watchdog` ends its wait at the end of the session.
+    watch: (Mutex<()>, Condvar),
+}
+
+/// When a receiving thread began the call it is deciding (ns after `Relay::epoch`), 0 while
+/// it receives or takes the fast path.
+#[derive(Default)]
+pub struct Busy(AtomicU64);
+
+/// Marks the thread busy from `Relay::deciding` until dropped (a panic included).
+pub struct Deciding<'a>(&'a Busy);
+
+impl Drop for Deciding<'_> {
+    fn drop(&mut self) {
+        self.0 .0.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Relay {
+    pub fn new() -> Relay {
+        Relay {
+            current: AtomicU64::new(0),
+            busy: Mutex::new(Arc::default()),
+            handle: Mutex::new(None),
+            stuck: AtomicUsize::new(0),
+            handing_over: AtomicBool::new(false),
+            epoch: Instant::now(),
+            watch: (Mutex::new(()), Condvar::new()),
+        }
+    }
+
+    pub fn deciding<'a>(&self, busy: &'a Busy) -> Deciding<'a> {
+        busy.0.store(self.epoch.elapsed().as_nanos() as u64 | 1, Ordering::Relaxed);
+        Deciding(busy)
+    }
+
+    /// Interrupt the receiving thread and wait for it (the session is over); replaced
+    /// threads still in a call are not waited for.
+    pub fn end(&self) {
+        self.wake_watchdog();
+        if let Some(h) = self.handle.lock().take() {
+            crate::tracee::seccomp::wake(&h);
+            let _ = h.join();
+        }
+    }
+
+    fn wake_watchdog(&self) {
+        let _g = self.watch.0.lock();
+        self.watch.1.notify_all();
+    }
+}
+
+/// Start receiving thread number `number`. Once running, it takes over receiving: its
+/// number becomes the current one (the thread it replaces, if any, ends after its call) and
+/// the watchdog watches it.
+pub fn start_receiver(sv: &Arc<Supervisor>, number: u64) -> std::io::Result<()> {
+    let receiving = sv.clone();
+    let h = std::thread::Builder::new().name("vurs-notify".into()).spawn(move || {
+        let _ = crate::tracee::seccomp::unshare_fs();
+        let busy = Arc::new(Busy::default());
+        let relay = &receiving.relay;
+        *relay.busy.lock() = busy.clone();
+        relay.current.store(number, Ordering::SeqCst);
+        relay.handing_over.store(false, Ordering::SeqCst);
+        receiving.receive_loop(number, &busy);
+        if relay.current.load(Ordering::SeqCst) != number {
+            relay.stuck.fetch_sub(1, Ordering::SeqCst);
+        }
+    })?;
+    // The thread it replaces, if any, is let go: it ends after its call.
+    *sv.relay.handle.lock() = Some(h);
+    Ok(())
+}
+
+/// Whether receiving thread `number` is still the receiving one.
+pub fn still_receiving(sv: &Supervisor, number: u64) -> bool {
+    sv.relay.current.load(Ordering::SeqCst) == number
+}
+
+/// The watchdog: every WATCH, if the receiving thread has been in one call for over STUCK,
+/// a new thread takes over receiving.
+pub fn watchdog(sv: Arc<Supervisor>) {
+    let relay = &sv.relay;
+    loop {
+        {
+            let mut g = relay.watch.0.lock();
+            if sv.stopping() {
+                return;
+            }
+            relay.watch.1.wait_for(&mut g, WATCH);
+        }
+        if sv.stopping() {
+            return;
+        }
+        let since = relay.busy.lock().0.load(Ordering::Relaxed);
+        let now = relay.epoch.elapsed().as_nanos() as u64;
+        if since == 0 || now.saturating_sub(since) < STUCK.as_nanos() as u64 {
+            continue;
+        }
+        if relay.stuck.load(Ordering::SeqCst) >= MAX_STUCK {
+            continue;
+        }
+        if relay.handing_over.swap(true, Ordering::SeqCst) {
+            continue; // the last replacement has not started yet
+        }
+        relay.stuck.fetch_add(1, Ordering::SeqCst);
+        let number = relay.current.load(Ordering::SeqCst) + 1;
+        if let Err(e) = start_receiver(&sv, number) {
+            tracelog::internal_error(&format!("no thread to serve the others during a slow call: {e}"));
+            relay.stuck.fetch_sub(1, Ordering::SeqCst);
+            relay.handing_over.store(false, Ordering::SeqCst);
+        }
+    }
+}
