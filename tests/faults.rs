@@ -140,6 +140,35 @@ fn blocking_module_lets_other_tracees_go_on() {
     assert_eq!(stdout(&o), "r=4242 e=0\nquick-done\nr=4242 e=0\nblock-done\nend\n", "{}", show(&o));
 }
 
+/// A module that blocks without setting VURS_F_MAY_BLOCK holds up the tracer once (its
+/// syscall service is decided there, under both engines): after one call of 100 ms vurs
+/// says so in one line and treats it as blocking, so a later call blocked for seconds lets
+/// 200 calls of another process through, as with the flag.
+#[test]
+fn undeclared_blocking_module_is_seen_and_moved_to_workers() {
+    let s = setup("f-turns-slow");
+    let so = faulty(&s.dir, false);
+    let flag = s.dir.join("in-module");
+    let spec = format!("{so},mode=ok,block_ms=5000,flag={}", flag.display());
+    let script = format!(
+        "Y 2 1; (Y 1 1; echo block-done) & \
+         while [ ! -e '{}' ]; do sleep 0.01; done; \
+         Y 0 200; echo quick-done; wait; echo end",
+        flag.display()
+    );
+    let o = under_module(&s, &spec, &script);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(
+        stdout(&o),
+        "r=4242 e=0\nr=4242 e=0\nquick-done\nr=4242 e=0\nblock-done\nend\n",
+        "{}",
+        show(&o)
+    );
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{}", show(&o));
+    assert!(err.contains("module faulty: syscall took") && err.contains("VURS_F_MAY_BLOCK"), "{}", show(&o));
+}
+
 /// A path call held inside a module that blocks without saying so (no VURS_F_MAY_BLOCK)
 /// does not hold up the other tracees on the notification engine: the watchdog hands
 /// receiving to another thread (notify/relay.rs). Here the held call waits until another

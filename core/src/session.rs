@@ -222,9 +222,10 @@ impl Session {
         *filter = wider;
     }
 
-    /// Whether a loaded module may block (then its calls go to worker threads).
+    /// Whether a loaded module may block (then its calls go to worker threads): it says so,
+    /// or one of its calls took long (`Module::may_block`).
     pub fn may_block(&self) -> bool {
-        self.blocking.load(Ordering::Relaxed)
+        self.blocking.load(Ordering::Relaxed) || crate::module::any_turned_slow()
     }
 
     /// Mount what the modules loaded at start serve by themselves.

@@ -11,7 +11,8 @@
  *   mode=initsegv  init itself crashes
  * Whatever the mode, a call whose first argument is 1 blocks for block_ms milliseconds
  * (default 3000) first; if flag=PATH is given, the file PATH is created when the module
- * starts blocking (so a test knows the call is inside the module).
+ * starts blocking (so a test knows the call is inside the module). A call whose first
+ * argument is 2 blocks for 100 ms (long enough for vurs to see a module that blocks).
  * Compile with -DFAULTY_MAY_BLOCK to set VURS_F_MAY_BLOCK (calls run on worker threads). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -95,6 +96,10 @@ static int syscall_(void *inst, const struct vurs_call *call, struct vurs_result
     if (call->args[0] == 1) {
         if (*f->flag) close(open(f->flag, O_CREAT | O_WRONLY, 0644));
         struct timespec ts = {f->block_ms / 1000, (f->block_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) && errno == EINTR) {}
+    }
+    if (call->args[0] == 2) {
+        struct timespec ts = {0, 100 * 1000000L};
         while (nanosleep(&ts, &ts) && errno == EINTR) {}
     }
     if (!strcmp(f->mode, "error")) return -f->err;

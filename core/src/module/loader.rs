@@ -154,6 +154,7 @@ fn load_file(path: &Path, options: &str) -> Result<Module, String> {
         users: Default::default(),
         broken: Default::default(),
         lib: Some(lib),
+        turned_slow: Default::default(),
     };
     super::register_clock(&m);
     Ok(m)

@@ -37,9 +37,24 @@ pub struct Module {
     broken: std::sync::Arc<AtomicBool>,
     /// Unloaded when the module is dropped, unless vurs is ending (see `process_ending`).
     lib: Option<libloading::Library>,
+    /// Set when one call took longer than TURNS_SLOW although the module did not set
+    /// VURS_F_MAY_BLOCK: from then on it is treated as if it had (`may_block`).
+    turned_slow: AtomicBool,
 }
 
 static ENDING: AtomicBool = AtomicBool::new(false);
+
+/// A call into a module without VURS_F_MAY_BLOCK that takes this long makes vurs treat the
+/// module as blocking: its later calls go to worker threads, and the tracer, which nothing
+/// can stand in for, is held up once, not at every call.
+const TURNS_SLOW_MS: u64 = 50;
+
+/// Whether some module turned slow (`Module::turned_slow`): then worker threads are needed.
+static ANY_TURNED_SLOW: AtomicBool = AtomicBool::new(false);
+
+pub fn any_turned_slow() -> bool {
+    ANY_TURNED_SLOW.load(Ordering::Relaxed)
+}
 
 /// Call a module's callback through the fault guard: Err(EIO) if the module is disabled or
 /// faults now; a fault disables it (`broken`) and logs one line naming the callback.
@@ -191,8 +206,33 @@ impl Module {
     /// `func` has the C signature `kind` stands for; `args` are valid arguments for it.
     unsafe fn invoke(&self, kind: Kind, func: *const c_void, args: &[u64]) -> Result<guard::Returned, i32> {
         let serial = (self.flags & VURS_F_SERIAL != 0).then_some(&*self.serial);
+        let started = (!self.may_block()).then(crate::tracee::sys::coarse_ms);
         // SAFETY: per this function's contract.
-        unsafe { guarded_call(&self.name, &self.broken, serial, kind, func, args) }
+        let r = unsafe { guarded_call(&self.name, &self.broken, serial, kind, func, args) };
+        if let Some(took) = started.map(|t| crate::tracee::sys::coarse_ms().saturating_sub(t)) {
+            if took >= TURNS_SLOW_MS {
+                self.turn_slow(kind, took);
+            }
+        }
+        r
+    }
+
+    /// One call took `took_ms`: the module blocks although it did not say so.
+    fn turn_slow(&self, kind: Kind, took_ms: u64) {
+        if self.turned_slow.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        ANY_TURNED_SLOW.store(true, Ordering::Relaxed);
+        crate::tracelog::module_line(
+            vurs_abi::VURS_LOG_WARN,
+            &self.name,
+            &format!(
+                "{} took {} ms and the module does not set VURS_F_MAY_BLOCK: its calls now run on \
+                 worker threads",
+                kind.name(),
+                took_ms
+            ),
+        );
     }
 
     pub fn mount(&self, source: &str, target: &str, options: &str) -> Result<usize, (i32, String)> {
@@ -304,8 +344,10 @@ impl Module {
         }
     }
 
+    /// Whether calls into the module may block: it says so (VURS_F_MAY_BLOCK), or one call
+    /// took long (`turn_slow`).
     pub fn may_block(&self) -> bool {
-        self.flags & VURS_F_MAY_BLOCK != 0
+        self.flags & VURS_F_MAY_BLOCK != 0 || self.turned_slow.load(Ordering::Relaxed)
     }
 
     pub fn serves_paths(&self) -> bool {

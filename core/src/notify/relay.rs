@@ -1,5 +1,5 @@
 //! The receiving threads of the listener, as a relay: one thread receives at a time, and
-//! when it has been inside one call for longer than STUCK a watchdog hands receiving to a
+//! when it has been inside one call for longer than STUCK_MS a watchdog hands receiving to a
 //! new thread. So one slow call — a module that blocks without setting VURS_F_MAY_BLOCK, an
 //! emulated open of a device that waits — never holds up the other tracees. The stuck
 //! thread answers its call when it can, then ends.
@@ -7,17 +7,18 @@
 //! Why not several threads in RECV all the time: the kernel's RECV wait is not exclusive,
 //! so every waiting thread is woken, onto the caller's CPU, for every call — measured at
 //! 48–80 % more per call (docs/benchmarks.md). The relay costs the fast path nothing; a call
-//! that takes the full decision pays two clock reads.
+//! that takes the full decision pays one coarse clock read.
 use super::Supervisor;
+use crate::tracee::sys::coarse_ms;
 use crate::tracelog;
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A receiving thread inside one call for this long is replaced.
-const STUCK: Duration = Duration::from_millis(50);
+/// A receiving thread inside one call for this long (ms) is replaced.
+const STUCK_MS: u64 = 50;
 /// How often the watchdog looks (only while the session lives).
 const WATCH: Duration = Duration::from_millis(25);
 /// Threads left behind in slow calls at most; beyond that the session waits for them.
@@ -35,13 +36,12 @@ pub struct Relay {
     stuck: AtomicUsize,
     /// A replacement was started and has not taken over yet.
     handing_over: AtomicBool,
-    epoch: Instant,
     /// The watchdog sleeps on this; `wake_watchdog` ends its wait at the end of the session.
     watch: (Mutex<()>, Condvar),
 }
 
-/// When a receiving thread began the call it is deciding (ns after `Relay::epoch`), 0 while
-/// it receives or takes the fast path.
+/// When a receiving thread began the call it is deciding (`sys::coarse_ms`, never 0), 0
+/// while it receives or takes the fast path.
 #[derive(Default)]
 pub struct Busy(AtomicU64);
 
@@ -62,13 +62,12 @@ impl Relay {
             handle: Mutex::new(None),
             stuck: AtomicUsize::new(0),
             handing_over: AtomicBool::new(false),
-            epoch: Instant::now(),
             watch: (Mutex::new(()), Condvar::new()),
         }
     }
 
     pub fn deciding<'a>(&self, busy: &'a Busy) -> Deciding<'a> {
-        busy.0.store(self.epoch.elapsed().as_nanos() as u64 | 1, Ordering::Relaxed);
+        busy.0.store(coarse_ms().max(1), Ordering::Relaxed);
         Deciding(busy)
     }
 
@@ -115,7 +114,7 @@ pub fn still_receiving(sv: &Supervisor, number: u64) -> bool {
     sv.relay.current.load(Ordering::SeqCst) == number
 }
 
-/// The watchdog: every WATCH, if the receiving thread has been in one call for over STUCK,
+/// The watchdog: every WATCH, if the receiving thread has been in one call for over STUCK_MS,
 /// a new thread takes over receiving.
 pub fn watchdog(sv: Arc<Supervisor>) {
     let relay = &sv.relay;
@@ -131,8 +130,7 @@ pub fn watchdog(sv: Arc<Supervisor>) {
             return;
         }
         let since = relay.busy.lock().0.load(Ordering::Relaxed);
-        let now = relay.epoch.elapsed().as_nanos() as u64;
-        if since == 0 || now.saturating_sub(since) < STUCK.as_nanos() as u64 {
+        if since == 0 || coarse_ms().saturating_sub(since) < STUCK_MS {
             continue;
         }
         if relay.stuck.load(Ordering::SeqCst) >= MAX_STUCK {
