@@ -41,8 +41,14 @@ pub fn module_line(level: i32, module: &str, msg: &str) {
     if enabled() {
         line(&text);
     } else if level <= vurs_abi::VURS_LOG_WARN {
-        eprintln!("{text}");
+        to_stderr(&text);
     }
+}
+
+/// One line on stderr; a closed or full stderr loses it (eprintln! would panic, and a
+/// panic outside a call's guard is the session's end).
+fn to_stderr(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
 }
 
 /// An internal error of vurs that costs one call, not the session: one line on stderr
@@ -52,7 +58,7 @@ pub fn internal_error(what: &str) {
     if enabled() {
         line(&text);
     }
-    eprintln!("{text}");
+    to_stderr(&text);
 }
 
 /// Panics print one line (`vurs: internal error: MESSAGE at FILE:LINE`) instead of the

@@ -205,10 +205,12 @@ impl Module {
     /// # Safety
     /// `func` has the C signature `kind` stands for; `args` are valid arguments for it.
     unsafe fn invoke(&self, kind: Kind, func: *const c_void, args: &[u64]) -> Result<guard::Returned, i32> {
-        let serial = (self.flags & VURS_F_SERIAL != 0).then_some(&*self.serial);
-        let started = (!self.may_block()).then(crate::tracee::sys::coarse_ms);
+        // Held here, so the timing below leaves out the wait for the lock.
+        let _serial = (self.flags & VURS_F_SERIAL != 0).then(|| self.serial.lock());
+        let per_call = !matches!(kind, Kind::Init | Kind::Fini | Kind::Mount | Kind::Umount);
+        let started = (per_call && !self.may_block()).then(crate::tracee::sys::coarse_ms);
         // SAFETY: per this function's contract.
-        let r = unsafe { guarded_call(&self.name, &self.broken, serial, kind, func, args) };
+        let r = unsafe { guarded_call(&self.name, &self.broken, None, kind, func, args) };
         if let Some(took) = started.map(|t| crate::tracee::sys::coarse_ms().saturating_sub(t)) {
             if took >= TURNS_SLOW_MS {
                 self.turn_slow(kind, took);
@@ -217,18 +219,21 @@ impl Module {
         r
     }
 
-    /// One call took `took_ms`: the module blocks although it did not say so.
+    /// One call took `took_ms`: the module blocks although it did not say so. (Or the
+    /// thread was kept off the CPU that long: then the module's later calls are merely
+    /// decided on workers, which is correct too.) Said in the trace only: a busy machine
+    /// must not add lines to a program's stderr.
     fn turn_slow(&self, kind: Kind, took_ms: u64) {
         if self.turned_slow.swap(true, Ordering::Relaxed) {
             return;
         }
         ANY_TURNED_SLOW.store(true, Ordering::Relaxed);
         crate::tracelog::module_line(
-            vurs_abi::VURS_LOG_WARN,
+            vurs_abi::VURS_LOG_INFO,
             &self.name,
             &format!(
-                "{} took {} ms and the module does not set VURS_F_MAY_BLOCK: its calls now run on \
-                 worker threads",
+                "{} took {} ms and the module does not set VURS_F_MAY_BLOCK: it is treated as \
+                 if it did from now on",
                 kind.name(),
                 took_ms
             ),

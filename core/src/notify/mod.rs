@@ -70,8 +70,10 @@ pub struct Supervisor {
     /// vurs's own identity (callers with another one are served with theirs).
     pub own: Creds,
     /// Decisions that may block on a module run on these workers, not on the receiving
-    /// thread (taken away at the end, which ends the workers).
+    /// thread (taken away at the end, which ends the workers). Started with the session
+    /// when a module says it may block, or later when one turns out to (`ensure_workers`).
     slow: Mutex<Option<crossbeam_channel::Sender<(Notif, Call, Caller)>>>,
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// The session is over: the receiving thread stops at its next wake-up.
     stop: std::sync::atomic::AtomicBool,
     /// Which thread receives, and the watchdog's view of it (notify/relay.rs).
@@ -82,7 +84,6 @@ pub struct Supervisor {
 pub struct Running {
     sv: Arc<Supervisor>,
     watchdog: Option<std::thread::JoinHandle<()>>,
-    workers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -90,12 +91,15 @@ impl Running {
     /// for a thread still inside a slow call, which is not waited for).
     pub fn stop(self) {
         self.sv.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.sv.slow.lock().take();
-        self.sv.relay.end();
+        // The watchdog first: it must not start a receiving thread meanwhile.
+        self.sv.relay.wake_watchdog();
         if let Some(w) = self.watchdog {
             let _ = w.join();
         }
-        for w in self.workers {
+        self.sv.relay.end();
+        self.sv.slow.lock().take();
+        let workers = std::mem::take(&mut *self.sv.workers.lock());
+        for w in workers {
             let _ = w.join();
         }
     }
@@ -109,36 +113,20 @@ pub fn start(listener: Listener, session: Arc<Session>, tasks: Arc<TaskIndex>) -
         tracelog::internal_error(&format!("synchronous wake-up not available ({e}): calls cost more"));
     }
     crate::tracee::seccomp::install_wake_handler();
-    let mut workers = Vec::new();
-    let (slow_tx, slow_rx) = crossbeam_channel::unbounded::<(Notif, Call, Caller)>();
-    let may_block = session.may_block();
     let sv = Arc::new(Supervisor {
         listener,
         session,
         tasks,
         dirents_done: Default::default(),
         own: Creds::own(),
-        slow: Mutex::new(may_block.then_some(slow_tx)),
+        slow: Mutex::new(None),
+        workers: Mutex::new(Vec::new()),
         stop: Default::default(),
         relay: relay::Relay::new(),
     });
-    if may_block {
-        for i in 0..4 {
-            let (sv, rx) = (sv.clone(), slow_rx.clone());
-            workers.push(
-                std::thread::Builder::new()
-                    .name(format!("vurs-slow-{i}"))
-                    .spawn(move || {
-                        let _ = crate::tracee::seccomp::unshare_fs();
-                        for (n, call, caller) in rx {
-                            sv.decide_and_answer(&n, &call, &caller, None);
-                        }
-                    })
-                    .expect("spawn a supervisor thread"),
-            );
-        }
+    if sv.session.may_block() {
+        sv.ensure_workers();
     }
-    drop(slow_rx);
     relay::start_receiver(&sv, 0).expect("spawn the supervisor thread");
     let watched = sv.clone();
     let watchdog = std::thread::Builder::new()
@@ -146,17 +134,44 @@ pub fn start(listener: Listener, session: Arc<Session>, tasks: Arc<TaskIndex>) -
         .spawn(move || relay::watchdog(watched))
         .map_err(|e| tracelog::internal_error(&format!("no watchdog for slow calls: {e}")))
         .ok();
-    Running { sv, watchdog, workers }
+    Running { sv, watchdog }
 }
 
 impl Supervisor {
+    /// Start the workers for calls that may block, unless they run (or the session ends).
+    fn ensure_workers(self: &Arc<Self>) {
+        let mut slow = self.slow.lock();
+        if slow.is_some() || self.stopping() {
+            return;
+        }
+        let (tx, rx) = crossbeam_channel::unbounded::<(Notif, Call, Caller)>();
+        let mut workers = self.workers.lock();
+        for i in 0..4 {
+            let (sv, rx) = (self.clone(), rx.clone());
+            let spawned = std::thread::Builder::new().name(format!("vurs-slow-{i}")).spawn(move || {
+                let _ = crate::tracee::seccomp::unshare_fs();
+                for (n, call, caller) in rx {
+                    sv.decide_and_answer(&n, &call, &caller, None);
+                }
+            });
+            match spawned {
+                Ok(h) => workers.push(h),
+                Err(e) => tracelog::internal_error(&format!("a worker for calls that may block: {e}")),
+            }
+        }
+        // With no worker at all, calls stay on the receiving thread (and the relay).
+        if !workers.is_empty() {
+            *slow = Some(tx);
+        }
+    }
+
     fn stopping(&self) -> bool {
         self.stop.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Receive and decide calls while this thread (number `number`) is the receiving one.
-    fn receive_loop(&self, number: u64, busy: &relay::Busy) {
-        while relay::still_receiving(self, number) {
+    fn receive_loop(self: &Arc<Self>, number: u64, busy: &relay::Busy) {
+        while relay::still_receiving(self, number) && !self.stopping() {
             match self.listener.recv() {
                 Ok(n) => {
                     let r =
@@ -182,7 +197,7 @@ impl Supervisor {
     }
 
     /// One notification: most end at the fast path (a path known to pass).
-    fn on_notif(&self, n: &Notif, busy: &relay::Busy) {
+    fn on_notif(self: &Arc<Self>, n: &Notif, busy: &relay::Busy) {
         let call = Call::from_notif(n);
         crate::report::injected_panic(call.nr);
         crate::report::summary::stop_seen(n.tid, &call);
@@ -212,6 +227,10 @@ impl Supervisor {
             creds: Creds::read(n.tid).unwrap_or_else(|| self.own.clone()),
             fs: Default::default(),
         });
+        // A module that turned out to block (`Module::turn_slow`) gets the workers too.
+        if self.session.may_block() {
+            self.ensure_workers();
+        }
         if let Some(slow) = self.slow.lock().as_ref() {
             if self.may_block(&call, &caller) {
                 let _ = slow.send((*n, call, caller));

@@ -71,17 +71,18 @@ impl Relay {
         Deciding(busy)
     }
 
-    /// Interrupt the receiving thread and wait for it (the session is over); replaced
-    /// threads still in a call are not waited for.
+    /// Interrupt the receiving thread and wait for it (the session is over, the watchdog
+    /// ended). Not one still inside a call (its caller was killed, and the module has not
+    /// returned), nor the replaced ones: they end when their calls do.
     pub fn end(&self) {
-        self.wake_watchdog();
-        if let Some(h) = self.handle.lock().take() {
-            crate::tracee::seccomp::wake(&h);
+        let Some(h) = self.handle.lock().take() else { return };
+        crate::tracee::seccomp::wake(&h);
+        if self.busy.lock().0.load(Ordering::Relaxed) == 0 {
             let _ = h.join();
         }
     }
 
-    fn wake_watchdog(&self) {
+    pub fn wake_watchdog(&self) {
         let _g = self.watch.0.lock();
         self.watch.1.notify_all();
     }
@@ -130,6 +131,19 @@ pub fn watchdog(sv: Arc<Supervisor>) {
             return;
         }
         let since = relay.busy.lock().0.load(Ordering::Relaxed);
+        // A receiving thread that ended (the listener failed, or its loop panicked): another
+        // one, unless no task is left to serve.
+        let ended = relay.handle.lock().as_ref().is_some_and(|h| h.is_finished())
+            && !relay.handing_over.load(Ordering::SeqCst);
+        if ended && !sv.listener.orphaned() {
+            relay.handing_over.store(true, Ordering::SeqCst);
+            let number = relay.current.load(Ordering::SeqCst) + 1;
+            if let Err(e) = start_receiver(&sv, number) {
+                tracelog::internal_error(&format!("no thread to receive trapped calls: {e}"));
+                relay.handing_over.store(false, Ordering::SeqCst);
+            }
+            continue;
+        }
         if since == 0 || coarse_ms().saturating_sub(since) < STUCK_MS {
             continue;
         }

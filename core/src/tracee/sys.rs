@@ -193,8 +193,6 @@ thread_local! {
     static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// The tracer's guess, before it handles a stop, of whether the tasks of its session run
-/// one at a time (see `settle_tracer`).
 /// Milliseconds on CLOCK_MONOTONIC_COARSE: a few ns through the vDSO, a tick's precision —
 /// enough to tell a call of 50 ms from a quick one.
 pub fn coarse_ms() -> u64 {
@@ -204,6 +202,8 @@ pub fn coarse_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
+/// The tracer's guess, before it handles a stop, of whether the tasks of its session run
+/// one at a time (see `settle_tracer`).
 pub fn set_tracer_serial(serial: bool) {
     SERIAL.set(serial);
 }

@@ -63,7 +63,8 @@ impl Tracer {
         // VURS_FORCE_WORKERS=1 (a benchmark knob): decide every call on a worker thread, to
         // measure the thread hop against inline decisions (docs/benchmarks.md).
         let force_workers = std::env::var_os("VURS_FORCE_WORKERS").is_some_and(|v| v == "1");
-        let workers = (force_workers || session.may_block()).then(|| Workers::start(session.clone(), 4));
+        let workers =
+            (force_workers || session.may_block()).then(|| Workers::start(session.clone(), 4)).flatten();
         let mut t = Tracer {
             session,
             threads: HashMap::default(),
@@ -239,14 +240,18 @@ impl Tracer {
     /// Whether this call may reach a module that blocks: then a worker decides it.
     fn for_worker(&mut self, call: &Call, fds: &Arc<Mutex<crate::vfd::fdtable::FdTable>>) -> bool {
         if self.force_workers {
-            return true;
+            return self.workers.is_some();
         }
         if self.workers.is_none() {
             if !self.session.may_block() {
                 return false;
             }
-            // A blocking module was inserted at run time.
-            self.workers = Some(Workers::start(self.session.clone(), 4));
+            // A blocking module was inserted at run time, or one turned out to block. With
+            // no worker to be had, calls are decided here (and the next one tries again).
+            self.workers = Workers::start(self.session.clone(), 4);
+            if self.workers.is_none() {
+                return false;
+            }
         }
         if let Some(m) = self.session.syscall_owner.read().get(&call.nr) {
             return m.may_block();

@@ -52,43 +52,44 @@ impl Drop for Workers {
 pub use crate::tracee::sys::{block_wake_signals, wait_wake, WAKE_SIGNAL};
 
 impl Workers {
-    pub fn start(session: Arc<Session>, n: usize) -> Workers {
+    /// Start `n` workers; None (said in one line) if not one could be started.
+    pub fn start(session: Arc<Session>, n: usize) -> Option<Workers> {
         let (tx, jobs) = unbounded::<Job>();
         let (done, rx) = unbounded::<Done>();
         let (tracer_pid, tracer_tid) = crate::tracee::sys::this_thread();
         let mut threads = Vec::new();
         for i in 0..n {
             let (jobs, done, session) = (jobs.clone(), done.clone(), session.clone());
-            let t = std::thread::Builder::new()
-                .name(format!("vurs-worker-{i}"))
-                .spawn(move || {
-                    for job in jobs {
-                        let caller = Caller {
-                            tid: job.stopped.tid(),
-                            tgid: job.tgid,
-                            fds: job.fds,
-                            creds: job.creds,
-                            fs: job.fs,
-                        };
-                        let mut scratch = Scratch::in_tracee(job.stopped.tid(), job.slot);
-                        let decision = catch_unwind(AssertUnwindSafe(|| {
-                            dispatch::decide(&session, &caller, &job.call, &mut scratch, None)
-                        }))
-                        .unwrap_or(Decision {
-                            action: Action::Return(Errno(libc::EIO).neg()),
-                            exit: None,
-                            note: "module call panicked".into(),
-                        });
-                        if done.send(Done { stopped: job.stopped, call: job.call, decision }).is_err() {
-                            break;
-                        }
-                        crate::tracee::sys::wake(tracer_pid, tracer_tid);
+            let t = std::thread::Builder::new().name(format!("vurs-worker-{i}")).spawn(move || {
+                for job in jobs {
+                    let caller = Caller {
+                        tid: job.stopped.tid(),
+                        tgid: job.tgid,
+                        fds: job.fds,
+                        creds: job.creds,
+                        fs: job.fs,
+                    };
+                    let mut scratch = Scratch::in_tracee(job.stopped.tid(), job.slot);
+                    let decision = catch_unwind(AssertUnwindSafe(|| {
+                        dispatch::decide(&session, &caller, &job.call, &mut scratch, None)
+                    }))
+                    .unwrap_or(Decision {
+                        action: Action::Return(Errno(libc::EIO).neg()),
+                        exit: None,
+                        note: "module call panicked".into(),
+                    });
+                    if done.send(Done { stopped: job.stopped, call: job.call, decision }).is_err() {
+                        break;
                     }
-                })
-                .expect("spawn worker thread");
-            threads.push(t);
+                    crate::tracee::sys::wake(tracer_pid, tracer_tid);
+                }
+            });
+            match t {
+                Ok(t) => threads.push(t),
+                Err(e) => crate::tracelog::internal_error(&format!("a worker thread: {e}")),
+            }
         }
-        Workers { tx: Some(tx), rx, threads }
+        (!threads.is_empty()).then_some(Workers { tx: Some(tx), rx, threads })
     }
 
     pub fn submit(&self, job: Job) {
