@@ -23,8 +23,14 @@ const EXIT_CANNOT_EXEC: i32 = 126;
 const EXIT_NOT_FOUND: i32 = 127;
 
 fn die(code: i32, msg: impl std::fmt::Display) -> ! {
-    eprintln!("vurs: {}", without_os_error(&msg.to_string()));
+    vurs::tracelog::to_stderr(&format!("vurs: {}", without_os_error(&msg.to_string())));
     std::process::exit(code);
+}
+
+/// Text on stdout; a closed pipe loses it (`vurs lsmod | head -1`) instead of a panic.
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(text.as_bytes());
 }
 
 /// A message without std's " (os error N)" tail, which repeats what the text says.
@@ -197,13 +203,13 @@ fn status(quiet: bool) -> i32 {
                     .unwrap_or_else(|| "?".into());
                 let names: Vec<&str> = lsmod.lines().skip(1).filter_map(|l| l.split('\t').next()).collect();
                 let modules = if names.is_empty() { "none".to_string() } else { names.join(", ") };
-                println!("inside a vurs session (vurs pid {tracer}; modules: {modules})");
+                out(&format!("inside a vurs session (vurs pid {tracer}; modules: {modules})\n"));
             }
             0
         }
         Err(_) => {
             if !quiet {
-                println!("not inside a vurs session");
+                out("not inside a vurs session\n");
             }
             1
         }
@@ -285,11 +291,11 @@ fn run_control(ctl: Control) -> i32 {
     };
     match control::request(&words) {
         Ok(text) => {
-            print!("{text}");
+            out(&text);
             0
         }
         Err((_, msg)) => {
-            eprintln!("vurs: {}", without_os_error(&msg));
+            vurs::tracelog::to_stderr(&format!("vurs: {}", without_os_error(&msg)));
             1
         }
     }
@@ -388,13 +394,13 @@ fn run_session(plan: Plan) -> i32 {
     vurs::vfd::shadow::flush();
     vurs::path::procfs::cleanup();
     if let Err(e) = summary::finish() {
-        eprintln!("vurs: {}", without_os_error(&e));
+        vurs::tracelog::to_stderr(&format!("vurs: {}", without_os_error(&e)));
     }
     match launch::start_error(child.err_fd) {
         Some(launch::StartError::Exec(errno)) => {
             let name = plan.command[0].to_string_lossy();
             let err = vurs::errno::strerror(errno);
-            eprintln!("vurs: cannot run '{name}': {err}");
+            vurs::tracelog::to_stderr(&format!("vurs: cannot run '{name}': {err}"));
             if errno == libc::ENOENT {
                 EXIT_NOT_FOUND
             } else {
@@ -403,7 +409,10 @@ fn run_session(plan: Plan) -> i32 {
         }
         Some(launch::StartError::Chdir(errno)) => {
             let dir = plan.cwd.as_deref().unwrap_or("?");
-            eprintln!("vurs: cannot change directory to {dir}: {}", vurs::errno::strerror(errno));
+            vurs::tracelog::to_stderr(&format!(
+                "vurs: cannot change directory to {dir}: {}",
+                vurs::errno::strerror(errno)
+            ));
             EXIT_FAILURE
         }
         None => status,

@@ -115,6 +115,6 @@ fn exec(argv: &[CString]) -> ! {
     }
     let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOENT);
     let name = argv[0].to_string_lossy();
-    eprintln!("vurs: cannot run '{name}': {}", vurs::errno::strerror(e));
+    vurs::tracelog::to_stderr(&format!("vurs: cannot run '{name}': {}", vurs::errno::strerror(e)));
     end_as(if e == libc::ENOENT { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXEC })
 }

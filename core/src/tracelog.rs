@@ -47,7 +47,7 @@ pub fn module_line(level: i32, module: &str, msg: &str) {
 
 /// One line on stderr; a closed or full stderr loses it (eprintln! would panic, and a
 /// panic outside a call's guard is the session's end).
-fn to_stderr(text: &str) {
+pub fn to_stderr(text: &str) {
     let _ = writeln!(std::io::stderr(), "{text}");
 }
 
