@@ -7,7 +7,8 @@
 //! Why not several threads in RECV all the time: the kernel's RECV wait is not exclusive,
 //! so every waiting thread is woken, onto the caller's CPU, for every call — measured at
 //! 48–80 % more per call (docs/benchmarks.md). The relay costs the fast path nothing; a call
-//! that takes the full decision pays one coarse clock read.
+//! that takes the full decision pays one coarse clock read. While nothing is decided for a
+//! second the watchdog dozes, with no timer, until the next decision wakes it.
 use super::Supervisor;
 use crate::tracee::sys::coarse_ms;
 use crate::tracelog;
@@ -19,8 +20,12 @@ use std::time::Duration;
 
 /// A receiving thread inside one call for this long (ms) is replaced.
 const STUCK_MS: u64 = 50;
-/// How often the watchdog looks (only while the session lives).
+/// How often the watchdog looks while calls are decided.
 const WATCH: Duration = Duration::from_millis(25);
+/// After this many looks in a row that found no call being decided (1 s), the watchdog
+/// dozes: it sleeps with no timeout until the next decision wakes it, so an idle session
+/// (a shell waiting at its prompt) wakes no CPU.
+const DOZE_AFTER: u32 = 40;
 /// Threads left behind in slow calls at most; beyond that the session waits for them.
 const MAX_STUCK: usize = 32;
 
@@ -36,8 +41,10 @@ pub struct Relay {
     stuck: AtomicUsize,
     /// A replacement was started and has not taken over yet.
     handing_over: AtomicBool,
-    /// The watchdog sleeps on this; `wake_watchdog` ends its wait at the end of the session.
+    /// The watchdog sleeps on this; `wake_watchdog` ends its wait.
     watch: (Mutex<()>, Condvar),
+    /// The watchdog dozes: the next decision must wake it.
+    dozing: AtomicBool,
 }
 
 /// When a receiving thread began the call it is deciding (`sys::coarse_ms`, never 0), 0
@@ -63,11 +70,17 @@ impl Relay {
             stuck: AtomicUsize::new(0),
             handing_over: AtomicBool::new(false),
             watch: (Mutex::new(()), Condvar::new()),
+            dozing: AtomicBool::new(false),
         }
     }
 
     pub fn deciding<'a>(&self, busy: &'a Busy) -> Deciding<'a> {
-        busy.0.store(coarse_ms().max(1), Ordering::Relaxed);
+        // SeqCst, this store and the load below, against `watchdog`'s store of `dozing` and
+        // its load of the busy mark: one of the two sides sees the other.
+        busy.0.store(coarse_ms().max(1), Ordering::SeqCst);
+        if self.dozing.load(Ordering::SeqCst) && self.dozing.swap(false, Ordering::SeqCst) {
+            self.wake_watchdog();
+        }
         Deciding(busy)
     }
 
@@ -103,6 +116,8 @@ pub fn start_receiver(sv: &Arc<Supervisor>, number: u64) -> std::io::Result<()> 
         receiving.receive_loop(number, &busy);
         if relay.current.load(Ordering::SeqCst) != number {
             relay.stuck.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            relay.wake_watchdog(); // to replace this thread, unless the session is over
         }
     })?;
     // The thread it replaces, if any, is let go: it ends after its call.
@@ -119,18 +134,29 @@ pub fn still_receiving(sv: &Supervisor, number: u64) -> bool {
 /// a new thread takes over receiving.
 pub fn watchdog(sv: Arc<Supervisor>) {
     let relay = &sv.relay;
+    let mut idle_looks = 0;
     loop {
         {
             let mut g = relay.watch.0.lock();
             if sv.stopping() {
                 return;
             }
-            relay.watch.1.wait_for(&mut g, WATCH);
+            if idle_looks >= DOZE_AFTER {
+                relay.dozing.store(true, Ordering::SeqCst);
+                if relay.busy.lock().0.load(Ordering::SeqCst) == 0 {
+                    relay.watch.1.wait(&mut g);
+                }
+                relay.dozing.store(false, Ordering::SeqCst);
+                idle_looks = 0;
+            } else {
+                relay.watch.1.wait_for(&mut g, WATCH);
+            }
         }
         if sv.stopping() {
             return;
         }
-        let since = relay.busy.lock().0.load(Ordering::Relaxed);
+        let since = relay.busy.lock().0.load(Ordering::SeqCst);
+        idle_looks = if since == 0 { idle_looks + 1 } else { 0 };
         // A receiving thread that ended (the listener failed, or its loop panicked): another
         // one, unless no task is left to serve.
         let ended = relay.handle.lock().as_ref().is_some_and(|h| h.is_finished())
