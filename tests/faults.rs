@@ -178,7 +178,8 @@ fn undeclared_blocking_module_is_seen_and_moved_to_workers() {
 /// does not hold up the other tracees on the notification engine: the watchdog hands
 /// receiving to another thread (notify/relay.rs). Here the held call waits until another
 /// tracee, which needs the supervisor for its own calls in the same mount, releases it:
-/// without the hand-over the two would wait for each other until the module gives up.
+/// without the hand-over the two would wait for each other until the module gives up. The
+/// session is idle for 1.5 s first, so the watchdog dozes and the held call must wake it.
 /// (The ptrace engine decides on the tracer thread, which cannot be handed on: there the
 /// session waits for the call, docs/architecture.md.)
 #[test]
@@ -188,7 +189,7 @@ fn undeclared_blocking_module_lets_other_tracees_go_on() {
         build_so(&s.dir, "memfs_undeclared", &repo().join("tests/modules/memfs.c"), &["MEMFS_UNDECLARED"]);
     let hold = s.dir.join("hold");
     let script = format!(
-        "(stat -c %s /m/hold; echo held-done) & \
+        "cat /m/hello.txt >/dev/null; sleep 1.5; (stat -c %s /m/hold; echo held-done) & \
          while [ ! -e '{h}.in' ]; do sleep 0.01; done; \
          cat /m/hello.txt; : > '{h}.go'; wait; echo end",
         h = hold.display()
