@@ -45,9 +45,14 @@ fn setup(tag: &str) -> Setup {
 
 /// `vurs -m SPEC -- sh -c SCRIPT` (Y in the script is the yieldcall program).
 fn under_module(s: &Setup, spec: &str, script: &str) -> Output {
+    under_module_with(s, &[], spec, script)
+}
+
+/// `under_module` with vurs options `opts` first.
+fn under_module_with(s: &Setup, opts: &[&str], spec: &str, script: &str) -> Output {
     let script = script.replace('Y', &s.yieldcall);
     let mut c = Command::new(vurs());
-    c.args(["-m", spec, "--", "sh", "-c", &script]);
+    c.args(opts).args(["-m", spec, "--", "sh", "-c", &script]);
     run_with_timeout(c, 60)
 }
 
@@ -155,11 +160,8 @@ fn undeclared_blocking_module_is_seen_and_moved_to_workers() {
          while [ ! -e '{}' ]; do sleep 0.01; done; \
          Y 0 200; echo quick-done; wait; echo end",
         flag.display()
-    )
-    .replace('Y', &s.yieldcall);
-    let mut c = Command::new(vurs());
-    c.args(["--trace", &trace.display().to_string(), "-m", &spec, "--", "sh", "-c", &script]);
-    let o = run_with_timeout(c, 60);
+    );
+    let o = under_module_with(&s, &["--trace", &trace.display().to_string()], &spec, &script);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!(
         stdout(&o),

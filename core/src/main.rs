@@ -23,8 +23,13 @@ const EXIT_CANNOT_EXEC: i32 = 126;
 const EXIT_NOT_FOUND: i32 = 127;
 
 fn die(code: i32, msg: impl std::fmt::Display) -> ! {
-    vurs::tracelog::to_stderr(&format!("vurs: {}", without_os_error(&msg.to_string())));
+    say(msg);
     std::process::exit(code);
+}
+
+/// `vurs: MSG` on stderr, without std's " (os error N)" tail; a closed stderr loses it.
+fn say(msg: impl std::fmt::Display) {
+    vurs::tracelog::to_stderr(&format!("vurs: {}", without_os_error(&msg.to_string())));
 }
 
 /// Text on stdout; a closed pipe loses it (`vurs lsmod | head -1`) instead of a panic.
@@ -295,7 +300,7 @@ fn run_control(ctl: Control) -> i32 {
             0
         }
         Err((_, msg)) => {
-            vurs::tracelog::to_stderr(&format!("vurs: {}", without_os_error(&msg)));
+            say(msg);
             1
         }
     }
@@ -394,13 +399,13 @@ fn run_session(plan: Plan) -> i32 {
     vurs::vfd::shadow::flush();
     vurs::path::procfs::cleanup();
     if let Err(e) = summary::finish() {
-        vurs::tracelog::to_stderr(&format!("vurs: {}", without_os_error(&e)));
+        say(e);
     }
     match launch::start_error(child.err_fd) {
         Some(launch::StartError::Exec(errno)) => {
             let name = plan.command[0].to_string_lossy();
             let err = vurs::errno::strerror(errno);
-            vurs::tracelog::to_stderr(&format!("vurs: cannot run '{name}': {err}"));
+            say(format!("cannot run '{name}': {err}"));
             if errno == libc::ENOENT {
                 EXIT_NOT_FOUND
             } else {
@@ -409,10 +414,7 @@ fn run_session(plan: Plan) -> i32 {
         }
         Some(launch::StartError::Chdir(errno)) => {
             let dir = plan.cwd.as_deref().unwrap_or("?");
-            vurs::tracelog::to_stderr(&format!(
-                "vurs: cannot change directory to {dir}: {}",
-                vurs::errno::strerror(errno)
-            ));
+            say(format!("cannot change directory to {dir}: {}", vurs::errno::strerror(errno)));
             EXIT_FAILURE
         }
         None => status,

@@ -2,7 +2,7 @@
 //! (the kernel refuses PTRACE_SEIZE), so COMMAND runs in the session vurs is in. Options that
 //! act session-wide are applied as `vurs mount` would, for as long as COMMAND runs; options
 //! that would need a tracer of COMMAND's own are refused with one line saying why.
-use super::{die, end_as, without_os_error, Plan, EXIT_CANNOT_EXEC, EXIT_FAILURE, EXIT_NOT_FOUND};
+use super::{die, end_as, say, without_os_error, Plan, EXIT_CANNOT_EXEC, EXIT_FAILURE, EXIT_NOT_FOUND};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use vurs::control;
@@ -115,6 +115,6 @@ fn exec(argv: &[CString]) -> ! {
     }
     let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOENT);
     let name = argv[0].to_string_lossy();
-    vurs::tracelog::to_stderr(&format!("vurs: cannot run '{name}': {}", vurs::errno::strerror(e)));
+    say(format!("cannot run '{name}': {}", vurs::errno::strerror(e)));
     end_as(if e == libc::ENOENT { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXEC })
 }

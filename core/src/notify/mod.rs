@@ -71,7 +71,7 @@ pub struct Supervisor {
     pub own: Creds,
     /// Decisions that may block on a module run on these workers, not on the receiving
     /// thread (taken away at the end, which ends the workers). Started with the session
-    /// when a module says it may block, or later when one turns out to (`ensure_workers`).
+    /// when a module says it may block, or later when one turns out to (`start_workers`).
     slow: Mutex<Option<crossbeam_channel::Sender<(Notif, Call, Caller)>>>,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// The session is over: the receiving thread stops at its next wake-up.
@@ -125,7 +125,7 @@ pub fn start(listener: Listener, session: Arc<Session>, tasks: Arc<TaskIndex>) -
         relay: relay::Relay::new(),
     });
     if sv.session.may_block() {
-        sv.ensure_workers();
+        *sv.slow.lock() = sv.start_workers();
     }
     relay::start_receiver(&sv, 0).expect("spawn the supervisor thread");
     let watched = sv.clone();
@@ -138,12 +138,9 @@ pub fn start(listener: Listener, session: Arc<Session>, tasks: Arc<TaskIndex>) -
 }
 
 impl Supervisor {
-    /// Start the workers for calls that may block, unless they run (or the session ends).
-    fn ensure_workers(self: &Arc<Self>) {
-        let mut slow = self.slow.lock();
-        if slow.is_some() || self.stopping() {
-            return;
-        }
+    /// Start the workers for calls that may block: the sender of their queue, None if not
+    /// one could be started (calls then stay on the receiving thread, and the relay).
+    fn start_workers(self: &Arc<Self>) -> Option<crossbeam_channel::Sender<(Notif, Call, Caller)>> {
         let (tx, rx) = crossbeam_channel::unbounded::<(Notif, Call, Caller)>();
         let mut workers = self.workers.lock();
         for i in 0..4 {
@@ -159,10 +156,7 @@ impl Supervisor {
                 Err(e) => tracelog::internal_error(&format!("a worker for calls that may block: {e}")),
             }
         }
-        // With no worker at all, calls stay on the receiving thread (and the relay).
-        if !workers.is_empty() {
-            *slow = Some(tx);
-        }
+        (!workers.is_empty()).then_some(tx)
     }
 
     fn stopping(&self) -> bool {
@@ -227,16 +221,18 @@ impl Supervisor {
             creds: Creds::read(n.tid).unwrap_or_else(|| self.own.clone()),
             fs: Default::default(),
         });
+        let mut slow = self.slow.lock();
         // A module that turned out to block (`Module::turn_slow`) gets the workers too.
-        if self.session.may_block() {
-            self.ensure_workers();
+        if slow.is_none() && self.session.may_block() && !self.stopping() {
+            *slow = self.start_workers();
         }
-        if let Some(slow) = self.slow.lock().as_ref() {
+        if let Some(tx) = slow.as_ref() {
             if self.may_block(&call, &caller) {
-                let _ = slow.send((*n, call, caller));
+                let _ = tx.send((*n, call, caller));
                 return;
             }
         }
+        drop(slow); // not held while deciding: the next receiving thread needs it
         self.decide_and_answer(n, &call, &caller, pre);
     }
 

@@ -159,32 +159,35 @@ pub fn watchdog(sv: Arc<Supervisor>) {
         idle_looks = if since == 0 { idle_looks + 1 } else { 0 };
         // A receiving thread that ended (the listener failed, or its loop panicked): another
         // one, unless no task is left to serve.
-        let ended = relay.handle.lock().as_ref().is_some_and(|h| h.is_finished())
-            && !relay.handing_over.load(Ordering::SeqCst);
+        let ended = relay.handle.lock().as_ref().is_some_and(|h| h.is_finished());
         if ended && !sv.listener.orphaned() {
-            relay.handing_over.store(true, Ordering::SeqCst);
-            let number = relay.current.load(Ordering::SeqCst) + 1;
-            if let Err(e) = start_receiver(&sv, number) {
-                tracelog::internal_error(&format!("no thread to receive trapped calls: {e}"));
-                relay.handing_over.store(false, Ordering::SeqCst);
-            }
+            hand_over(&sv, false);
             continue;
         }
         if since == 0 || coarse_ms().saturating_sub(since) < STUCK_MS {
             continue;
         }
-        if relay.stuck.load(Ordering::SeqCst) >= MAX_STUCK {
-            continue;
+        if relay.stuck.load(Ordering::SeqCst) < MAX_STUCK {
+            hand_over(&sv, true);
         }
-        if relay.handing_over.swap(true, Ordering::SeqCst) {
-            continue; // the last replacement has not started yet
-        }
+    }
+}
+
+/// Start a new receiving thread in place of the current one, which is `stuck` in a call
+/// (it ends after it) or has ended. Nothing while a replacement has not taken over yet.
+fn hand_over(sv: &Arc<Supervisor>, stuck: bool) {
+    let relay = &sv.relay;
+    if relay.handing_over.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    if stuck {
         relay.stuck.fetch_add(1, Ordering::SeqCst);
-        let number = relay.current.load(Ordering::SeqCst) + 1;
-        if let Err(e) = start_receiver(&sv, number) {
-            tracelog::internal_error(&format!("no thread to serve the others during a slow call: {e}"));
+    }
+    if let Err(e) = start_receiver(sv, relay.current.load(Ordering::SeqCst) + 1) {
+        tracelog::internal_error(&format!("no thread to receive trapped calls: {e}"));
+        if stuck {
             relay.stuck.fetch_sub(1, Ordering::SeqCst);
-            relay.handing_over.store(false, Ordering::SeqCst);
         }
+        relay.handing_over.store(false, Ordering::SeqCst);
     }
 }
