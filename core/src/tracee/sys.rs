@@ -226,6 +226,9 @@ pub fn settle_tracer(tid: Pid) {
         static NEXT_LOOK: Cell<Option<Instant>> = const { Cell::new(None) };
         static FREE_UNTIL: Cell<Option<Instant>> = const { Cell::new(None) };
     }
+    if !SERIAL.get() && !PINNED.get() {
+        return; // the common case of a parallel session: nothing to change, no clock read
+    }
     let now = Instant::now();
     let mut want = SERIAL.get() && FREE_UNTIL.get().is_none_or(|t| now >= t);
     if want && PINNED.get() && NEXT_LOOK.get().is_none_or(|t| now >= t) {
