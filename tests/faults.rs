@@ -187,8 +187,6 @@ fn undeclared_blocking_module_is_seen_and_moved_to_workers() {
 #[test]
 fn undeclared_blocking_module_lets_other_tracees_go_on() {
     let s = setup("f-undeclared");
-    let so =
-        build_so(&s.dir, "memfs_undeclared", &repo().join("tests/modules/memfs.c"), &["MEMFS_UNDECLARED"]);
     let hold = s.dir.join("hold");
     let script = format!(
         "cat /m/hello.txt >/dev/null; sleep 1.5; (stat -c %s /m/hold; echo held-done) & \
@@ -196,14 +194,42 @@ fn undeclared_blocking_module_lets_other_tracees_go_on() {
          cat /m/hello.txt; : > '{h}.go'; wait; echo end",
         h = hold.display()
     );
-    let mut c = Command::new(vurs());
-    c.args(["-m", &so.display().to_string(), "--mount", "type=memfs,source=none,target=/m"])
-        .args(["--", "sh", "-c", &script])
-        .env("VURS_ENGINE", "notify")
-        .env("MEMFS_HOLD", &hold);
-    let o = run_with_timeout(c, 120);
+    let o = under_undeclared_memfs(&s, &hold, &script);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!(stdout(&o), "hello from memfs\n17\nheld-done\nend\n", "{}", show(&o));
+}
+
+/// The end of a session waits for a replaced receiving thread still inside its call: until
+/// it has returned, the session holds its modules, and their fini would not run. Here the
+/// held call's caller is killed and the session ends while the module is still in the call
+/// (300 ms after its release); fini must run all the same.
+#[test]
+fn session_end_waits_for_a_handed_over_call_and_runs_fini() {
+    let s = setup("f-handed-fini");
+    let hold = s.dir.join("hold");
+    let script = format!(
+        "stat /m/hold >/dev/null 2>&1 & \
+         while [ ! -e '{h}.in' ]; do sleep 0.01; done; \
+         cat /m/hello.txt; : > '{h}.go'; kill -9 $!; echo end",
+        h = hold.display()
+    );
+    let o = under_undeclared_memfs(&s, &hold, &script);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(stdout(&o), "hello from memfs\nend\n", "{}", show(&o));
+    assert!(s.dir.join("hold.fini").exists(), "memfs's fini did not run\n{}", show(&o));
+}
+
+/// `vurs` with memfs built without VURS_F_MAY_BLOCK mounted on /m, MEMFS_HOLD=`hold`, on
+/// the notification engine: `sh -c SCRIPT`.
+fn under_undeclared_memfs(s: &Setup, hold: &Path, script: &str) -> Output {
+    let so =
+        build_so(&s.dir, "memfs_undeclared", &repo().join("tests/modules/memfs.c"), &["MEMFS_UNDECLARED"]);
+    let mut c = Command::new(vurs());
+    c.args(["-m", &so.display().to_string(), "--mount", "type=memfs,source=none,target=/m"])
+        .args(["--", "sh", "-c", script])
+        .env("VURS_ENGINE", "notify")
+        .env("MEMFS_HOLD", hold);
+    run_with_timeout(c, 120)
 }
 
 // ------------------------------------------------------------------ processes and signals

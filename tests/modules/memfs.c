@@ -8,7 +8,8 @@
  * calls run on vurs's worker threads, and VURS_F_PATH_SERVE (compiled with
  * -DMEMFS_UNDECLARED, VURS_F_PATH_SERVE only: a module that blocks without saying so).
  * With MEMFS_HOLD=P in vurs's environment, a stat of `hold` creates the file P.in, waits
- * (up to 60 s) until a file P.go exists, then answers as for hello.txt. */
+ * (up to 60 s) until a file P.go exists, 300 ms more, then answers as for hello.txt; and
+ * fini creates the file P.fini. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,15 @@ static void *init(const struct vurs_services *svc, const char *options, char *er
     }
     return (void *)1;
 }
-static void fini(void *inst) { (void)inst; }
+static void touch(const char *suffix) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s%s", getenv("MEMFS_HOLD"), suffix);
+    close(open(path, O_CREAT | O_WRONLY, 0644));
+}
+static void fini(void *inst) {
+    (void)inst;
+    if (getenv("MEMFS_HOLD")) touch(".fini");
+}
 static int mount_(void *inst, const char *source, const char *target, const char *options, void **mnt,
                   char *err, size_t errlen) {
     (void)inst; (void)source; (void)target;
@@ -84,14 +93,12 @@ static int open_(void *inst, void *mnt, const char *sub, int32_t flags, uint32_t
     return 0;
 }
 static void hold(void) {
-    const char *p = getenv("MEMFS_HOLD");
-    if (!p) return;
-    char in[4096], go[4096];
-    snprintf(in, sizeof in, "%s.in", p);
-    snprintf(go, sizeof go, "%s.go", p);
-    close(open(in, O_CREAT | O_WRONLY, 0644));
-    struct timespec ts = {0, 10 * 1000000L};
+    char go[4096];
+    snprintf(go, sizeof go, "%s.go", getenv("MEMFS_HOLD"));
+    touch(".in");
+    struct timespec ts = {0, 10 * 1000000L}, tail = {0, 300 * 1000000L};
     for (int i = 0; i < 6000 && access(go, F_OK); i++) nanosleep(&ts, NULL);
+    nanosleep(&tail, NULL);
 }
 static int stat_(void *inst, void *mnt, const char *sub, struct vurs_stat *st) {
     (void)inst; (void)mnt;

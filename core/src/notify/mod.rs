@@ -87,8 +87,9 @@ pub struct Running {
 }
 
 impl Running {
-    /// End the threads (the session is over), so their hold on the session ends too (but
-    /// for a thread still inside a slow call, which is not waited for).
+    /// End the threads (the session is over), so their hold on the session ends too and
+    /// the modules' fini runs (but for a thread still inside a slow call after a second,
+    /// which is let go).
     pub fn stop(self) {
         self.sv.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         // The watchdog first: it must not start a receiving thread meanwhile.

@@ -28,6 +28,8 @@ const WATCH: Duration = Duration::from_millis(25);
 const DOZE_AFTER: u32 = 40;
 /// Threads left behind in slow calls at most; beyond that the session waits for them.
 const MAX_STUCK: usize = 32;
+/// How long the end of the session waits for receiving threads still inside a call.
+const END_WAIT: Duration = Duration::from_secs(1);
 
 pub struct Relay {
     /// The number of the thread that receives now; a thread with another number ends
@@ -35,8 +37,11 @@ pub struct Relay {
     current: AtomicU64,
     /// The receiving thread's `Busy`, as the watchdog reads it.
     busy: Mutex<Arc<Busy>>,
-    /// The receiving thread (interrupted and joined at the end; a replaced one is let go).
+    /// The receiving thread.
     handle: Mutex<Option<JoinHandle<()>>>,
+    /// Replaced receiving threads not known to have ended (waited for at the end: until
+    /// they have, the session and its modules cannot be dropped, and fini not run).
+    replaced: Mutex<Vec<JoinHandle<()>>>,
     /// Replaced threads still inside their call.
     stuck: AtomicUsize,
     /// A replacement was started and has not taken over yet.
@@ -67,6 +72,7 @@ impl Relay {
             current: AtomicU64::new(0),
             busy: Mutex::new(Arc::default()),
             handle: Mutex::new(None),
+            replaced: Mutex::new(Vec::new()),
             stuck: AtomicUsize::new(0),
             handing_over: AtomicBool::new(false),
             watch: (Mutex::new(()), Condvar::new()),
@@ -84,14 +90,23 @@ impl Relay {
         Deciding(busy)
     }
 
-    /// Interrupt the receiving thread and wait for it (the session is over, the watchdog
-    /// ended). Not one still inside a call (its caller was killed, and the module has not
-    /// returned), nor the replaced ones: they end when their calls do.
+    /// Interrupt the receiving threads and wait for them (the session is over, the
+    /// watchdog ended). A thread still inside a call after END_WAIT (its caller was
+    /// killed, and the module has not returned) is let go.
     pub fn end(&self) {
-        let Some(h) = self.handle.lock().take() else { return };
-        crate::tracee::seccomp::wake(&h);
-        if self.busy.lock().0.load(Ordering::Relaxed) == 0 {
-            let _ = h.join();
+        let mut threads: Vec<JoinHandle<()>> = std::mem::take(&mut *self.replaced.lock());
+        threads.extend(self.handle.lock().take());
+        for h in &threads {
+            crate::tracee::seccomp::wake(h);
+        }
+        let deadline = std::time::Instant::now() + END_WAIT;
+        for h in threads {
+            while !h.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            }
         }
     }
 
@@ -120,8 +135,12 @@ pub fn start_receiver(sv: &Arc<Supervisor>, number: u64) -> std::io::Result<()> 
             relay.wake_watchdog(); // to replace this thread, unless the session is over
         }
     })?;
-    // The thread it replaces, if any, is let go: it ends after its call.
-    *sv.relay.handle.lock() = Some(h);
+    // The thread it replaces, if any, ends after its call.
+    if let Some(old) = sv.relay.handle.lock().replace(h) {
+        let mut replaced = sv.relay.replaced.lock();
+        replaced.retain(|t| !t.is_finished());
+        replaced.push(old);
+    }
     Ok(())
 }
 
